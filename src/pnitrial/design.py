@@ -1,0 +1,142 @@
+"""Design matrices built from validated column names, never from user-written formulas.
+
+Coding follows R's defaults so coefficients line up with lme4: treatment contrasts,
+the control arm and the baseline visit as references, categorical covariate levels
+sorted, main effects before the arm x visit interaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .engine import ModelData
+
+TRIAL_ROLES = ("intervention", "control")
+
+
+@dataclass(frozen=True)
+class ReferenceGrid:
+    """emmeans' reference grid over arm x visit: covariates at their means, factors equally weighted."""
+
+    arms: tuple[str, ...]  # roles: ("control", "intervention")
+    visits: tuple[str, ...]
+    rows: dict[tuple[str, str], np.ndarray]  # (role, visit) -> L
+
+    def emm(self, role: str, visit: str) -> np.ndarray:
+        return self.rows[(role, visit)]
+
+
+@dataclass(frozen=True)
+class TrialModel:
+    data: ModelData
+    grid: ReferenceGrid
+    interaction_columns: tuple[int, ...]
+    n_by_role: dict[str, int]
+
+
+def trial_rows(frame: pd.DataFrame, outcome: str, covariates: dict) -> pd.DataFrame:
+    """Rows of one outcome in the trial arms with complete covariates (R's na.omit)."""
+    sub = frame[(frame["outcome"] == outcome) & frame["role"].isin(TRIAL_ROLES)]
+    for c in covariates:
+        sub = sub[sub[c].notna()]
+    return sub.sort_values(["pid", "visit_index"], kind="stable")
+
+
+def build_trial_model(
+    frame: pd.DataFrame,
+    meta: dict,
+    outcome: dict,
+    random_slope: bool = False,
+) -> TrialModel:
+    """y ~ arm * visit + covariates + (1 | participant) [or (1 + time | participant)]."""
+    covs = meta["covariates"]
+    sub = trial_rows(frame, outcome["key"], covs)
+    if sub.empty:
+        raise ValueError("no observations in the trial arms")
+    y = sub["value"].to_numpy(dtype=float)
+    if outcome["transform"] == "log":
+        y = np.log(y)
+    visits = [v for v in meta["visits"] if v in set(sub["visit"])]
+    if len(visits) < 2 or visits[0] != meta["visits"][0]:
+        raise ValueError("needs the baseline visit and at least one later visit")
+    arm_label = meta["arms"]["intervention"]
+    is_int = (sub["role"] == "intervention").to_numpy(dtype=float)
+    cols: list[np.ndarray] = [np.ones(len(sub))]
+    names = ["(Intercept)"]
+    cols.append(is_int)
+    names.append(f"arm{arm_label}")
+    vis_dummies = {v: (sub["visit"] == v).to_numpy(dtype=float) for v in visits[1:]}
+    for v, col in vis_dummies.items():
+        cols.append(col)
+        names.append(f"visit{v}")
+    cov_means: dict[str, float] = {}
+    cov_levels: dict[str, list[str]] = {}
+    for c, kind in covs.items():
+        if kind["type"] == "numeric":
+            x = sub[c].to_numpy(dtype=float)
+            cols.append(x)
+            names.append(c)
+            cov_means[c] = float(x.mean())
+        else:
+            levels = sorted(set(sub[c].astype(str)))
+            cov_levels[c] = levels
+            for lev in levels[1:]:
+                cols.append((sub[c].astype(str) == lev).to_numpy(dtype=float))
+                names.append(f"{c}{lev}")
+    inter = []
+    for v, col in vis_dummies.items():
+        inter.append(len(cols))
+        cols.append(is_int * col)
+        names.append(f"arm{arm_label}:visit{v}")
+    X = np.column_stack(cols)
+    if random_slope:
+        times = meta.get("visit_times") or {}
+        if not times:
+            raise ValueError("random slopes need numeric visit_times in the codebook")
+        Z = np.column_stack([np.ones(len(sub)), sub["visit"].map(times).to_numpy(dtype=float)])
+        rnames = ("(Intercept)", "time")
+    else:
+        Z = np.ones((len(sub), 1))
+        rnames = ("(Intercept)",)
+    group = pd.factorize(sub["pid"])[0]
+    data = ModelData(X=X, Z=Z, y=y, group=group, fixed_names=tuple(names), random_names=rnames)
+
+    grid_rows = {}
+    for role in ("control", "intervention"):
+        for v in visits:
+            L = np.zeros(len(names))
+            L[0] = 1.0
+            a = 1.0 if role == "intervention" else 0.0
+            L[1] = a
+            for k, name in enumerate(names):
+                if name == f"visit{v}":
+                    L[k] = 1.0
+                elif name == f"arm{arm_label}:visit{v}":
+                    L[k] = a
+                elif name in cov_means:
+                    L[k] = cov_means[name]
+            for c, levels in cov_levels.items():
+                for lev in levels[1:]:
+                    L[names.index(f"{c}{lev}")] = 1.0 / len(levels)
+            grid_rows[(role, v)] = L
+    grid = ReferenceGrid(arms=("control", "intervention"), visits=tuple(visits), rows=grid_rows)
+    per_role = sub.groupby("role")["pid"].nunique()
+    n_by_role = {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES}
+    return TrialModel(data=data, grid=grid, interaction_columns=tuple(inter), n_by_role=n_by_role)
+
+
+def trial_contrasts(grid: ReferenceGrid) -> list[tuple[str, str, np.ndarray]]:
+    """(contrast, visit, L) for every non-baseline visit, as differences of EMMs."""
+    base = grid.visits[0]
+    out = []
+    for v in grid.visits[1:]:
+        i_change = grid.emm("intervention", v) - grid.emm("intervention", base)
+        c_change = grid.emm("control", v) - grid.emm("control", base)
+        out.append((f"interaction:{v}", v, i_change - c_change))
+        out.append((f"within:intervention:{v}", v, i_change))
+        out.append((f"within:control:{v}", v, c_change))
+        out.append((f"between:{v}", v, grid.emm("intervention", v) - grid.emm("control", v)))
+    return out

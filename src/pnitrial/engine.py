@@ -1,0 +1,342 @@
+"""Exact (RE)ML fitting of linear mixed models with one grouping factor.
+
+The model is y = X beta + Z b + e with b_g ~ N(0, sigma^2 Lambda Lambda') per
+participant g and e ~ N(0, sigma^2 I), parameterised as lme4 does: theta holds
+the lower triangle of the relative Cholesky factor Lambda, column by column.
+Everything the likelihood needs is reduced to per-participant sufficient
+statistics (Z'Z, Z'X, Z'y), so one evaluation costs O(m q^2 p) flops for m
+participants, independent of how many rows each participant has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+# lme4's isSingular() default: a diagonal theta element below this is a boundary fit.
+SINGULAR_TOL = 1e-4
+# lme4's checkConv() default tolerance on the Hessian-scaled gradient.
+GRADIENT_TOL = 2e-3
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Numeric arrays of one model: rows sorted by participant."""
+
+    X: np.ndarray  # (n, p) fixed-effects design
+    Z: np.ndarray  # (n, q) random-effects design within a participant
+    y: np.ndarray  # (n,)
+    group: np.ndarray  # (n,) participant codes 0..m-1, non-decreasing
+    fixed_names: tuple[str, ...]
+    random_names: tuple[str, ...] = ("(Intercept)",)
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def m(self) -> int:
+        return int(self.group[-1]) + 1 if self.n else 0
+
+
+@dataclass
+class SufficientStats:
+    """Per-participant cross-products; y is pre-centred on its OLS fit for accuracy."""
+
+    A: np.ndarray  # (m, q, q) Z'Z
+    B: np.ndarray  # (m, q, p) Z'X
+    c: np.ndarray  # (m, q)    Z'y*
+    XtX: np.ndarray
+    Xty: np.ndarray
+    yty: float
+    beta_ols: np.ndarray
+    n: int
+    p: int
+
+
+def sufficient_stats(d: ModelData) -> SufficientStats:
+    """Reduce a model's data to per-participant sufficient statistics."""
+    if np.any(np.diff(d.group) < 0):
+        raise ValueError("rows must be sorted by participant")
+    beta_ols, *_ = np.linalg.lstsq(d.X, d.y, rcond=None)
+    ystar = d.y - d.X @ beta_ols  # removes the mean so y'V^-1y keeps its digits
+    starts = np.flatnonzero(np.r_[True, np.diff(d.group) != 0])
+    Z = d.Z
+    A = np.add.reduceat(Z[:, :, None] * Z[:, None, :], starts, axis=0)
+    B = np.add.reduceat(Z[:, :, None] * d.X[:, None, :], starts, axis=0)
+    c = np.add.reduceat(Z * ystar[:, None], starts, axis=0)
+    return SufficientStats(
+        A=A,
+        B=B,
+        c=c,
+        XtX=d.X.T @ d.X,
+        Xty=d.X.T @ ystar,
+        yty=float(ystar @ ystar),
+        beta_ols=beta_ols,
+        n=d.n,
+        p=d.p,
+    )
+
+
+def theta_to_lambda(theta: np.ndarray, q: int) -> np.ndarray:
+    """lme4's relative Cholesky factor from theta (lower triangle, column-major)."""
+    lam = np.zeros((q, q))
+    rows, cols = np.tril_indices(q)
+    order = np.lexsort((rows, cols))  # column-major like lme4
+    lam[rows[order], cols[order]] = theta
+    return lam
+
+
+def theta_lower_bounds(q: int) -> np.ndarray:
+    """0 for diagonal elements of Lambda, -inf for off-diagonal ones (as lme4)."""
+    rows, cols = np.tril_indices(q)
+    order = np.lexsort((rows, cols))
+    return np.where(rows[order] == cols[order], 0.0, -np.inf)
+
+
+@dataclass
+class Profile:
+    """Quantities of the likelihood at one theta, with beta and sigma profiled out."""
+
+    logdet_m: float  # log|I + Lambda'Z'Z Lambda| summed over participants
+    xtvx: np.ndarray  # X'V^-1 X with V relative to sigma^2
+    beta: np.ndarray
+    pwrss: float  # penalised weighted residual sum of squares
+    logdet_x: float  # log|X'V^-1 X|
+
+
+def profile(theta: np.ndarray, st: SufficientStats) -> Profile:
+    """Generalised least squares at theta by Woodbury on per-participant blocks."""
+    q = st.A.shape[1]
+    lam = theta_to_lambda(np.asarray(theta, dtype=float), q)
+    u = np.einsum("ji,gjk->gik", lam, st.B)  # Lambda'Z'X
+    v = np.einsum("ji,gj->gi", lam, st.c)  # Lambda'Z'y
+    M = np.einsum("ji,gjk,kl->gil", lam, st.A, lam) + np.eye(q)
+    chol = np.linalg.cholesky(M)
+    logdet_m = 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
+    rhs = np.concatenate([u, v[:, :, None]], axis=2)
+    sol = np.linalg.solve(M, rhs)
+    corr = np.einsum("gqa,gqb->ab", rhs, sol)
+    p = st.p
+    xtvx = st.XtX - corr[:p, :p]
+    xtvy = st.Xty - corr[:p, p]
+    ytvy = st.yty - corr[p, p]
+    rx = np.linalg.cholesky(xtvx)
+    beta_star = np.linalg.solve(xtvx, xtvy)
+    pwrss = max(float(ytvy - beta_star @ xtvy), 0.0)
+    logdet_x = 2.0 * float(np.log(np.diagonal(rx)).sum())
+    return Profile(logdet_m, xtvx, st.beta_ols + beta_star, pwrss, logdet_x)
+
+
+def deviance(theta: np.ndarray, st: SufficientStats, reml: bool = True) -> float:
+    """lme4's profiled deviance (REML criterion when reml=True)."""
+    pr = profile(theta, st)
+    dof = st.n - st.p if reml else st.n
+    dev = pr.logdet_m + dof * (1.0 + np.log(2.0 * np.pi * pr.pwrss / dof))
+    return float(dev + (pr.logdet_x if reml else 0.0))
+
+
+def deviance_varpar(varpar: np.ndarray, st: SufficientStats, reml: bool = True) -> float:
+    """Deviance as a function of (theta, sigma) with beta profiled (lmerTest's devfun_vp)."""
+    theta, sigma = varpar[:-1], varpar[-1]
+    pr = profile(theta, st)
+    s2 = sigma**2
+    dof = st.n - st.p if reml else st.n
+    dev = pr.logdet_m + pr.pwrss / s2 + dof * np.log(2.0 * np.pi * s2)
+    return float(dev + (pr.logdet_x if reml else 0.0))
+
+
+def covbeta_varpar(varpar: np.ndarray, st: SufficientStats) -> np.ndarray:
+    """Var(beta-hat) = sigma^2 (X'V^-1X)^-1 at (theta, sigma) (lmerTest's get_covbeta)."""
+    pr = profile(varpar[:-1], st)
+    return varpar[-1] ** 2 * np.linalg.inv(pr.xtvx)
+
+
+@dataclass
+class LMMFit:
+    """A fitted model: estimates, optimiser diagnostics and the data it came from."""
+
+    data: ModelData
+    stats: SufficientStats
+    reml: bool
+    theta: np.ndarray
+    beta: np.ndarray
+    sigma: float
+    vcov: np.ndarray
+    criterion: float
+    converged: bool
+    singular: bool
+    gradient_max: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def varpar(self) -> np.ndarray:
+        """(theta, sigma): the parameters of lmerTest's Satterthwaite computations."""
+        return np.r_[self.theta, self.sigma]
+
+    @property
+    def random_cov(self) -> np.ndarray:
+        """Covariance matrix of the random effects, sigma^2 Lambda Lambda'."""
+        lam = theta_to_lambda(self.theta, self.data.q)
+        return self.sigma**2 * lam @ lam.T
+
+    def coef(self) -> dict[str, float]:
+        return dict(zip(self.data.fixed_names, self.beta.tolist(), strict=True))
+
+
+def _minimise_scalar(fun, lower: float = 0.0) -> tuple[float, bool]:
+    """Global-then-local search for one non-negative theta."""
+    grid = np.r_[lower, np.geomspace(1e-3, 1e2, 31)]
+    vals = np.array([fun(t) for t in grid])
+    i = int(np.argmin(vals))
+    lo = grid[max(i - 1, 0)]
+    hi = grid[min(i + 1, len(grid) - 1)]
+    res = optimize.minimize_scalar(
+        fun, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12, "maxiter": 500}
+    )
+    best, fbest = float(res.x), float(res.fun)
+    if vals[i] < fbest:
+        best, fbest = float(grid[i]), float(vals[i])
+    # Newton polish on a central-difference derivative: Brent stops near sqrt(eps).
+    for _ in range(3):
+        h = 1e-5 * max(best, 1e-2)
+        if best - h < lower:
+            break
+        f0, fp, fm = fun(best), fun(best + h), fun(best - h)
+        d1, d2 = (fp - fm) / (2 * h), (fp - 2 * f0 + fm) / h**2
+        if d2 <= 0:
+            break
+        cand = max(best - d1 / d2, lower)
+        if fun(cand) <= fbest:
+            best, fbest = cand, fun(cand)
+        else:
+            break
+    if fun(lower) <= fbest:
+        best = lower
+    return best, bool(res.success)
+
+
+def _gradient(fun, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Central differences, forward at an active lower bound (deviance is even in theta)."""
+    g = np.empty_like(x)
+    for k in range(len(x)):
+        h = 1e-6 * max(abs(x[k]), 1e-2)
+        e = np.zeros_like(x)
+        e[k] = h
+        if x[k] - h < lower[k]:
+            g[k] = (fun(x + e) - fun(x)) / h
+        else:
+            g[k] = (fun(x + e) - fun(x - e)) / (2 * h)
+    return g
+
+
+def _minimise_vector(fun, q: int) -> tuple[np.ndarray, bool]:
+    lower = theta_lower_bounds(q)
+    start = theta_to_lambda_start(q)
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    best = None
+    for x0 in (start, start * 0.5, start * 2.0):
+        res = optimize.minimize(
+            fun,
+            x0,
+            jac=lambda x: _gradient(fun, x, lower),
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
+        )
+        if best is None or res.fun < best.fun:
+            best = res
+    return np.asarray(best.x, dtype=float), bool(best.success)
+
+
+def theta_to_lambda_start(q: int) -> np.ndarray:
+    """lme4's starting value: Lambda = I."""
+    return np.where(np.isfinite(theta_lower_bounds(q)), 1.0, 0.0)
+
+
+def _convergence(fun, theta: np.ndarray, q: int) -> tuple[float, bool]:
+    """lme4-style check: Hessian-scaled gradient over the interior parameters."""
+    lower = theta_lower_bounds(q)
+    free = ~(theta <= lower + SINGULAR_TOL * 1e-3)
+    if not free.any():
+        g = _gradient(fun, theta, lower)
+        return float(np.max(np.abs(np.minimum(g, 0.0)))), bool(np.all(g >= -1e-6))
+    g = _gradient(fun, theta, lower)[free]
+    idx = np.flatnonzero(free)
+    k = len(idx)
+    H = np.empty((k, k))
+    for a in range(k):
+        e = np.zeros_like(theta)
+        e[idx[a]] = 1e-4 * max(abs(theta[idx[a]]), 1e-2)
+        H[a] = (_gradient(fun, theta + e, lower)[free] - _gradient(fun, theta - e, lower)[free]) / (
+            2 * e[idx[a]]
+        )
+    H = (H + H.T) / 2
+    try:
+        scaled = np.linalg.solve(np.linalg.cholesky(H), g)
+    except np.linalg.LinAlgError:
+        return float(np.max(np.abs(g))), False
+    gmax = float(np.max(np.abs(scaled)))
+    return gmax, gmax < GRADIENT_TOL
+
+
+def fit_lmm(data: ModelData, reml: bool = True) -> LMMFit:
+    """Fit by minimising lme4's profiled (RE)ML deviance over theta."""
+    if data.n <= data.p:
+        raise ValueError(f"{data.n} observations cannot estimate {data.p} fixed effects")
+    if np.linalg.matrix_rank(data.X) < data.p:
+        raise ValueError("fixed-effects design is rank deficient")
+    n_per_group = np.bincount(data.group)
+    if data.q > 1 and data.m * data.q >= data.n:
+        raise ValueError(
+            f"number of observations ({data.n}) <= number of random effects "
+            f"({data.m * data.q}) for term (1 + ... | participant); "
+            "the random-effects parameters and the residual variance are unidentifiable"
+        )
+    st = sufficient_stats(data)
+
+    def fun(t):
+        return deviance(np.atleast_1d(t), st, reml)
+
+    if data.q == 1:
+        t, ok = _minimise_scalar(lambda t: fun(np.array([t])))
+        theta = np.array([t])
+    else:
+        theta, ok = _minimise_vector(fun, data.q)
+    pr = profile(theta, st)
+    dof = data.n - data.p if reml else data.n
+    sigma = float(np.sqrt(pr.pwrss / dof))
+    lower = theta_lower_bounds(data.q)
+    singular = bool(np.any(theta[np.isfinite(lower)] < SINGULAR_TOL))
+    gmax, conv_ok = _convergence(fun, theta, data.q)
+    warnings = []
+    if singular:
+        warnings.append("boundary (singular) fit: a random-effect variance is estimated at zero")
+    if not (ok and conv_ok):
+        warnings.append(f"model failed to converge: scaled gradient {gmax:.2g}")
+    if np.all(n_per_group == 1):
+        warnings.append("every participant has one observation: random intercept not identifiable")
+    return LMMFit(
+        data=data,
+        stats=st,
+        reml=reml,
+        theta=theta,
+        beta=pr.beta,
+        sigma=sigma,
+        vcov=sigma**2 * np.linalg.inv(pr.xtvx),
+        criterion=fun(theta),
+        converged=bool(ok and conv_ok),
+        singular=singular,
+        gradient_max=gmax,
+        warnings=warnings,
+    )

@@ -1,0 +1,154 @@
+"""Figures: per-outcome trajectories, the intervention forest plot, patients vs healthy.
+
+Written without timestamps or software stamps so that the bytes repeat run to run.
+Individual trajectories are drawn as anonymous faint lines; no identifier is shown.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+ARM_COLOURS = {"intervention": "#1b7837", "control": "#762a83", "healthy": "#7f7f7f"}
+_METADATA = {
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+    "svg": {"Date": None, "Creator": None},
+}
+
+
+def _style() -> None:
+    plt.rcParams.update({
+        "svg.hashsalt": "pnitrial",
+        "font.family": "DejaVu Sans",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "pdf.fonttype": 42,
+    })
+
+
+def _plain_log_ticks(axis) -> None:
+    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(fmt)
+    axis.set_minor_formatter(fmt)
+
+
+def save(fig: plt.Figure, stem: str | Path, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 150) -> list[str]:
+    paths = []
+    for ext in formats:
+        path = f"{stem}.{ext}"
+        fig.savefig(path, dpi=dpi, metadata=_METADATA[ext])
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame, alpha: float = 0.05) -> plt.Figure:
+    """Faint individual lines, EMMs with CI by arm, healthy-control baseline band."""
+    _style()
+    o = next(x for x in meta["outcomes"] if x["key"] == key)
+    visits = meta["visits"]
+    sub = frame[frame["outcome"] == key]
+    fig, ax = plt.subplots(figsize=(4.2, 3.6), layout="constrained")
+    offset = {"control": -0.06, "intervention": 0.06}
+    for role in ("control", "intervention"):
+        arm = sub[sub["role"] == role]
+        for _, person in arm.groupby("pid", sort=True):
+            ax.plot(person["visit_index"] + offset[role], person["value"], color=ARM_COLOURS[role],
+                    alpha=0.18, lw=0.7, marker="o", ms=1.5)
+        em = emmeans[(emmeans["outcome"] == key) & (emmeans["arm"] == meta["arms"][role])]
+        if len(em) and em["response"].notna().all():
+            x = np.array([visits.index(v) for v in em["visit"]]) + 2.5 * offset[role]
+            y = em["response"].to_numpy()
+            err = np.vstack([y - em["response_ci_low"].to_numpy(), em["response_ci_high"].to_numpy() - y])
+            ax.errorbar(x, y, yerr=err, color=ARM_COLOURS[role], lw=2, capsize=3, marker="s", ms=5,
+                        label=f"{meta['arms'][role]} (EMM, {100 * (1 - alpha):.0f}% CI)")
+    healthy = sub[(sub["role"] == "healthy") & (sub["visit"] == visits[0])]["value"]
+    if len(healthy) >= 2:
+        from scipy import stats
+
+        v = np.log(healthy) if o["transform"] == "log" else healthy
+        half = stats.t.ppf(1 - alpha / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+        lo, mid, hi = v.mean() - half, v.mean(), v.mean() + half
+        if o["transform"] == "log":
+            lo, mid, hi = math.exp(lo), math.exp(mid), math.exp(hi)
+        ax.axhspan(lo, hi, color=ARM_COLOURS["healthy"], alpha=0.2, lw=0)
+        ax.axhline(mid, color=ARM_COLOURS["healthy"], lw=1, ls="--",
+                   label=f"{meta['arms']['healthy']} at baseline ({'geometric ' if o['transform'] == 'log' else ''}"
+                   "mean, CI)")
+    if o["transform"] == "log":
+        ax.set_yscale("log")
+        _plain_log_ticks(ax.yaxis)
+    ax.set_xticks(range(len(visits)), visits)
+    ax.set_xlim(-0.4, len(visits) - 0.6)
+    ax.set_ylabel(f"{o['label']} ({o['unit']})")
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    return fig
+
+
+def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
+    """Intervention effects (interaction contrasts): ratios for log outcomes, differences otherwise."""
+    _style()
+    inter = effects[effects["contrast"].str.startswith("interaction:")]
+    panels = []
+    for log_scale in (True, False):
+        outs = [o for o in meta["outcomes"] if (o["transform"] == "log") == log_scale]
+        if outs:
+            panels.append((log_scale, outs))
+    n_rows = [sum(len(inter[inter["outcome"] == o["key"]]) // (2 if ls else 1) for o in outs) for ls, outs in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.0, 0.9 + 0.32 * sum(n_rows) + 0.5 * len(panels)),
+                             layout="constrained", squeeze=False,
+                             gridspec_kw={"height_ratios": [max(n, 1) + 1 for n in n_rows]})
+    for ax, (log_scale, outs) in zip(axes[:, 0], panels, strict=True):
+        labels, y = [], 0
+        for o in outs:
+            rows = inter[(inter["outcome"] == o["key"]) & (inter["scale"] == ("ratio" if log_scale else "model"))]
+            for r in rows.itertuples():
+                visit = f" ({r.visit})" if len(meta["visits"]) > 2 else ""
+                unit = "" if log_scale else f" [{o['unit']}]"
+                labels.append(f"{o['label']}{visit}{unit}")
+                if pd.notna(r.estimate):
+                    sig = pd.notna(r.p_fdr) and r.p_fdr < 0.05
+                    ax.plot([r.ci_low, r.ci_high], [y, y], color="black", lw=1.2)
+                    ax.plot(r.estimate, y, marker="D", ms=6, color="black",
+                            markerfacecolor="black" if sig else "white")
+                    txt = f"{r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+                else:
+                    txt = f"fit {r.fit_status}"
+                ax.annotate(txt, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=7)
+                y += 1
+        ax.axvline(1.0 if log_scale else 0.0, color="grey", lw=0.8, ls="--")
+        if log_scale:
+            ax.set_xscale("log")
+            _plain_log_ticks(ax.xaxis)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+        ax.set_xlabel("ratio of change, intervention / control" if log_scale
+                      else "difference in change, intervention - control (instrument units)")
+    axes[0, 0].set_title("Intervention effects (filled: FDR-adjusted p < 0.05)", fontsize=9, loc="left")
+    return fig
+
+
+def baseline_forest(table: pd.DataFrame, meta: dict) -> plt.Figure:
+    """Hedges g for patients minus healthy controls at baseline, per outcome."""
+    _style()
+    labels = {o["key"]: o["label"] for o in meta["outcomes"]}
+    t = table[table["hedges_g"].notna()]
+    fig, ax = plt.subplots(figsize=(6.0, 0.9 + 0.3 * max(len(t), 1)), layout="constrained")
+    for y, r in enumerate(t.itertuples()):
+        ax.plot([r.g_ci_low, r.g_ci_high], [y, y], color="black", lw=1.2)
+        ax.plot(r.hedges_g, y, marker="o", ms=5, color="black")
+    ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(range(len(t)), [labels[k] for k in t["outcome"]])
+    ax.set_ylim(len(t) - 0.5, -0.5)
+    ax.set_xlabel("Hedges g, patients - healthy controls at baseline (95% CI)")
+    return fig

@@ -1,0 +1,66 @@
+"""Plain renderers for human-readable tables: Markdown, LaTeX and HTML, no templates."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+          "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def _cells(df: pd.DataFrame) -> list[list[str]]:
+    return [["" if pd.isna(v) else str(v) for v in row] for row in df.itertuples(index=False)]
+
+
+def to_markdown(df: pd.DataFrame, title: str = "") -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", r"\|")
+
+    head = "| " + " | ".join(esc(str(c)) for c in df.columns) + " |"
+    rule = "|" + "|".join(["---"] * len(df.columns)) + "|"
+    body = ["| " + " | ".join(esc(c) for c in row) + " |" for row in _cells(df)]
+    lines = ([f"## {title}", ""] if title else []) + [head, rule, *body]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(s: str) -> str:
+    return "".join(_LATEX.get(ch, ch) for ch in s)
+
+
+def to_latex(df: pd.DataFrame, title: str = "") -> str:
+    spec = "l" + "r" * (len(df.columns) - 1)
+    lines = [r"\begin{table}[ht]", r"\centering"]
+    if title:
+        lines.append(r"\caption{" + _latex_escape(title) + "}")
+    lines += [r"\begin{tabular}{" + spec + "}", r"\hline",
+              " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\", r"\hline"]
+    lines += [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in _cells(df)]
+    lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(df: pd.DataFrame, title: str = "") -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in df.columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _cells(df))
+    cap = f"<caption>{esc(title)}</caption>" if title else ""
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+        + esc(title)
+        + "</title><style>table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ccc}"
+        "td:not(:first-child){text-align:right}</style></head><body>\n"
+        + f"<table>{cap}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n</body></html>\n"
+    )
+
+
+def write_all(df: pd.DataFrame, stem: str, title: str) -> list[str]:
+    """Write stem.md, stem.tex and stem.html; returns the paths."""
+    paths = []
+    for ext, fn in (("md", to_markdown), ("tex", to_latex), ("html", to_html)):
+        path = f"{stem}.{ext}"
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(fn(df, title))
+        paths.append(path)
+    return paths

@@ -1,0 +1,152 @@
+"""Workflow steps as plain functions of paths and options (the Snakemake scripts call these).
+
+Each step reads files, computes, and writes its outputs; nothing here imports
+Snakemake, so every step can be run and tested on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import figures, render
+from .analysis import AnalysisOptions, analyse_outcome
+from .baseline import baseline_vs_healthy
+from .codebook import load_codebook
+from .errors import ValidationError
+from .longframe import build_long_frame, lod_counts, read_frame, write_frame
+from .table1 import table1
+from .tables import (
+    anova_table,
+    effects_readable,
+    effects_table,
+    emmeans_table,
+    fits_table,
+    read_results,
+    write_csv,
+    write_result,
+)
+
+log = logging.getLogger("pnitrial")
+
+
+def log_to(path: str | Path) -> None:
+    """Log to the rule's log file and to stderr (so a validation message reaches the user)."""
+    fmt = logging.Formatter("%(levelname)s %(message)s")
+    log.handlers.clear()
+    for h in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+
+
+def validate_data(codebook: str, frame_out: str, meta_out: str, lod_out: str,
+                  lod_method: str, min_per_arm: int) -> None:
+    try:
+        cb = load_codebook(codebook)
+        frame, meta = build_long_frame(cb, lod_method=lod_method, min_per_arm=min_per_arm)
+    except ValidationError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None
+    write_frame(frame, meta, Path(frame_out), Path(meta_out))
+    write_csv(lod_counts(frame, meta), lod_out)
+    n = meta["participants"]
+    log.info("validated %s: %d outcomes; participants: %s", cb.table.name, len(cb.outcomes), n)
+
+
+def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: AnalysisOptions) -> None:
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    res = analyse_outcome(frame, meta, outcome, opts)
+    write_result(res, Path(out))
+    log.info("%s: fit %s (%s df)", outcome, res.fit["status"], opts.ddf)
+    if res.fit.get("warnings") or res.fit.get("error"):
+        log.warning("%s: %s", outcome, res.fit.get("error") or res.fit.get("warnings"))
+
+
+def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str, str]) -> None:
+    import json
+
+    meta = json.loads(Path(meta_path).read_text())
+    res = read_results(results)
+    eff = effects_table(res, method)
+    write_csv(eff, out["effects"])
+    write_csv(emmeans_table(res, meta), out["emmeans"])
+    write_csv(fits_table(res), out["fits"])
+    write_csv(anova_table(res), out["anova"])
+    stem = str(Path(out["effects_md"]).with_suffix(""))
+    render.write_all(effects_readable(eff, meta), stem, "Intervention effects (intervention x visit)")
+    failed = [r["fit"]["outcome"] for r in res if r["fit"]["status"] != "ok"]
+    log.info("gathered %d outcomes; fits not ok: %s", len(res), failed or "none")
+
+
+def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str, str]) -> None:
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    write_csv(baseline_vs_healthy(frame, meta, alpha), out["baseline"])
+    t1 = table1(frame, meta)
+    write_csv(t1, out["table1"])
+    render.write_all(t1, str(Path(out["table1_md"]).with_suffix("")), "Table 1. Baseline characteristics")
+
+
+def trajectory_figure(frame_path: str, meta_path: str, emmeans_path: str, outcome: str, stem: str,
+                      formats: tuple[str, ...], dpi: int, alpha: float) -> None:
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    em = pd.read_csv(emmeans_path, dtype={"visit": str, "arm": str})
+    figures.save(figures.trajectory(frame, meta, outcome, em, alpha), stem, formats, dpi)
+
+
+def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
+    import json
+
+    meta = json.loads(Path(meta_path).read_text())
+    eff = pd.read_csv(effects_path, dtype={"visit": str})
+    figures.save(figures.forest(eff, meta), stem, formats, dpi)
+
+
+def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
+    import json
+
+    meta = json.loads(Path(meta_path).read_text())
+    figures.save(figures.baseline_forest(pd.read_csv(baseline_path), meta), stem, formats, dpi)
+
+
+def summary(inputs: dict[str, str], config: dict, out: str) -> None:
+    """One page for the report: dataset, settings, intervention effects, fit problems, censoring."""
+    import html
+    import json
+
+    meta = json.loads(Path(inputs["meta"]).read_text())
+    eff = pd.read_csv(inputs["effects"], dtype={"visit": str})
+    fits = pd.read_csv(inputs["fits"])
+    lod = pd.read_csv(inputs["lod"])
+    n = meta["participants"]
+    settings = [
+        ("Dataset", meta["name"]),
+        ("Participants", f"{meta['arms']['intervention']} {n['intervention']}, "
+         f"{meta['arms']['control']} {n['control']}, healthy {n['healthy']}"),
+        ("Visits", ", ".join(meta["visits"])),
+        ("Model", "REML linear mixed model, arm x visit"
+         + "".join(f" + {c}" for c in meta["covariates"]) + ", random participant intercept"
+         + (" and time slope" if config["model"]["random_slope"] else "")),
+        ("Denominator df", config["inference"]["ddf"]),
+        ("Multiplicity", f"{config['multiplicity']['method']} within each outcome family"),
+        ("Below-LOD values", f"substituted ({config['lod']['method']}); "
+         f"{int(lod['n_below_lod'].sum())} of {int(lod['n'].sum())} assay results"),
+    ]
+    problems = fits[fits["status"] != "ok"][["outcome", "status", "warnings", "error"]]
+    parts = ["<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pnitrial summary</title></head><body>",
+             "<h1>pnitrial analysis summary</h1>", "<table>"]
+    parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings]
+    parts.append("</table>")
+    body = render.to_html(effects_readable(eff, meta), "Intervention effects")
+    parts.append(body[body.index("<table>"): body.index("</body>")])
+    parts.append("<h2>Fits that need attention</h2>")
+    if problems.empty:
+        parts.append("<p>All models converged with positive variance components.</p>")
+    else:
+        body = render.to_html(problems.fillna(""), "")
+        parts.append(body[body.index("<table>"): body.index("</body>")])
+    parts.append("</body></html>\n")
+    Path(out).write_text("\n".join(parts), encoding="utf-8")

@@ -1,0 +1,122 @@
+"""Gather per-outcome results into the tidy output tables, and write them reproducibly."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .analysis import OutcomeResult
+from .multiplicity import adjust
+
+EFFECT_COLUMNS = [
+    "outcome", "family", "estimand", "contrast", "visit", "scale", "estimate", "se", "df", "statistic",
+    "statistic_type", "p", "p_fdr", "p_adjust_method", "ci_low", "ci_high", "ddf_method", "fit_status",
+]
+FIT_COLUMNS = [
+    "outcome", "family", "transform", "model", "status", "n_participants", "n_intervention", "n_control",
+    "n_obs", "var_participant", "var_residual", "var_slope", "cov_intercept_slope", "reml_criterion",
+    "converged", "singular", "gradient_max", "ddf_method", "warnings", "error",
+]
+FLOAT_FORMAT = "%.10g"  # ten significant digits: far inside every tolerance, stable across BLAS builds
+
+
+def _clean(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_clean(v) for v in x]
+    return x
+
+
+def write_result(result: OutcomeResult, path: Path) -> None:
+    payload = {"fit": result.fit, "effects": result.effects, "emmeans": result.emmeans, "anova": result.anova}
+    Path(path).write_text(json.dumps(_clean(payload), indent=1, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_results(paths: list[str | Path]) -> list[dict]:
+    return [json.loads(Path(p).read_text()) for p in paths]
+
+
+def effects_table(results: list[dict], method: str) -> pd.DataFrame:
+    """All contrasts; p_fdr adjusts the interaction contrasts within each family (model scale)."""
+    df = pd.DataFrame([row for r in results for row in r["effects"]])
+    df["p_fdr"] = np.nan
+    df["p_adjust_method"] = ""
+    inter = df["contrast"].str.startswith("interaction:") & (df["scale"] == "model")
+    for (_fam, _visit), idx in df[inter].groupby(["family", "visit"]).groups.items():
+        df.loc[idx, "p_fdr"] = adjust(df.loc[idx, "p"].to_numpy(dtype=float), method)
+        df.loc[idx, "p_adjust_method"] = method
+    # ratio rows carry the same test as their model-scale row
+    key = ["outcome", "contrast"]
+    model = df[inter].set_index(key)[["p_fdr", "p_adjust_method"]]
+    ratio = df["contrast"].str.startswith("interaction:") & (df["scale"] == "ratio")
+    joined = df[ratio].join(model, on=key, rsuffix="_m")
+    df.loc[ratio, "p_fdr"] = joined["p_fdr_m"].to_numpy()
+    df.loc[ratio, "p_adjust_method"] = joined["p_adjust_method_m"].to_numpy()
+    return df[EFFECT_COLUMNS]
+
+
+def fits_table(results: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame([r["fit"] for r in results])
+    for c in FIT_COLUMNS:
+        if c not in df:
+            df[c] = np.nan
+    return df[FIT_COLUMNS]
+
+
+def emmeans_table(results: list[dict], meta: dict) -> pd.DataFrame:
+    rows = [row for r in results for row in r["emmeans"]]
+    cols = ["outcome", "arm", "visit", "emmean", "se", "df", "ci_low", "ci_high", "response",
+            "response_ci_low", "response_ci_high", "fit_status"]
+    df = pd.DataFrame(rows, columns=cols + ["role"])
+    return df[cols]
+
+
+def anova_table(results: list[dict]) -> pd.DataFrame:
+    cols = ["outcome", "family", "term", "ndf", "ddf", "F", "p", "statistic_type", "ddf_method", "fit_status"]
+    return pd.DataFrame([row for r in results for row in r["anova"]], columns=cols)
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> None:
+    df.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
+
+
+def _fmt_p(p: float) -> str:
+    if p is None or not math.isfinite(p):
+        return ""
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def effects_readable(effects: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """Intervention effects (interaction contrasts) for people: ratio for log outcomes."""
+    labels = {o["key"]: (o["label"], o["unit"], o["transform"]) for o in meta["outcomes"]}
+    inter = effects[effects["contrast"].str.startswith("interaction:")]
+    rows = []
+    for o in meta["outcomes"]:
+        label, unit, transform = labels[o["key"]]
+        scale = "ratio" if transform == "log" else "model"
+        for r in inter[(inter["outcome"] == o["key"]) & (inter["scale"] == scale)].itertuples():
+            measure = "ratio" if scale == "ratio" else f"difference ({unit})"
+            ok = r.fit_status in ("ok", "singular")
+            rows.append({
+                "Outcome": label,
+                "Visit": r.visit,
+                "Effect": measure,
+                "Estimate [95% CI]": (f"{_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
+                                      if ok else "not estimated"),
+                "df": _fmt(r.df, 1),
+                "p": _fmt_p(r.p),
+                "p (FDR)": _fmt_p(r.p_fdr),
+                "Fit": r.fit_status,
+            })
+    return pd.DataFrame(rows)

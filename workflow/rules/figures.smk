@@ -1,0 +1,70 @@
+rule trajectory_figure:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+        emmeans="results/tables/emmeans.csv",
+    output:
+        report(
+            expand("results/figures/trajectory/{{outcome}}.{ext}", ext=FORMATS),
+            caption="../report/trajectory.rst",
+            category="Figures",
+            subcategory="Trajectories",
+            labels={"outcome": "{outcome}"},
+        ),
+    log:
+        "results/logs/trajectory_figure/{outcome}.log",
+    params:
+        stem="results/figures/trajectory/{outcome}",
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+        alpha=config["inference"]["alpha"],
+    conda:
+        ENV
+    script:
+        "../scripts/trajectory_figure.py"
+
+
+rule forest_figure:
+    input:
+        effects="results/tables/effects.csv",
+        meta="results/data/meta.json",
+    output:
+        report(
+            expand("results/figures/forest.{ext}", ext=FORMATS),
+            caption="../report/forest.rst",
+            category="Figures",
+            subcategory="Intervention effects",
+        ),
+    log:
+        "results/logs/forest_figure.log",
+    params:
+        stem="results/figures/forest",
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+    conda:
+        ENV
+    script:
+        "../scripts/forest_figure.py"
+
+
+rule baseline_figure:
+    input:
+        baseline="results/tables/baseline_vs_healthy.csv",
+        meta="results/data/meta.json",
+    output:
+        report(
+            expand("results/figures/baseline_vs_healthy.{ext}", ext=FORMATS),
+            caption="../report/baseline_figure.rst",
+            category="Figures",
+            subcategory="Baseline",
+        ),
+    log:
+        "results/logs/baseline_figure.log",
+    params:
+        stem="results/figures/baseline_vs_healthy",
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+    conda:
+        ENV
+    script:
+        "../scripts/baseline_figure.py"

@@ -1,0 +1,75 @@
+rule effect_tables:
+    input:
+        results=expand("results/models/{outcome}.json", outcome=OUTCOMES),
+        meta="results/data/meta.json",
+    output:
+        effects=report(
+            "results/tables/effects.csv",
+            caption="../report/effects.rst",
+            category="Tables",
+            subcategory="Intervention effects",
+        ),
+        emmeans=report(
+            "results/tables/emmeans.csv",
+            caption="../report/emmeans.rst",
+            category="Tables",
+            subcategory="Intervention effects",
+        ),
+        fits=report(
+            "results/tables/fits.csv",
+            caption="../report/fits.rst",
+            category="Tables",
+            subcategory="Models",
+        ),
+        anova=report(
+            "results/tables/anova.csv",
+            caption="../report/anova.rst",
+            category="Tables",
+            subcategory="Models",
+        ),
+        effects_md="results/tables/effects.md",
+        effects_tex="results/tables/effects.tex",
+        effects_html=report(
+            "results/tables/effects.html",
+            caption="../report/effects_readable.rst",
+            category="Tables",
+            subcategory="Intervention effects",
+        ),
+    log:
+        "results/logs/effect_tables.log",
+    params:
+        method=config["multiplicity"]["method"],
+    conda:
+        ENV
+    script:
+        "../scripts/effect_tables.py"
+
+
+rule baseline_tables:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        baseline=report(
+            "results/tables/baseline_vs_healthy.csv",
+            caption="../report/baseline_vs_healthy.rst",
+            category="Tables",
+            subcategory="Baseline",
+        ),
+        table1="results/tables/table1.csv",
+        table1_md="results/tables/table1.md",
+        table1_tex="results/tables/table1.tex",
+        table1_html=report(
+            "results/tables/table1.html",
+            caption="../report/table1.rst",
+            category="Tables",
+            subcategory="Baseline",
+        ),
+    log:
+        "results/logs/baseline_tables.log",
+    params:
+        alpha=config["inference"]["alpha"],
+    conda:
+        ENV
+    script:
+        "../scripts/baseline_tables.py"
