@@ -66,7 +66,8 @@ def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOpt
         "outcome": key,
         "family": outcome["family"],
         "transform": outcome["transform"],
-        "model": "arm * visit" + "".join(f" + {c}" for c in meta["covariates"])
+        "model": "arm * visit"
+        + "".join(f" + {c}" for c in meta["covariates"])
         + (" + (1 + time | participant)" if opts.random_slope else " + (1 | participant)"),
         "ddf_method": opts.ddf,
     }
@@ -112,8 +113,13 @@ def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOpt
         e["df"] = _finite(e["df"])
         result.effects.append(_effect_row(outcome, contrast, visit, e, "model", status, opts.ddf))
         if is_log:
-            ratio = dict(e, estimate=math.exp(e["estimate"]), se=None,
-                         ci_low=math.exp(e["ci_low"]), ci_high=math.exp(e["ci_high"]))
+            ratio = dict(
+                e,
+                estimate=math.exp(e["estimate"]),
+                se=None,
+                ci_low=math.exp(e["ci_low"]),
+                ci_high=math.exp(e["ci_high"]),
+            )
             result.effects.append(_effect_row(outcome, contrast, visit, ratio, "ratio", status, opts.ddf))
 
     arm_label = {"intervention": meta["arms"]["intervention"], "control": meta["arms"]["control"]}

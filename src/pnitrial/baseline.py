@@ -37,9 +37,27 @@ def hedges_g(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> tuple[float, 
 
 def baseline_vs_healthy(frame: pd.DataFrame, meta: dict, alpha: float = 0.05) -> pd.DataFrame:
     """One row per outcome, on the model scale (log for log-transformed outcomes)."""
-    cols = ["outcome", "family", "scale", "n_patients", "n_healthy", "mean_patients", "mean_healthy",
-            "difference", "ci_low", "ci_high", "t", "df", "p", "hedges_g", "g_ci_low", "g_ci_high",
-            "ratio", "ratio_ci_low", "ratio_ci_high"]
+    cols = [
+        "outcome",
+        "family",
+        "scale",
+        "n_patients",
+        "n_healthy",
+        "mean_patients",
+        "mean_healthy",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "t",
+        "df",
+        "p",
+        "hedges_g",
+        "g_ci_low",
+        "g_ci_high",
+        "ratio",
+        "ratio_ci_low",
+        "ratio_ci_high",
+    ]
     if not meta["arms"].get("healthy"):
         return pd.DataFrame(columns=cols)
     base = frame[frame["visit"] == meta["visits"][0]]
@@ -49,16 +67,29 @@ def baseline_vs_healthy(frame: pd.DataFrame, meta: dict, alpha: float = 0.05) ->
         v = np.log(sub["value"]) if o["transform"] == "log" else sub["value"]
         x = v[sub["role"].isin(TRIAL_ROLES)].to_numpy(dtype=float)
         y = v[sub["role"] == "healthy"].to_numpy(dtype=float)
-        row = {"outcome": o["key"], "family": o["family"],
-               "scale": "log" if o["transform"] == "log" else "raw",
-               "n_patients": len(x), "n_healthy": len(y)}
+        row = {
+            "outcome": o["key"],
+            "family": o["family"],
+            "scale": "log" if o["transform"] == "log" else "raw",
+            "n_patients": len(x),
+            "n_healthy": len(y),
+        }
         if len(x) >= 2 and len(y) >= 2:
             w = welch_test(x, y, alpha)
             g, glo, ghi = hedges_g(x, y, alpha)
-            row.update(mean_patients=float(x.mean()), mean_healthy=float(y.mean()), **w,
-                       hedges_g=g, g_ci_low=glo, g_ci_high=ghi)
+            row.update(
+                mean_patients=float(x.mean()),
+                mean_healthy=float(y.mean()),
+                **w,
+                hedges_g=g,
+                g_ci_low=glo,
+                g_ci_high=ghi,
+            )
             if o["transform"] == "log":
-                row.update(ratio=math.exp(w["difference"]), ratio_ci_low=math.exp(w["ci_low"]),
-                           ratio_ci_high=math.exp(w["ci_high"]))
+                row.update(
+                    ratio=math.exp(w["difference"]),
+                    ratio_ci_low=math.exp(w["ci_low"]),
+                    ratio_ci_high=math.exp(w["ci_high"]),
+                )
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)

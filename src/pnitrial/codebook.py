@@ -74,7 +74,7 @@ def load_codebook(path: str | Path) -> Codebook:
         raise ValidationError([f"{path}: codebook file not found"]) from None
     except yaml.YAMLError as exc:
         raise ValidationError([f"{path}: not valid YAML: {exc}"]) from None
-    validator = jsonschema.Draft7Validator(schema())
+    validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise ValidationError([_schema_problem(path, e) for e in errors])

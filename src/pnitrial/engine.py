@@ -201,9 +201,7 @@ def _minimise_scalar(fun, lower: float = 0.0) -> tuple[float, bool]:
     i = int(np.argmin(vals))
     lo = grid[max(i - 1, 0)]
     hi = grid[min(i + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(
-        fun, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12, "maxiter": 500}
-    )
+    res = optimize.minimize_scalar(fun, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12, "maxiter": 500})
     best, fbest = float(res.x), float(res.fun)
     if vals[i] < fbest:
         best, fbest = float(grid[i]), float(vals[i])
@@ -278,9 +276,7 @@ def _convergence(fun, theta: np.ndarray, q: int) -> tuple[float, bool]:
     for a in range(k):
         e = np.zeros_like(theta)
         e[idx[a]] = 1e-4 * max(abs(theta[idx[a]]), 1e-2)
-        H[a] = (_gradient(fun, theta + e, lower)[free] - _gradient(fun, theta - e, lower)[free]) / (
-            2 * e[idx[a]]
-        )
+        H[a] = (_gradient(fun, theta + e, lower)[free] - _gradient(fun, theta - e, lower)[free]) / (2 * e[idx[a]])
     H = (H + H.T) / 2
     try:
         scaled = np.linalg.solve(np.linalg.cholesky(H), g)

@@ -26,14 +26,16 @@ _METADATA = {
 
 
 def _style() -> None:
-    plt.rcParams.update({
-        "svg.hashsalt": "pnitrial",
-        "font.family": "DejaVu Sans",
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "pdf.fonttype": 42,
-    })
+    plt.rcParams.update(
+        {
+            "svg.hashsalt": "pnitrial",
+            "font.family": "DejaVu Sans",
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "pdf.fonttype": 42,
+        }
+    )
 
 
 def _plain_log_ticks(axis) -> None:
@@ -63,15 +65,31 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
     for role in ("control", "intervention"):
         arm = sub[sub["role"] == role]
         for _, person in arm.groupby("pid", sort=True):
-            ax.plot(person["visit_index"] + offset[role], person["value"], color=ARM_COLOURS[role],
-                    alpha=0.18, lw=0.7, marker="o", ms=1.5)
+            ax.plot(
+                person["visit_index"] + offset[role],
+                person["value"],
+                color=ARM_COLOURS[role],
+                alpha=0.18,
+                lw=0.7,
+                marker="o",
+                ms=1.5,
+            )
         em = emmeans[(emmeans["outcome"] == key) & (emmeans["arm"] == meta["arms"][role])]
         if len(em) and em["response"].notna().all():
             x = np.array([visits.index(v) for v in em["visit"]]) + 2.5 * offset[role]
             y = em["response"].to_numpy()
             err = np.vstack([y - em["response_ci_low"].to_numpy(), em["response_ci_high"].to_numpy() - y])
-            ax.errorbar(x, y, yerr=err, color=ARM_COLOURS[role], lw=2, capsize=3, marker="s", ms=5,
-                        label=f"{meta['arms'][role]} (EMM, {100 * (1 - alpha):.0f}% CI)")
+            ax.errorbar(
+                x,
+                y,
+                yerr=err,
+                color=ARM_COLOURS[role],
+                lw=2,
+                capsize=3,
+                marker="s",
+                ms=5,
+                label=f"{meta['arms'][role]} (EMM, {100 * (1 - alpha):.0f}% CI)",
+            )
     healthy = sub[(sub["role"] == "healthy") & (sub["visit"] == visits[0])]["value"]
     if len(healthy) >= 2:
         from scipy import stats
@@ -82,9 +100,13 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
         if o["transform"] == "log":
             lo, mid, hi = math.exp(lo), math.exp(mid), math.exp(hi)
         ax.axhspan(lo, hi, color=ARM_COLOURS["healthy"], alpha=0.2, lw=0)
-        ax.axhline(mid, color=ARM_COLOURS["healthy"], lw=1, ls="--",
-                   label=f"{meta['arms']['healthy']} at baseline ({'geometric ' if o['transform'] == 'log' else ''}"
-                   "mean, CI)")
+        ax.axhline(
+            mid,
+            color=ARM_COLOURS["healthy"],
+            lw=1,
+            ls="--",
+            label=f"{meta['arms']['healthy']} at baseline ({'geometric ' if o['transform'] == 'log' else ''}mean, CI)",
+        )
     if o["transform"] == "log":
         ax.set_yscale("log")
         _plain_log_ticks(ax.yaxis)
@@ -105,9 +127,14 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
         if outs:
             panels.append((log_scale, outs))
     n_rows = [sum(len(inter[inter["outcome"] == o["key"]]) // (2 if ls else 1) for o in outs) for ls, outs in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.0, 0.9 + 0.32 * sum(n_rows) + 0.5 * len(panels)),
-                             layout="constrained", squeeze=False,
-                             gridspec_kw={"height_ratios": [max(n, 1) + 1 for n in n_rows]})
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(7.0, 0.9 + 0.32 * sum(n_rows) + 0.5 * len(panels)),
+        layout="constrained",
+        squeeze=False,
+        gridspec_kw={"height_ratios": [max(n, 1) + 1 for n in n_rows]},
+    )
     for ax, (log_scale, outs) in zip(axes[:, 0], panels, strict=True):
         labels, y = [], 0
         for o in outs:
@@ -119,8 +146,7 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
                 if pd.notna(r.estimate):
                     sig = pd.notna(r.p_fdr) and r.p_fdr < 0.05
                     ax.plot([r.ci_low, r.ci_high], [y, y], color="black", lw=1.2)
-                    ax.plot(r.estimate, y, marker="D", ms=6, color="black",
-                            markerfacecolor="black" if sig else "white")
+                    ax.plot(r.estimate, y, marker="D", ms=6, color="black", markerfacecolor="black" if sig else "white")
                     txt = f"{r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
                 else:
                     txt = f"fit {r.fit_status}"
@@ -132,8 +158,11 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
             _plain_log_ticks(ax.xaxis)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_ylim(len(labels) - 0.5, -0.5)
-        ax.set_xlabel("ratio of change, intervention / control" if log_scale
-                      else "difference in change, intervention - control (instrument units)")
+        ax.set_xlabel(
+            "ratio of change, intervention / control"
+            if log_scale
+            else "difference in change, intervention - control (instrument units)"
+        )
     axes[0, 0].set_title("Intervention effects (filled: FDR-adjusted p < 0.05)", fontsize=9, loc="left")
     return fig
 

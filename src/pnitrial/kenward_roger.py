@@ -56,20 +56,18 @@ def kr_vcov_adjusted(fit: LMMFit) -> KRBasis:
         sigma_g = np.einsum("gia,ab,gjb->gij", Zg, D, Zg) + s2 * np.eye(size)
         vinv = np.linalg.inv(sigma_g)
         H = [G @ vinv for G in _g_blocks(Zg)]
-        O = [h @ Xg for h in H]
+        HX = [h @ Xg for h in H]
         TT = vinv @ Xg
         for r in range(n_par):
-            P[r] -= np.einsum("gsa,gsb->ab", O[r], TT)
+            P[r] -= np.einsum("gsa,gsb->ab", HX[r], TT)
             for s in range(r, n_par):
-                Q[r, s] += np.einsum("gsa,gst,gtb->ab", O[r], vinv, O[s])
+                Q[r, s] += np.einsum("gsa,gst,gtb->ab", HX[r], vinv, HX[s])
                 K[r, s] += np.einsum("gij,gji->", H[r], H[s])
     P = [(m + m.T) / 2 for m in P]  # pbkrtest forceSymmetric()
     info = np.empty((n_par, n_par))
     for r in range(n_par):
         for s in range(r, n_par):
-            info[r, s] = info[s, r] = (
-                K[r, s] - 2 * np.sum(phi * Q[r, s]) + np.sum((phi @ P[r]) * (P[s] @ phi))
-            )
+            info[r, s] = info[s, r] = K[r, s] - 2 * np.sum(phi * Q[r, s]) + np.sum((phi @ P[r]) * (P[s] @ phi))
     condi = np.min(np.abs(np.linalg.eigvalsh(info)))
     W = 2 * (np.linalg.inv(info) if condi > 1e-10 else np.linalg.pinv(info))
     U = np.zeros((p, p))

@@ -30,17 +30,19 @@ def covariate_kind(cells: pd.Series) -> dict:
     return {"type": "categorical", "levels": sorted(set(present.tolist()))}
 
 
-def build_long_frame(
-    cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int = 3
-) -> tuple[pd.DataFrame, dict]:
+def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int = 3) -> tuple[pd.DataFrame, dict]:
     """Validate the table and return (long frame, metadata)."""
     table = read_table(cb.table)
     validate_table(cb, table, min_per_arm=min_per_arm)
     factor = LOD_RULES[lod_method]
     pid_raw = table[cb.participant].str.strip()
     pid = pd.Series(pd.factorize(pid_raw)[0] + 1, index=table.index)
-    role = table[cb.arm].str.strip().map(
-        {cb.intervention: "intervention", cb.control: "control", **({cb.healthy: "healthy"} if cb.healthy else {})}
+    role = (
+        table[cb.arm]
+        .str.strip()
+        .map(
+            {cb.intervention: "intervention", cb.control: "control", **({cb.healthy: "healthy"} if cb.healthy else {})}
+        )
     )
     visit = table[cb.visit].str.strip()
     base = pd.DataFrame(

@@ -31,9 +31,9 @@ def hessian(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
             for j in range(i):
                 ej = np.zeros(k)
                 ej[j] = h[j]
-                H[i, j] = H[j, i] = (
-                    f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
-                ) / (4 * h[i] * h[j])
+                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                    4 * h[i] * h[j]
+                )
         return H
 
     coarse, fine = level(h0), level(h0 / 2)

@@ -6,8 +6,18 @@ import html
 
 import pandas as pd
 
-_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-          "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def _cells(df: pd.DataFrame) -> list[list[str]]:
@@ -34,8 +44,12 @@ def to_latex(df: pd.DataFrame, title: str = "") -> str:
     lines = [r"\begin{table}[ht]", r"\centering"]
     if title:
         lines.append(r"\caption{" + _latex_escape(title) + "}")
-    lines += [r"\begin{tabular}{" + spec + "}", r"\hline",
-              " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\", r"\hline"]
+    lines += [
+        r"\begin{tabular}{" + spec + "}",
+        r"\hline",
+        " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\",
+        r"\hline",
+    ]
     lines += [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in _cells(df)]
     lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
@@ -47,7 +61,7 @@ def to_html(df: pd.DataFrame, title: str = "") -> str:
     body = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _cells(df))
     cap = f"<caption>{esc(title)}</caption>" if title else ""
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>'
         + esc(title)
         + "</title><style>table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ccc}"
         "td:not(:first-child){text-align:right}</style></head><body>\n"

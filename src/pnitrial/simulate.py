@@ -56,14 +56,10 @@ BIOMARKERS = (
 )
 
 SCORES = (
-    Score("promis_pain", "PROMIS-29 pain interference", "T-score", 41.6, 75.6,
-          63.0, 5.0, 3.5, -3.5, -14.0, 1),
-    Score("promis_anxiety", "PROMIS-29 anxiety", "T-score", 40.3, 81.6,
-          56.0, 7.0, 4.0, -2.0, -8.0, 1),
-    Score("promis_depression", "PROMIS-29 depression", "T-score", 41.0, 79.4,
-          55.0, 7.0, 4.0, -2.5, -8.0, 1),
-    Score("pain_intensity", "Pain intensity (0-10)", "score", 0, 10,
-          6.0, 1.4, 1.1, -1.0, -5.0, 0),
+    Score("promis_pain", "PROMIS-29 pain interference", "T-score", 41.6, 75.6, 63.0, 5.0, 3.5, -3.5, -14.0, 1),
+    Score("promis_anxiety", "PROMIS-29 anxiety", "T-score", 40.3, 81.6, 56.0, 7.0, 4.0, -2.0, -8.0, 1),
+    Score("promis_depression", "PROMIS-29 depression", "T-score", 41.0, 79.4, 55.0, 7.0, 4.0, -2.5, -8.0, 1),
+    Score("pain_intensity", "Pain intensity (0-10)", "score", 0, 10, 6.0, 1.4, 1.1, -1.0, -5.0, 0),
     Score("sfmpq", "SF-MPQ total", "score", 0, 45, 18.0, 6.0, 4.0, -3.0, -15.0, 0),
     Score("pcs", "Pain Catastrophizing Scale", "score", 0, 52, 24.0, 9.0, 5.0, -5.0, -14.0, 0),
     Score("bdi", "BDI-II total", "score", 0, 63, 17.0, 8.0, 4.5, -4.0, -11.0, 0),
@@ -79,9 +75,12 @@ VISITS = ("pre", "post")
 def _participants(rng: np.random.Generator, n_patients: int, n_healthy: int) -> pd.DataFrame:
     n = n_patients + n_healthy
     ids = [f"PNI-{k:03d}" for k in rng.permutation(np.arange(101, 101 + n))]
-    arm = rng.permutation(
-        [ARMS["intervention"]] * (n_patients // 2) + [ARMS["control"]] * (n_patients - n_patients // 2)
-    ).tolist() + [ARMS["healthy"]] * n_healthy
+    arm = (
+        rng.permutation(
+            [ARMS["intervention"]] * (n_patients // 2) + [ARMS["control"]] * (n_patients - n_patients // 2)
+        ).tolist()
+        + [ARMS["healthy"]] * n_healthy
+    )
     age = np.clip(np.round(rng.normal(47, 11, n)), 20, 75).astype(int)
     sex = np.where(rng.random(n) < 0.7, "F", "M")
     return pd.DataFrame({"participant": ids, "arm": arm, "age": age, "sex": sex})
@@ -113,8 +112,12 @@ def simulate_trial(
     for b in BIOMARKERS:
         u = rng.normal(0, b.sd_between, len(people))[idx]
         logy = (
-            np.log(b.median) + u + rng.normal(0, b.sd_within, len(long))
-            + b.healthy * healthy + b.effect * (mbpm & post) + 0.05 * age_c
+            np.log(b.median)
+            + u
+            + rng.normal(0, b.sd_within, len(long))
+            + b.healthy * healthy
+            + b.effect * (mbpm & post)
+            + 0.05 * age_c
         )
         value = np.round(np.exp(logy), b.decimals)
         cells = np.array([f"{v:.{b.decimals}f}" for v in value], dtype=object)
@@ -126,15 +129,10 @@ def simulate_trial(
 
     for s in SCORES:
         u = rng.normal(0, s.sd_between, len(people))[idx]
-        latent = (
-            s.mean + u + rng.normal(0, s.sd_within, len(long))
-            + s.healthy * healthy + s.effect * (mbpm & post)
-        )
+        latent = s.mean + u + rng.normal(0, s.sd_within, len(long)) + s.healthy * healthy + s.effect * (mbpm & post)
         value = np.clip(np.round(latent, s.decimals), s.low, s.high) + 0.0  # no '-0'
         lost = rng.random(len(long)) < 0.01  # skipped questionnaire
-        table[s.key] = [
-            "" if miss else f"{v:.{s.decimals}f}" for v, miss in zip(value, lost, strict=True)
-        ]
+        table[s.key] = ["" if miss else f"{v:.{s.decimals}f}" for v, miss in zip(value, lost, strict=True)]
 
     order = {v: k for k, v in enumerate(VISITS)}
     table = table.assign(_v=table["visit"].map(order)).sort_values(["participant", "_v"])
@@ -145,11 +143,15 @@ def simulate_trial(
 def _codebook() -> dict:
     outcomes = {}
     for b in BIOMARKERS:
-        outcomes[b.key] = {"label": b.label, "unit": "pg/mL", "family": "biomarker",
-                           "transform": "log", "lod": b.lod}
+        outcomes[b.key] = {"label": b.label, "unit": "pg/mL", "family": "biomarker", "transform": "log", "lod": b.lod}
     for s in SCORES:
-        outcomes[s.key] = {"label": s.label, "unit": s.unit, "family": "clinical",
-                           "transform": "none", "range": [s.low, s.high]}
+        outcomes[s.key] = {
+            "label": s.label,
+            "unit": s.unit,
+            "family": "clinical",
+            "transform": "none",
+            "range": [s.low, s.high],
+        }
     return {
         "name": "Simulated MBPM vs wait-list trial (stand-in for the model study)",
         "table": "trial.csv",
@@ -164,20 +166,35 @@ def _codebook() -> dict:
 def _truth(seed: int, n_patients: int, n_healthy: int, n_drop: int) -> dict:
     effects = {}
     for b in BIOMARKERS:
-        effects[b.key] = {"scale": "log", "interaction": b.effect,
-                          "ratio": round(float(np.exp(b.effect)), 4),
-                          "healthy_minus_patients_baseline": b.healthy,
-                          "sd_between": b.sd_between, "sd_within": b.sd_within}
+        effects[b.key] = {
+            "scale": "log",
+            "interaction": b.effect,
+            "ratio": round(float(np.exp(b.effect)), 4),
+            "healthy_minus_patients_baseline": b.healthy,
+            "sd_between": b.sd_between,
+            "sd_within": b.sd_within,
+        }
     for s in SCORES:
-        effects[s.key] = {"scale": "instrument (latent, before rounding and clipping)",
-                          "interaction": s.effect, "healthy_minus_patients_baseline": s.healthy,
-                          "sd_between": s.sd_between, "sd_within": s.sd_within}
+        effects[s.key] = {
+            "scale": "instrument (latent, before rounding and clipping)",
+            "interaction": s.effect,
+            "healthy_minus_patients_baseline": s.healthy,
+            "sd_between": s.sd_between,
+            "sd_within": s.sd_within,
+        }
     return {
         "seed": seed,
-        "design": {"patients": n_patients, "healthy": n_healthy, "missing_post": n_drop,
-                   "arms": dict(ARMS), "visits": list(VISITS)},
-        "note": ("interaction = change from pre to post under MBPM minus change under "
-                 "wait-list; no change over time in the wait-list arm."),
+        "design": {
+            "patients": n_patients,
+            "healthy": n_healthy,
+            "missing_post": n_drop,
+            "arms": dict(ARMS),
+            "visits": list(VISITS),
+        },
+        "note": (
+            "interaction = change from pre to post under MBPM minus change under "
+            "wait-list; no change over time in the wait-list arm."
+        ),
         "effects": effects,
     }
 

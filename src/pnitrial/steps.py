@@ -1,7 +1,8 @@
 """Workflow steps as plain functions of paths and options (the Snakemake scripts call these).
 
 Each step reads files, computes, and writes its outputs; nothing here imports
-Snakemake, so every step can be run and tested on its own.
+Snakemake, so every step can be run and tested on its own. Plotting and pingouin are
+imported only by the steps that use them: each job is a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -12,13 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import figures, render
+from . import render
 from .analysis import AnalysisOptions, analyse_outcome
-from .baseline import baseline_vs_healthy
 from .codebook import load_codebook
 from .errors import ValidationError
 from .longframe import build_long_frame, lod_counts, read_frame, write_frame
-from .table1 import table1
 from .tables import (
     anova_table,
     effects_readable,
@@ -43,8 +42,9 @@ def log_to(path: str | Path) -> None:
     log.setLevel(logging.INFO)
 
 
-def validate_data(codebook: str, frame_out: str, meta_out: str, lod_out: str,
-                  lod_method: str, min_per_arm: int) -> None:
+def validate_data(
+    codebook: str, frame_out: str, meta_out: str, lod_out: str, lod_method: str, min_per_arm: int
+) -> None:
     try:
         cb = load_codebook(codebook)
         frame, meta = build_long_frame(cb, lod_method=lod_method, min_per_arm=min_per_arm)
@@ -83,6 +83,9 @@ def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str
 
 
 def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str, str]) -> None:
+    from .baseline import baseline_vs_healthy
+    from .table1 import table1
+
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     write_csv(baseline_vs_healthy(frame, meta, alpha), out["baseline"])
     t1 = table1(frame, meta)
@@ -90,8 +93,18 @@ def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str
     render.write_all(t1, str(Path(out["table1_md"]).with_suffix("")), "Table 1. Baseline characteristics")
 
 
-def trajectory_figure(frame_path: str, meta_path: str, emmeans_path: str, outcome: str, stem: str,
-                      formats: tuple[str, ...], dpi: int, alpha: float) -> None:
+def trajectory_figure(
+    frame_path: str,
+    meta_path: str,
+    emmeans_path: str,
+    outcome: str,
+    stem: str,
+    formats: tuple[str, ...],
+    dpi: int,
+    alpha: float,
+) -> None:
+    from . import figures
+
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     em = pd.read_csv(emmeans_path, dtype={"visit": str, "arm": str})
     figures.save(figures.trajectory(frame, meta, outcome, em, alpha), stem, formats, dpi)
@@ -100,6 +113,8 @@ def trajectory_figure(frame_path: str, meta_path: str, emmeans_path: str, outcom
 def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
     import json
 
+    from . import figures
+
     meta = json.loads(Path(meta_path).read_text())
     eff = pd.read_csv(effects_path, dtype={"visit": str})
     figures.save(figures.forest(eff, meta), stem, formats, dpi)
@@ -107,6 +122,8 @@ def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[s
 
 def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
     import json
+
+    from . import figures
 
     meta = json.loads(Path(meta_path).read_text())
     figures.save(figures.baseline_forest(pd.read_csv(baseline_path), meta), stem, formats, dpi)
@@ -124,29 +141,42 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
     n = meta["participants"]
     settings = [
         ("Dataset", meta["name"]),
-        ("Participants", f"{meta['arms']['intervention']} {n['intervention']}, "
-         f"{meta['arms']['control']} {n['control']}, healthy {n['healthy']}"),
+        (
+            "Participants",
+            f"{meta['arms']['intervention']} {n['intervention']}, "
+            f"{meta['arms']['control']} {n['control']}, healthy {n['healthy']}",
+        ),
         ("Visits", ", ".join(meta["visits"])),
-        ("Model", "REML linear mixed model, arm x visit"
-         + "".join(f" + {c}" for c in meta["covariates"]) + ", random participant intercept"
-         + (" and time slope" if config["model"]["random_slope"] else "")),
+        (
+            "Model",
+            "REML linear mixed model, arm x visit"
+            + "".join(f" + {c}" for c in meta["covariates"])
+            + ", random participant intercept"
+            + (" and time slope" if config["model"]["random_slope"] else ""),
+        ),
         ("Denominator df", config["inference"]["ddf"]),
         ("Multiplicity", f"{config['multiplicity']['method']} within each outcome family"),
-        ("Below-LOD values", f"substituted ({config['lod']['method']}); "
-         f"{int(lod['n_below_lod'].sum())} of {int(lod['n'].sum())} assay results"),
+        (
+            "Below-LOD values",
+            f"substituted ({config['lod']['method']}); "
+            f"{int(lod['n_below_lod'].sum())} of {int(lod['n'].sum())} assay results",
+        ),
     ]
     problems = fits[fits["status"] != "ok"][["outcome", "status", "warnings", "error"]]
-    parts = ["<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pnitrial summary</title></head><body>",
-             "<h1>pnitrial analysis summary</h1>", "<table>"]
+    parts = [
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>pnitrial summary</title></head><body>',
+        "<h1>pnitrial analysis summary</h1>",
+        "<table>",
+    ]
     parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings]
     parts.append("</table>")
     body = render.to_html(effects_readable(eff, meta), "Intervention effects")
-    parts.append(body[body.index("<table>"): body.index("</body>")])
+    parts.append(body[body.index("<table>") : body.index("</body>")])
     parts.append("<h2>Fits that need attention</h2>")
     if problems.empty:
         parts.append("<p>All models converged with positive variance components.</p>")
     else:
         body = render.to_html(problems.fillna(""), "")
-        parts.append(body[body.index("<table>"): body.index("</body>")])
+        parts.append(body[body.index("<table>") : body.index("</body>")])
     parts.append("</body></html>\n")
     Path(out).write_text("\n".join(parts), encoding="utf-8")

@@ -13,13 +13,46 @@ from .analysis import OutcomeResult
 from .multiplicity import adjust
 
 EFFECT_COLUMNS = [
-    "outcome", "family", "estimand", "contrast", "visit", "scale", "estimate", "se", "df", "statistic",
-    "statistic_type", "p", "p_fdr", "p_adjust_method", "ci_low", "ci_high", "ddf_method", "fit_status",
+    "outcome",
+    "family",
+    "estimand",
+    "contrast",
+    "visit",
+    "scale",
+    "estimate",
+    "se",
+    "df",
+    "statistic",
+    "statistic_type",
+    "p",
+    "p_fdr",
+    "p_adjust_method",
+    "ci_low",
+    "ci_high",
+    "ddf_method",
+    "fit_status",
 ]
 FIT_COLUMNS = [
-    "outcome", "family", "transform", "model", "status", "n_participants", "n_intervention", "n_control",
-    "n_obs", "var_participant", "var_residual", "var_slope", "cov_intercept_slope", "reml_criterion",
-    "converged", "singular", "gradient_max", "ddf_method", "warnings", "error",
+    "outcome",
+    "family",
+    "transform",
+    "model",
+    "status",
+    "n_participants",
+    "n_intervention",
+    "n_control",
+    "n_obs",
+    "var_participant",
+    "var_residual",
+    "var_slope",
+    "cov_intercept_slope",
+    "reml_criterion",
+    "converged",
+    "singular",
+    "gradient_max",
+    "ddf_method",
+    "warnings",
+    "error",
 ]
 FLOAT_FORMAT = "%.10g"  # ten significant digits: far inside every tolerance, stable across BLAS builds
 
@@ -54,9 +87,9 @@ def effects_table(results: list[dict], method: str) -> pd.DataFrame:
         df.loc[idx, "p_adjust_method"] = method
     # ratio rows carry the same test as their model-scale row
     key = ["outcome", "contrast"]
-    model = df[inter].set_index(key)[["p_fdr", "p_adjust_method"]]
+    model = df[inter].set_index(key)[["p_fdr", "p_adjust_method"]].add_suffix("_m")
     ratio = df["contrast"].str.startswith("interaction:") & (df["scale"] == "ratio")
-    joined = df[ratio].join(model, on=key, rsuffix="_m")
+    joined = df[ratio].join(model, on=key)
     df.loc[ratio, "p_fdr"] = joined["p_fdr_m"].to_numpy()
     df.loc[ratio, "p_adjust_method"] = joined["p_adjust_method_m"].to_numpy()
     return df[EFFECT_COLUMNS]
@@ -72,8 +105,20 @@ def fits_table(results: list[dict]) -> pd.DataFrame:
 
 def emmeans_table(results: list[dict], meta: dict) -> pd.DataFrame:
     rows = [row for r in results for row in r["emmeans"]]
-    cols = ["outcome", "arm", "visit", "emmean", "se", "df", "ci_low", "ci_high", "response",
-            "response_ci_low", "response_ci_high", "fit_status"]
+    cols = [
+        "outcome",
+        "arm",
+        "visit",
+        "emmean",
+        "se",
+        "df",
+        "ci_low",
+        "ci_high",
+        "response",
+        "response_ci_low",
+        "response_ci_high",
+        "fit_status",
+    ]
     df = pd.DataFrame(rows, columns=cols + ["role"])
     return df[cols]
 
@@ -108,15 +153,18 @@ def effects_readable(effects: pd.DataFrame, meta: dict) -> pd.DataFrame:
         for r in inter[(inter["outcome"] == o["key"]) & (inter["scale"] == scale)].itertuples():
             measure = "ratio" if scale == "ratio" else f"difference ({unit})"
             ok = r.fit_status in ("ok", "singular")
-            rows.append({
-                "Outcome": label,
-                "Visit": r.visit,
-                "Effect": measure,
-                "Estimate [95% CI]": (f"{_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
-                                      if ok else "not estimated"),
-                "df": _fmt(r.df, 1),
-                "p": _fmt_p(r.p),
-                "p (FDR)": _fmt_p(r.p_fdr),
-                "Fit": r.fit_status,
-            })
+            rows.append(
+                {
+                    "Outcome": label,
+                    "Visit": r.visit,
+                    "Effect": measure,
+                    "Estimate [95% CI]": (
+                        f"{_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if ok else "not estimated"
+                    ),
+                    "df": _fmt(r.df, 1),
+                    "p": _fmt_p(r.p),
+                    "p (FDR)": _fmt_p(r.p_fdr),
+                    "Fit": r.fit_status,
+                }
+            )
     return pd.DataFrame(rows)

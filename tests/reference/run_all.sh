@@ -8,6 +8,7 @@ out=${1:-$here/expected}
 mkdir -p "$out"
 cd "$root"
 Rscript "$here/lmer_reference.R" data/demo/dataset.yaml "$out/demo.csv"
+Rscript "$here/simple_reference.R" data/demo/dataset.yaml "$out/simple.csv"
 for case in "$here"/cases/*/; do
   [ -d "$case" ] || continue
   name=$(basename "$case")

@@ -1,3 +1,5 @@
+import os
+
 import yaml
 from pathlib import Path
 
@@ -23,6 +25,11 @@ wildcard_constraints:
 
 localrules:
     all,
+
+
+def figure_stem(wildcards, output):
+    """Path of a figure without its extension, from the rule's first output."""
+    return os.path.splitext(output[0])[0]
 
 
 def all_outputs():

@@ -13,13 +13,13 @@ rule trajectory_figure:
         ),
     log:
         "results/logs/trajectory_figure/{outcome}.log",
+    conda:
+        ENV
     params:
-        stem="results/figures/trajectory/{outcome}",
+        stem=figure_stem,
         formats=FORMATS,
         dpi=config["figures"]["dpi"],
         alpha=config["inference"]["alpha"],
-    conda:
-        ENV
     script:
         "../scripts/trajectory_figure.py"
 
@@ -37,12 +37,12 @@ rule forest_figure:
         ),
     log:
         "results/logs/forest_figure.log",
-    params:
-        stem="results/figures/forest",
-        formats=FORMATS,
-        dpi=config["figures"]["dpi"],
     conda:
         ENV
+    params:
+        stem=figure_stem,
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
     script:
         "../scripts/forest_figure.py"
 
@@ -60,11 +60,11 @@ rule baseline_figure:
         ),
     log:
         "results/logs/baseline_figure.log",
-    params:
-        stem="results/figures/baseline_vs_healthy",
-        formats=FORMATS,
-        dpi=config["figures"]["dpi"],
     conda:
         ENV
+    params:
+        stem=figure_stem,
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
     script:
         "../scripts/baseline_figure.py"

@@ -15,10 +15,10 @@ rule validate_data:
         "results/logs/validate_data.log",
     benchmark:
         "results/benchmarks/validate_data.tsv"
+    conda:
+        ENV
     params:
         lod_method=config["lod"]["method"],
         min_per_arm=config["validation"]["min_per_arm"],
-    conda:
-        ENV
     script:
         "../scripts/validate_data.py"

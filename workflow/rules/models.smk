@@ -8,15 +8,15 @@ rule fit_outcome:
         "results/logs/fit_outcome/{outcome}.log",
     benchmark:
         "results/benchmarks/fit_outcome/{outcome}.tsv"
-    params:
-        ddf=config["inference"]["ddf"],
-        alpha=config["inference"]["alpha"],
-        random_slope=config["model"]["random_slope"],
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        ddf=config["inference"]["ddf"],
+        alpha=config["inference"]["alpha"],
+        random_slope=config["model"]["random_slope"],
     script:
         "../scripts/fit_outcome.py"

@@ -12,10 +12,10 @@ rule summary:
         ),
     log:
         "results/logs/summary.log",
-    params:
-        config=config,
     conda:
         ENV
+    params:
+        config=config,
     script:
         "../scripts/summary.py"
 
@@ -28,9 +28,9 @@ rule simulate_demo:
         truth="results/simulated/truth.yaml",
     log:
         "results/logs/simulate_demo.log",
-    params:
-        seed=config["seed"],
     conda:
         ENV
+    params:
+        seed=config["seed"],
     script:
         "../scripts/simulate_demo.py"

@@ -37,10 +37,10 @@ rule effect_tables:
         ),
     log:
         "results/logs/effect_tables.log",
-    params:
-        method=config["multiplicity"]["method"],
     conda:
         ENV
+    params:
+        method=config["multiplicity"]["method"],
     script:
         "../scripts/effect_tables.py"
 
@@ -67,9 +67,9 @@ rule baseline_tables:
         ),
     log:
         "results/logs/baseline_tables.log",
-    params:
-        alpha=config["inference"]["alpha"],
     conda:
         ENV
+    params:
+        alpha=config["inference"]["alpha"],
     script:
         "../scripts/baseline_tables.py"

@@ -1,0 +1,79 @@
+"""Dependency pins agree everywhere; every config key is documented; linters are clean."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import yaml
+from conftest import ROOT
+
+CONDA_NAMES = {"matplotlib-base": "matplotlib"}
+
+
+def _pyproject_pins() -> dict[str, str]:
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return dict(d.lower().split("==") for d in deps)
+
+
+def _conda_pins(path) -> dict[str, str]:
+    pins = {}
+    for dep in yaml.safe_load(path.read_text())["dependencies"]:
+        if isinstance(dep, str) and re.fullmatch(r"[A-Za-z0-9_.-]+=[0-9][^=]*", dep):
+            name, version = dep.split("=")
+            if name != "python":
+                pins[CONDA_NAMES.get(name, name).lower()] = version
+    return pins
+
+
+def test_environment_yml_pins_equal_pyproject():
+    assert _conda_pins(ROOT / "environment.yml") == _pyproject_pins()
+
+
+def test_rule_environment_pins_agree():
+    rule_env = _conda_pins(ROOT / "workflow" / "envs" / "pnitrial.yaml")
+    pins = _pyproject_pins()
+    assert rule_env == {k: v for k, v in pins.items() if k != "snakemake"}
+
+
+def _keys(schema: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, sub in schema.get("properties", {}).items():
+        name = f"{prefix}{key}"
+        assert "description" in sub or "properties" in sub, f"{name} lacks a description"
+        assert "default" in sub, f"{name} lacks a default"
+        out.append(name)
+        out += _keys(sub, f"{name}.")
+    return out
+
+
+def test_every_config_key_has_default_description_and_documentation():
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    readme = (ROOT / "config" / "README.md").read_text()
+    for key in _keys(schema):
+        assert f"`{key}`" in readme, f"config/README.md does not explain {key}"
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    flat = {
+        f"{k}.{s}" if isinstance(v, dict) else k
+        for k, v in config.items()
+        for s in (v if isinstance(v, dict) else [None])
+    }
+    assert {k.removesuffix(".None") for k in flat} <= set(_keys(schema))
+
+
+def test_ruff_clean():
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:]
+
+
+def test_snakefmt_clean():
+    res = subprocess.run([shutil.which("snakefmt") or "snakefmt", "--check", str(ROOT)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_snakemake_lint_clean():
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]

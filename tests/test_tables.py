@@ -1,0 +1,113 @@
+"""Output tables: contract columns, FDR within family, failed fits kept and labelled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DEMO
+
+from pnitrial.analysis import AnalysisOptions, analyse_outcome
+from pnitrial.codebook import load_codebook
+from pnitrial.longframe import build_long_frame, lod_counts
+from pnitrial.multiplicity import benjamini_hochberg
+from pnitrial.render import to_html, to_latex, to_markdown
+from pnitrial.table1 import table1
+from pnitrial.tables import effects_readable, effects_table, fits_table
+
+CONTRACT = [
+    "outcome",
+    "family",
+    "estimand",
+    "contrast",
+    "estimate",
+    "se",
+    "df",
+    "statistic",
+    "p",
+    "p_fdr",
+    "ci_low",
+    "ci_high",
+    "scale",
+]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    frame, meta = build_long_frame(load_codebook(DEMO / "dataset.yaml"))
+    results = [analyse_outcome(frame, meta, o["key"], AnalysisOptions()) for o in meta["outcomes"]]
+    return frame, meta, [r.__dict__ for r in results]
+
+
+def test_effects_contract_and_fdr_within_family(demo):
+    _, meta, res = demo
+    eff = effects_table(res, "bh")
+    assert set(CONTRACT) <= set(eff.columns)
+    assert set(eff["contrast"]) == {
+        "interaction:post",
+        "within:intervention:post",
+        "within:control:post",
+        "between:post",
+    }
+    assert set(eff["estimand"]) == {"lmm"}
+    for fam in ("biomarker", "clinical"):
+        rows = eff[(eff["family"] == fam) & (eff["contrast"] == "interaction:post") & (eff["scale"] == "model")]
+        np.testing.assert_allclose(rows["p_fdr"], benjamini_hochberg(rows["p"].to_numpy()))
+    assert eff.loc[eff["contrast"] != "interaction:post", "p_fdr"].isna().all()
+    ratio = eff[eff["scale"] == "ratio"]
+    assert set(ratio["family"]) == {"biomarker"}
+    model = eff[(eff["scale"] == "model") & (eff["family"] == "biomarker")]
+    np.testing.assert_allclose(np.log(ratio["estimate"].to_numpy()), model["estimate"].to_numpy())
+    np.testing.assert_allclose(ratio["p_fdr"].to_numpy(), model["p_fdr"].to_numpy(), equal_nan=True)
+
+
+def test_ddf_label_is_honest(demo):
+    frame, meta, _ = demo
+    z = analyse_outcome(frame, meta, "bdi", AnalysisOptions(ddf="asymptotic"))
+    assert {e["statistic_type"] for e in z.effects} == {"z"}
+    assert all(e["df"] is None for e in z.effects)
+    kr = analyse_outcome(frame, meta, "bdi", AnalysisOptions())
+    assert {e["statistic_type"] for e in kr.effects} == {"t"}
+
+
+def test_failed_fit_is_reported_not_dropped(demo):
+    frame, meta, res = demo
+    broken = frame[~((frame["outcome"] == "pcs") & (frame["visit"] == "post"))]
+    failed = analyse_outcome(broken, meta, "pcs", AnalysisOptions())
+    assert failed.fit["status"] == "failed" and "later visit" in failed.fit["error"]
+    res = [r if r["fit"]["outcome"] != "pcs" else failed.__dict__ for r in res]
+    eff = effects_table(res, "bh")
+    pcs = eff[eff["outcome"] == "pcs"]
+    assert len(pcs) == 4 and set(pcs["fit_status"]) == {"failed"} and pcs["estimate"].isna().all()
+    fits = fits_table(res).set_index("outcome")
+    assert fits.loc["pcs", "status"] == "failed"
+    readable = effects_readable(eff, meta)
+    assert (
+        readable.loc[readable["Outcome"] == "Pain Catastrophizing Scale", "Estimate [95% CI]"].item() == "not estimated"
+    )
+
+
+def test_lod_counts(demo):
+    frame, meta, _ = demo
+    counts = lod_counts(frame, meta)
+    raw = pd.read_csv(DEMO / "trial.csv", dtype=str, keep_default_na=False)
+    for key in ("oxytocin", "tnfa"):
+        assert counts.loc[counts["outcome"] == key, "n_below_lod"].sum() == raw[key].str.startswith("<").sum()
+    assert set(counts["method"]) == {"sqrt2"}
+
+
+def test_table1_and_renderers(demo):
+    frame, meta, _ = demo
+    t1 = table1(frame, meta)
+    assert list(t1.columns) == ["characteristic", "MBPM (intervention)", "waitlist (control)", "healthy"]
+    assert t1.iloc[0].tolist() == ["n", "25", "25", "15"]
+    age = pd.read_csv(DEMO / "trial.csv").drop_duplicates("participant")
+    mbpm = age[age["arm"] == "MBPM"]["age"]
+    assert (
+        t1.loc[t1["characteristic"] == "age, mean (SD)", "MBPM (intervention)"].item()
+        == f"{mbpm.mean():.1f} ({mbpm.std():.1f})"
+    )
+    md, tex, html = to_markdown(t1, "T"), to_latex(t1, "T"), to_html(t1, "T")
+    assert md.count("\n") == len(t1) + 4 and "|---|" in md
+    assert r"\begin{tabular}{lrrr}" in tex and "IL-1β" in tex
+    assert html.count("<tr>") == len(t1) + 1
