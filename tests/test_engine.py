@@ -16,7 +16,7 @@ def random_design(seed: int, m: int = 12, visits: int = 3, q: int = 1, sd_u: flo
     n_i[:2] = visits  # at least two complete participants
     group = np.repeat(np.arange(m), n_i)
     time = np.concatenate([np.sort(rng.choice(visits, k, replace=False)) for k in n_i]).astype(float)
-    arm = np.repeat(rng.integers(0, 2, size=m), n_i).astype(float)
+    arm = np.repeat(rng.permutation(np.arange(m) % 2), n_i).astype(float)  # both arms present
     X = np.column_stack([np.ones(len(group)), arm, time, arm * time, rng.normal(size=len(group))])
     Z = np.ones((len(group), 1)) if q == 1 else np.column_stack([np.ones(len(group)), time])
     y = X @ np.array([3.0, 0.5, -0.2, 0.4, 0.1]) + rng.normal(0, sd_u, m)[group] + rng.normal(size=len(group))

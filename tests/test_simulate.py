@@ -38,8 +38,17 @@ def test_oxytocin_effect_detected_and_truth_covered():
     truth = yaml.safe_load((DEMO / "truth.yaml").read_text())["effects"]
     frame, meta = build_long_frame(load_codebook(DEMO / "dataset.yaml"))
     res = analyse_outcome(frame, meta, "oxytocin", AnalysisOptions())
-    (e,) = [r for r in res.effects if r["contrast"] == "interaction:post" and r["scale"] == "model"]
-    assert e["p"] < 0.05
-    assert e["ci_low"] < truth["oxytocin"]["interaction"] < e["ci_high"]
-    (ratio,) = [r for r in res.effects if r["contrast"] == "interaction:post" and r["scale"] == "ratio"]
-    assert ratio["ci_low"] < truth["oxytocin"]["ratio"] < ratio["ci_high"]
+    for estimand in ("clda", "ancova", "lmm"):
+        (e,) = [
+            r
+            for r in res.effects
+            if r["estimand"] == estimand and r["contrast"] == "interaction:post" and r["scale"] == "model"
+        ]
+        assert e["p"] < 0.05, estimand
+        assert e["ci_low"] < truth["oxytocin"]["interaction"] < e["ci_high"], estimand
+        (ratio,) = [
+            r
+            for r in res.effects
+            if r["estimand"] == estimand and r["contrast"] == "interaction:post" and r["scale"] == "ratio"
+        ]
+        assert ratio["ci_low"] < truth["oxytocin"]["ratio"] < ratio["ci_high"], estimand

@@ -43,20 +43,33 @@ def test_effects_contract_and_fdr_within_family(demo):
     _, meta, res = demo
     eff = effects_table(res, "bh")
     assert set(CONTRACT) <= set(eff.columns)
-    assert set(eff["contrast"]) == {
+    lmm = eff[eff["estimand"] == "lmm"]
+    assert set(lmm["contrast"]) == {
         "interaction:post",
         "within:intervention:post",
         "within:control:post",
         "between:post",
     }
-    assert set(eff["estimand"]) == {"lmm"}
-    for fam in ("biomarker", "clinical"):
-        rows = eff[(eff["family"] == fam) & (eff["contrast"] == "interaction:post") & (eff["scale"] == "model")]
-        np.testing.assert_allclose(rows["p_fdr"], benjamini_hochberg(rows["p"].to_numpy()))
+    assert set(eff.loc[eff["estimand"] != "lmm", "contrast"]) == {"interaction:post"}
+    assert set(eff["estimand"]) == {"lmm", "clda", "ancova"}
+    for estimand in ("lmm", "clda", "ancova"):
+        for fam in ("biomarker", "clinical"):
+            rows = eff[
+                (eff["estimand"] == estimand)
+                & (eff["family"] == fam)
+                & (eff["contrast"] == "interaction:post")
+                & (eff["scale"] == "model")
+            ]
+            assert len(rows) == (6 if fam == "biomarker" else 10)
+            np.testing.assert_allclose(rows["p_fdr"], benjamini_hochberg(rows["p"].to_numpy()))
     assert eff.loc[eff["contrast"] != "interaction:post", "p_fdr"].isna().all()
+    # the primary estimand (clda by default) is flagged on its intervention effects only
+    assert set(eff.loc[eff["primary"], "estimand"]) == {"clda"}
+    assert set(eff.loc[eff["primary"], "contrast"]) == {"interaction:post"}
     ratio = eff[eff["scale"] == "ratio"]
     assert set(ratio["family"]) == {"biomarker"}
     model = eff[(eff["scale"] == "model") & (eff["family"] == "biomarker")]
+    assert len(model) == len(ratio)
     np.testing.assert_allclose(np.log(ratio["estimate"].to_numpy()), model["estimate"].to_numpy())
     np.testing.assert_allclose(ratio["p_fdr"].to_numpy(), model["p_fdr"].to_numpy(), equal_nan=True)
 
@@ -64,8 +77,10 @@ def test_effects_contract_and_fdr_within_family(demo):
 def test_ddf_label_is_honest(demo):
     frame, meta, _ = demo
     z = analyse_outcome(frame, meta, "bdi", AnalysisOptions(ddf="asymptotic"))
-    assert {e["statistic_type"] for e in z.effects} == {"z"}
-    assert all(e["df"] is None for e in z.effects)
+    mixed = [e for e in z.effects if e["estimand"] != "ancova"]
+    assert {e["statistic_type"] for e in mixed} == {"z"} and all(e["df"] is None for e in mixed)
+    # ANCOVA is least squares: its t test is exact whatever the mixed-model df method
+    assert {e["ddf_method"] for e in z.effects if e["estimand"] == "ancova"} == {"ols"}
     kr = analyse_outcome(frame, meta, "bdi", AnalysisOptions())
     assert {e["statistic_type"] for e in kr.effects} == {"t"}
 
@@ -74,17 +89,18 @@ def test_failed_fit_is_reported_not_dropped(demo):
     frame, meta, res = demo
     broken = frame[~((frame["outcome"] == "pcs") & (frame["visit"] == "post"))]
     failed = analyse_outcome(broken, meta, "pcs", AnalysisOptions())
-    assert failed.fit["status"] == "failed" and "later visit" in failed.fit["error"]
-    res = [r if r["fit"]["outcome"] != "pcs" else failed.__dict__ for r in res]
+    assert {f["estimand"]: f["status"] for f in failed.fits} == {"lmm": "failed", "clda": "failed", "ancova": "failed"}
+    assert "later visit" in failed.fits[0]["error"]
+    res = [r if r["fits"][0]["outcome"] != "pcs" else failed.__dict__ for r in res]
     eff = effects_table(res, "bh")
     pcs = eff[eff["outcome"] == "pcs"]
-    assert len(pcs) == 4 and set(pcs["fit_status"]) == {"failed"} and pcs["estimate"].isna().all()
-    fits = fits_table(res).set_index("outcome")
-    assert fits.loc["pcs", "status"] == "failed"
+    assert len(pcs) == 6 and set(pcs["fit_status"]) == {"failed"} and pcs["estimate"].isna().all()
+    fits = fits_table(res)
+    assert set(fits.loc[fits["outcome"] == "pcs", "status"]) == {"failed"}
     readable = effects_readable(eff, meta)
-    assert (
-        readable.loc[readable["Outcome"] == "Pain Catastrophizing Scale", "Estimate [95% CI]"].item() == "not estimated"
-    )
+    assert set(readable.loc[readable["Outcome"] == "Pain Catastrophizing Scale", "Estimate [95% CI]"]) == {
+        "not estimated"
+    }
 
 
 def test_lod_counts(demo):

@@ -56,10 +56,17 @@ def test_all_outputs_and_numbers_match_the_library(completed):
         assert (completed / "results" / "figures" / "trajectory" / f"{outcome}.svg").exists()
     eff = pd.read_csv(tables / "effects.csv")
     frame, meta = build_long_frame(load_codebook(completed / "data" / "dataset.yaml"))
-    direct = analyse_outcome(frame, meta, "oxytocin", AnalysisOptions()).effects[0]
-    row = eff[(eff["outcome"] == "oxytocin") & (eff["contrast"] == "interaction:post") & (eff["scale"] == "model")]
-    assert row["estimate"].item() == pytest.approx(direct["estimate"], rel=1e-9)
-    assert row["df"].item() == pytest.approx(direct["df"], rel=1e-9)
+    direct = analyse_outcome(frame, meta, "oxytocin", AnalysisOptions()).effects
+    for d in direct:
+        row = eff[
+            (eff["outcome"] == "oxytocin")
+            & (eff["estimand"] == d["estimand"])
+            & (eff["contrast"] == d["contrast"])
+            & (eff["scale"] == d["scale"])
+        ]
+        assert row["estimate"].item() == pytest.approx(d["estimate"], rel=1e-9)
+        assert row["p"].item() == pytest.approx(d["p"], rel=1e-9)
+    assert eff.loc[eff["primary"], "estimand"].unique().tolist() == ["clda"]
     assert set(pd.read_csv(tables / "fits.csv")["status"]) <= {"ok", "singular"}
 
 

@@ -1,4 +1,12 @@
-"""One outcome's trial analysis: fit, then EMMs, contrasts and the arm x visit F test."""
+"""One outcome's trial analysis under three estimands.
+
+- ``lmm``: arm x visit mixed model; behaves like a change-score analysis (no baseline adjustment).
+- ``clda``: constrained longitudinal analysis; baseline in the response with a common mean.
+- ``ancova``: each later visit regressed on baseline and arm, complete pairs.
+cLDA and ANCOVA adjust for chance baseline imbalance and are the recommended primary analyses
+of randomised pre-post trials (Vickers & Altman 2001; Twisk et al. 2018; Coffman et al. 2016).
+Each model is fitted, then summarised; a failure is reported in its rows, never raised or dropped.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .design import build_trial_model, trial_contrasts
-from .engine import fit_lmm
-from .inference import Inference
+from .ancova import ancova_effect
+from .design import build_ancova, build_clda_model, build_trial_model, trial_contrasts
+from .engine import LMMFit, fit_lmm
+from .inference import Estimate, Inference
+
+ESTIMANDS = ("lmm", "clda", "ancova")
+LMM_CONTRASTS = ("interaction", "within:intervention", "within:control", "between")
 
 
 @dataclass
@@ -18,11 +30,12 @@ class AnalysisOptions:
     ddf: str = "kenward-roger"
     alpha: float = 0.05
     random_slope: bool = False
+    primary: str = "clda"
 
 
 @dataclass
 class OutcomeResult:
-    fit: dict
+    fits: list[dict] = field(default_factory=list)
     effects: list[dict] = field(default_factory=list)
     emmeans: list[dict] = field(default_factory=list)
     anova: list[dict] = field(default_factory=list)
@@ -34,65 +47,50 @@ def _status(converged: bool, singular: bool) -> str:
     return "singular" if singular else "ok"
 
 
-def _effect_row(outcome: dict, contrast: str, visit: str, est, scale: str, status: str, method: str) -> dict:
-    return {
-        "outcome": outcome["key"],
-        "family": outcome["family"],
-        "estimand": "lmm",
-        "contrast": contrast,
-        "visit": visit,
-        "scale": scale,
-        "estimate": est.get("estimate"),
-        "se": est.get("se"),
-        "df": est.get("df"),
-        "statistic": est.get("statistic"),
-        "statistic_type": est.get("statistic_type"),
-        "p": est.get("p"),
-        "ci_low": est.get("ci_low"),
-        "ci_high": est.get("ci_high"),
-        "ddf_method": method,
-        "fit_status": status,
-    }
-
-
-def _finite(x: float) -> float | None:
+def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions) -> OutcomeResult:
-    """Fit the LMM for one outcome and summarise it; a failure is returned, never raised."""
-    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
-    fit_row = {
-        "outcome": key,
-        "family": outcome["family"],
-        "transform": outcome["transform"],
-        "model": "arm * visit"
-        + "".join(f" + {c}" for c in meta["covariates"])
-        + (" + (1 + time | participant)" if opts.random_slope else " + (1 | participant)"),
-        "ddf_method": opts.ddf,
-    }
-    try:
-        tm = build_trial_model(frame, meta, outcome, random_slope=opts.random_slope)
-        fit = fit_lmm(tm.data, reml=True)
-        inf = Inference(fit, opts.ddf, opts.alpha)
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        fit_row.update(status="failed", converged=False, singular=None, error=str(exc))
-        failed = [
-            _effect_row(outcome, f"{c}:{v}", v, {}, "model", "failed", opts.ddf)
-            for v in meta["visits"][1:]
-            for c in ("interaction", "within:intervention", "within:control", "between")
-        ]
-        return OutcomeResult(fit=fit_row, effects=failed)
+class _Rows:
+    """Builds the effect rows of one outcome, adding ratio rows for log outcomes."""
 
-    d = tm.data
-    status = _status(fit.converged, fit.singular)
+    def __init__(self, outcome: dict, opts: AnalysisOptions, result: OutcomeResult):
+        self.o, self.opts, self.result = outcome, opts, result
+
+    def add(self, estimand: str, contrast: str, visit: str, e: Estimate | None, method: str, status: str) -> None:
+        vals = dict(e.__dict__) if e is not None else {}
+        if "df" in vals:
+            vals["df"] = _finite(vals["df"])
+        base = {
+            "outcome": self.o["key"],
+            "family": self.o["family"],
+            "estimand": estimand,
+            "contrast": contrast,
+            "visit": visit,
+            "primary": estimand == self.opts.primary and contrast.startswith("interaction:"),
+            "ddf_method": method,
+            "fit_status": status,
+        }
+        cols = ("estimate", "se", "df", "statistic", "statistic_type", "p", "ci_low", "ci_high")
+        self.result.effects.append({**base, "scale": "model", **{c: vals.get(c) for c in cols}})
+        if self.o["transform"] == "log":
+            ratio = {c: vals.get(c) for c in cols}
+            if e is not None:
+                ratio.update(
+                    estimate=math.exp(e.estimate), se=None, ci_low=math.exp(e.ci_low), ci_high=math.exp(e.ci_high)
+                )
+            self.result.effects.append({**base, "scale": "ratio", **ratio})
+
+
+def _fit_summary(base: dict, fit: LMMFit, inf: Inference, n_by_role: dict[str, int]) -> dict:
     cov = fit.random_cov
-    fit_row.update(
-        status=status,
-        n_participants=d.m,
-        n_intervention=tm.n_by_role["intervention"],
-        n_control=tm.n_by_role["control"],
-        n_obs=d.n,
+    row = dict(
+        base,
+        status=_status(fit.converged, fit.singular),
+        n_participants=fit.data.m,
+        n_intervention=n_by_role["intervention"],
+        n_control=n_by_role["control"],
+        n_obs=fit.data.n,
         var_participant=float(cov[0, 0]),
         var_residual=fit.sigma**2,
         reml_criterion=fit.criterion,
@@ -101,53 +99,73 @@ def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOpt
         gradient_max=fit.gradient_max,
         warnings="; ".join(fit.warnings + inf.warnings),
         error="",
+        coefficients={n: float(b) for n, b in zip(fit.data.fixed_names, fit.beta, strict=True)},
     )
-    if d.q > 1:
-        fit_row.update(var_slope=float(cov[1, 1]), cov_intercept_slope=float(cov[0, 1]))
-    fit_row["coefficients"] = {n: float(b) for n, b in zip(d.fixed_names, fit.beta, strict=True)}
+    if fit.data.q > 1:
+        row.update(var_slope=float(cov[1, 1]), cov_intercept_slope=float(cov[0, 1]))
+    return row
 
-    result = OutcomeResult(fit=fit_row)
-    is_log = outcome["transform"] == "log"
+
+def _failed(base: dict, exc: Exception) -> dict:
+    return dict(base, status="failed", converged=False, singular=None, error=str(exc))
+
+
+def _re_term(opts: AnalysisOptions) -> str:
+    return " + (1 + time | participant)" if opts.random_slope else " + (1 | participant)"
+
+
+def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+    covs = "".join(f" + {c}" for c in meta["covariates"])
+    base = {
+        "outcome": o["key"],
+        "family": o["family"],
+        "transform": o["transform"],
+        "estimand": "lmm",
+        "visit": "",
+        "model": f"arm * visit{covs}{_re_term(opts)}",
+        "ddf_method": opts.ddf,
+    }
+    try:
+        tm = build_trial_model(frame, meta, o, random_slope=opts.random_slope)
+        fit = fit_lmm(tm.data)
+        inf = Inference(fit, opts.ddf, opts.alpha)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        res.fits.append(_failed(base, exc))
+        for v in meta["visits"][1:]:
+            for c in LMM_CONTRASTS:
+                rows.add("lmm", f"{c}:{v}", v, None, opts.ddf, "failed")
+        return
+    summary = _fit_summary(base, fit, inf, tm.n_by_role)
+    res.fits.append(summary)
+    status = summary["status"]
     for contrast, visit, L in trial_contrasts(tm.grid):
-        e = inf.estimate(L).__dict__
-        e["df"] = _finite(e["df"])
-        result.effects.append(_effect_row(outcome, contrast, visit, e, "model", status, opts.ddf))
-        if is_log:
-            ratio = dict(
-                e,
-                estimate=math.exp(e["estimate"]),
-                se=None,
-                ci_low=math.exp(e["ci_low"]),
-                ci_high=math.exp(e["ci_high"]),
-            )
-            result.effects.append(_effect_row(outcome, contrast, visit, ratio, "ratio", status, opts.ddf))
-
-    arm_label = {"intervention": meta["arms"]["intervention"], "control": meta["arms"]["control"]}
+        rows.add("lmm", contrast, visit, inf.estimate(L), opts.ddf, status)
+    labels = {"intervention": meta["arms"]["intervention"], "control": meta["arms"]["control"]}
+    back = math.exp if o["transform"] == "log" else (lambda x: x)
     for (role, visit), L in tm.grid.rows.items():
         e = inf.estimate(L)
-        row = {
-            "outcome": key,
-            "arm": arm_label[role],
-            "role": role,
-            "visit": visit,
-            "emmean": e.estimate,
-            "se": e.se,
-            "df": _finite(e.df),
-            "ci_low": e.ci_low,
-            "ci_high": e.ci_high,
-            "response": math.exp(e.estimate) if is_log else e.estimate,
-            "response_ci_low": math.exp(e.ci_low) if is_log else e.ci_low,
-            "response_ci_high": math.exp(e.ci_high) if is_log else e.ci_high,
-            "fit_status": status,
-        }
-        result.emmeans.append(row)
-
-    Lmat = np.eye(d.p)[list(tm.interaction_columns)]
-    ft = inf.ftest(Lmat)
-    result.anova.append(
+        res.emmeans.append(
+            {
+                "outcome": o["key"],
+                "arm": labels[role],
+                "role": role,
+                "visit": visit,
+                "emmean": e.estimate,
+                "se": e.se,
+                "df": _finite(e.df),
+                "ci_low": e.ci_low,
+                "ci_high": e.ci_high,
+                "response": back(e.estimate),
+                "response_ci_low": back(e.ci_low),
+                "response_ci_high": back(e.ci_high),
+                "fit_status": status,
+            }
+        )
+    ft = inf.ftest(np.eye(tm.data.p)[list(tm.interaction_columns)])
+    res.anova.append(
         {
-            "outcome": key,
-            "family": outcome["family"],
+            "outcome": o["key"],
+            "family": o["family"],
             "term": "arm:visit",
             "ndf": ft.ndf,
             "ddf": _finite(ft.ddf),
@@ -158,4 +176,78 @@ def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOpt
             "fit_status": status,
         }
     )
-    return result
+
+
+def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+    covs = "".join(f" + {c}" for c in meta["covariates"])
+    base = {
+        "outcome": o["key"],
+        "family": o["family"],
+        "transform": o["transform"],
+        "estimand": "clda",
+        "visit": "",
+        "model": f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}",
+        "ddf_method": opts.ddf,
+    }
+    try:
+        em = build_clda_model(frame, meta, o, random_slope=opts.random_slope)
+        fit = fit_lmm(em.data)
+        inf = Inference(fit, opts.ddf, opts.alpha)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        res.fits.append(_failed(base, exc))
+        for v in meta["visits"][1:]:
+            rows.add("clda", f"interaction:{v}", v, None, opts.ddf, "failed")
+        return
+    summary = _fit_summary(base, fit, inf, em.n_by_role)
+    res.fits.append(summary)
+    for v, col in em.effects.items():
+        rows.add("clda", f"interaction:{v}", v, inf.estimate(np.eye(em.data.p)[col]), opts.ddf, summary["status"])
+
+
+def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+    covs = "".join(f" + {c}" for c in meta["covariates"])
+    for v in meta["visits"][1:]:
+        base = {
+            "outcome": o["key"],
+            "family": o["family"],
+            "transform": o["transform"],
+            "estimand": "ancova",
+            "visit": v,
+            "model": f"{v} ~ arm + baseline{covs} (OLS, complete pairs)",
+            "ddf_method": "ols",
+        }
+        try:
+            d = build_ancova(frame, meta, o, v)
+            e, fit = ancova_effect(d, opts.alpha)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            res.fits.append(_failed(base, exc))
+            rows.add("ancova", f"interaction:{v}", v, None, "ols", "failed")
+            continue
+        res.fits.append(
+            dict(
+                base,
+                status="ok",
+                n_participants=fit.n,
+                n_intervention=d.n_by_role["intervention"],
+                n_control=d.n_by_role["control"],
+                n_obs=fit.n,
+                var_residual=fit.sigma2,
+                converged=True,
+                singular=False,
+                warnings="",
+                error="",
+                coefficients={n: float(b) for n, b in zip(d.names, fit.beta, strict=True)},
+            )
+        )
+        rows.add("ancova", f"interaction:{v}", v, e, "ols", "ok")
+
+
+def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions) -> OutcomeResult:
+    """Every estimand for one outcome; failures are returned in the rows, never raised."""
+    o = next(x for x in meta["outcomes"] if x["key"] == key)
+    res = OutcomeResult()
+    rows = _Rows(o, opts, res)
+    _lmm(frame, meta, o, opts, res, rows)
+    _clda(frame, meta, o, opts, res, rows)
+    _ancova(frame, meta, o, opts, res, rows)
+    return res

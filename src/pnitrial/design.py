@@ -56,53 +56,37 @@ def build_trial_model(
     sub = trial_rows(frame, outcome["key"], covs)
     if sub.empty:
         raise ValueError("no observations in the trial arms")
-    y = sub["value"].to_numpy(dtype=float)
-    if outcome["transform"] == "log":
-        y = np.log(y)
     visits = [v for v in meta["visits"] if v in set(sub["visit"])]
     if len(visits) < 2 or visits[0] != meta["visits"][0]:
         raise ValueError("needs the baseline visit and at least one later visit")
     arm_label = meta["arms"]["intervention"]
     is_int = (sub["role"] == "intervention").to_numpy(dtype=float)
-    cols: list[np.ndarray] = [np.ones(len(sub))]
-    names = ["(Intercept)"]
-    cols.append(is_int)
-    names.append(f"arm{arm_label}")
+    cols: list[np.ndarray] = [np.ones(len(sub)), is_int]
+    names = ["(Intercept)", f"arm{arm_label}"]
     vis_dummies = {v: (sub["visit"] == v).to_numpy(dtype=float) for v in visits[1:]}
     for v, col in vis_dummies.items():
         cols.append(col)
         names.append(f"visit{v}")
-    cov_means: dict[str, float] = {}
-    cov_levels: dict[str, list[str]] = {}
-    for c, kind in covs.items():
-        if kind["type"] == "numeric":
-            x = sub[c].to_numpy(dtype=float)
-            cols.append(x)
-            names.append(c)
-            cov_means[c] = float(x.mean())
-        else:
-            levels = sorted(set(sub[c].astype(str)))
-            cov_levels[c] = levels
-            for lev in levels[1:]:
-                cols.append((sub[c].astype(str) == lev).to_numpy(dtype=float))
-                names.append(f"{c}{lev}")
+    ccols, cnames = _covariate_columns(sub, covs)
+    cols += ccols
+    names += cnames
+    # emmeans' reference grid: numeric covariates at their mean, factor levels weighted equally
+    cov_means = {n: float(c.mean()) for n, c in zip(cnames, ccols, strict=True) if n in covs}
+    cov_levels = {c: sorted(set(sub[c].astype(str))) for c, k in covs.items() if k["type"] != "numeric"}
     inter = []
     for v, col in vis_dummies.items():
         inter.append(len(cols))
         cols.append(is_int * col)
         names.append(f"arm{arm_label}:visit{v}")
-    X = np.column_stack(cols)
-    if random_slope:
-        times = meta.get("visit_times") or {}
-        if not times:
-            raise ValueError("random slopes need numeric visit_times in the codebook")
-        Z = np.column_stack([np.ones(len(sub)), sub["visit"].map(times).to_numpy(dtype=float)])
-        rnames = ("(Intercept)", "time")
-    else:
-        Z = np.ones((len(sub), 1))
-        rnames = ("(Intercept)",)
-    group = pd.factorize(sub["pid"])[0]
-    data = ModelData(X=X, Z=Z, y=y, group=group, fixed_names=tuple(names), random_names=rnames)
+    Z, rnames = _random_design(sub, meta, random_slope)
+    data = ModelData(
+        X=np.column_stack(cols),
+        Z=Z,
+        y=_response(sub, outcome),
+        group=pd.factorize(sub["pid"])[0],
+        fixed_names=tuple(names),
+        random_names=rnames,
+    )
 
     grid_rows = {}
     for role in ("control", "intervention"):
@@ -140,3 +124,107 @@ def trial_contrasts(grid: ReferenceGrid) -> list[tuple[str, str, np.ndarray]]:
         out.append((f"within:control:{v}", v, c_change))
         out.append((f"between:{v}", v, grid.emm("intervention", v) - grid.emm("control", v)))
     return out
+
+
+def _covariate_columns(sub: pd.DataFrame, covs: dict) -> tuple[list[np.ndarray], list[str]]:
+    cols, names = [], []
+    for c, kind in covs.items():
+        if kind["type"] == "numeric":
+            cols.append(sub[c].to_numpy(dtype=float))
+            names.append(c)
+        else:
+            levels = sorted(set(sub[c].astype(str)))
+            for lev in levels[1:]:
+                cols.append((sub[c].astype(str) == lev).to_numpy(dtype=float))
+                names.append(f"{c}{lev}")
+    return cols, names
+
+
+def _response(sub: pd.DataFrame, outcome: dict) -> np.ndarray:
+    y = sub["value"].to_numpy(dtype=float)
+    return np.log(y) if outcome["transform"] == "log" else y
+
+
+def _random_design(sub: pd.DataFrame, meta: dict, random_slope: bool) -> tuple[np.ndarray, tuple[str, ...]]:
+    if not random_slope:
+        return np.ones((len(sub), 1)), ("(Intercept)",)
+    times = meta.get("visit_times") or {}
+    if not times:
+        raise ValueError("random slopes need numeric visit_times in the codebook")
+    return np.column_stack([np.ones(len(sub)), sub["visit"].map(times).to_numpy(dtype=float)]), ("(Intercept)", "time")
+
+
+@dataclass(frozen=True)
+class EffectModel:
+    """A model whose intervention effect at each later visit is one coefficient."""
+
+    data: ModelData
+    effects: dict[str, int]  # visit -> column of the intervention effect
+    n_by_role: dict[str, int]
+
+
+def build_clda_model(frame: pd.DataFrame, meta: dict, outcome: dict, random_slope: bool = False) -> EffectModel:
+    """Constrained longitudinal analysis: y ~ visit + (intervention x later visit) + covariates.
+
+    Baseline is part of the response and both arms share its mean, so the arm enters only after
+    baseline (Liang & Zeger 2000, Sankhya B 62:134; Coffman et al. 2016, BMJ Open 6:e013096).
+    """
+    covs = meta["covariates"]
+    sub = trial_rows(frame, outcome["key"], covs)
+    visits = [v for v in meta["visits"] if v in set(sub["visit"])]
+    if len(visits) < 2 or visits[0] != meta["visits"][0]:
+        raise ValueError("needs the baseline visit and at least one later visit")
+    arm_label = meta["arms"]["intervention"]
+    is_int = (sub["role"] == "intervention").to_numpy(dtype=float)
+    cols, names = [np.ones(len(sub))], ["(Intercept)"]
+    vis = {v: (sub["visit"] == v).to_numpy(dtype=float) for v in visits[1:]}
+    for v, col in vis.items():
+        cols.append(col)
+        names.append(f"visit{v}")
+    ccols, cnames = _covariate_columns(sub, covs)
+    cols += ccols
+    names += cnames
+    effects = {}
+    for v, col in vis.items():
+        effects[v] = len(cols)
+        cols.append(is_int * col)
+        names.append(f"arm{arm_label}:visit{v}")
+    Z, rnames = _random_design(sub, meta, random_slope)
+    data = ModelData(
+        X=np.column_stack(cols),
+        Z=Z,
+        y=_response(sub, outcome),
+        group=pd.factorize(sub["pid"])[0],
+        fixed_names=tuple(names),
+        random_names=rnames,
+    )
+    per_role = sub.groupby("role")["pid"].nunique()
+    return EffectModel(data, effects, {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES})
+
+
+@dataclass(frozen=True)
+class AncovaData:
+    X: np.ndarray
+    y: np.ndarray
+    names: tuple[str, ...]
+    n_by_role: dict[str, int]
+
+
+def build_ancova(frame: pd.DataFrame, meta: dict, outcome: dict, visit: str) -> AncovaData:
+    """y at `visit` ~ arm + baseline y + covariates, participants with both values (complete pairs)."""
+    covs = meta["covariates"]
+    sub = trial_rows(frame, outcome["key"], covs)
+    base = sub[sub["visit"] == meta["visits"][0]].set_index("pid")
+    post = sub[sub["visit"] == visit].set_index("pid")
+    pids = base.index.intersection(post.index)
+    base, post = base.loc[pids], post.loc[pids]
+    if len(pids) == 0:
+        raise ValueError(f"no participant has both baseline and '{visit}' values")
+    arm_label = meta["arms"]["intervention"]
+    ccols, cnames = _covariate_columns(base, covs)  # covariates as recorded at baseline
+    X = np.column_stack(
+        [np.ones(len(pids)), (base["role"] == "intervention").to_numpy(dtype=float), _response(base, outcome), *ccols]
+    )
+    names = ("(Intercept)", f"arm{arm_label}", "baseline", *cnames)
+    per_role = base.groupby("role").size()
+    return AncovaData(X, _response(post, outcome), names, {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES})

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.lines
 import matplotlib.ticker
 
 matplotlib.use("Agg")
@@ -117,39 +118,64 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
     return fig
 
 
+ESTIMAND_STYLE = {"clda": ("cLDA", "D"), "ancova": ("ANCOVA", "s"), "lmm": ("LMM arm x visit", "o")}
+
+
 def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
-    """Intervention effects (interaction contrasts): ratios for log outcomes, differences otherwise."""
+    """Intervention effects per outcome under every estimand; the primary one in black, labelled.
+
+    Ratios for log outcomes, differences in instrument units otherwise; a filled marker is
+    significant after FDR adjustment.
+    """
     _style()
     inter = effects[effects["contrast"].str.startswith("interaction:")]
+    primary = inter.loc[inter["primary"].astype(bool), "estimand"]
+    primary = primary.iloc[0] if len(primary) else "clda"
+    order = [primary] + [e for e in ESTIMAND_STYLE if e != primary]
+    offsets = dict(zip(order, (0.0, -0.25, 0.25), strict=True))
     panels = []
     for log_scale in (True, False):
         outs = [o for o in meta["outcomes"] if (o["transform"] == "log") == log_scale]
         if outs:
             panels.append((log_scale, outs))
-    n_rows = [sum(len(inter[inter["outcome"] == o["key"]]) // (2 if ls else 1) for o in outs) for ls, outs in panels]
+    n_rows = [len(outs) * (len(meta["visits"]) - 1) for _, outs in panels]
     fig, axes = plt.subplots(
         len(panels),
         1,
-        figsize=(7.0, 0.9 + 0.32 * sum(n_rows) + 0.5 * len(panels)),
+        figsize=(7.4, 1.2 + 0.42 * sum(n_rows) + 0.5 * len(panels)),
         layout="constrained",
         squeeze=False,
-        gridspec_kw={"height_ratios": [max(n, 1) + 1 for n in n_rows]},
+        gridspec_kw={"height_ratios": [n + 1 for n in n_rows]},
     )
     for ax, (log_scale, outs) in zip(axes[:, 0], panels, strict=True):
+        scale = "ratio" if log_scale else "model"
         labels, y = [], 0
         for o in outs:
-            rows = inter[(inter["outcome"] == o["key"]) & (inter["scale"] == ("ratio" if log_scale else "model"))]
-            for r in rows.itertuples():
-                visit = f" ({r.visit})" if len(meta["visits"]) > 2 else ""
+            for visit in meta["visits"][1:]:
+                when = f" ({visit})" if len(meta["visits"]) > 2 else ""
                 unit = "" if log_scale else f" [{o['unit']}]"
-                labels.append(f"{o['label']}{visit}{unit}")
-                if pd.notna(r.estimate):
+                labels.append(f"{o['label']}{when}{unit}")
+                rows = inter[(inter["outcome"] == o["key"]) & (inter["scale"] == scale) & (inter["visit"] == visit)]
+                txt = "not estimated"
+                for r in rows.itertuples():
+                    if pd.isna(r.estimate):
+                        continue
+                    name, marker = ESTIMAND_STYLE[r.estimand]
+                    colour = "black" if r.estimand == primary else "#8c8c8c"
+                    yy = y + offsets[r.estimand]
                     sig = pd.notna(r.p_fdr) and r.p_fdr < 0.05
-                    ax.plot([r.ci_low, r.ci_high], [y, y], color="black", lw=1.2)
-                    ax.plot(r.estimate, y, marker="D", ms=6, color="black", markerfacecolor="black" if sig else "white")
-                    txt = f"{r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
-                else:
-                    txt = f"fit {r.fit_status}"
+                    ax.plot([r.ci_low, r.ci_high], [yy, yy], color=colour, lw=1.2 if r.estimand == primary else 0.8)
+                    ax.plot(
+                        r.estimate,
+                        yy,
+                        marker=marker,
+                        ms=5.5 if r.estimand == primary else 4,
+                        color=colour,
+                        markerfacecolor=colour if sig else "white",
+                        linestyle="none",
+                    )
+                    if r.estimand == primary:
+                        txt = f"{r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
                 ax.annotate(txt, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=7)
                 y += 1
         ax.axvline(1.0 if log_scale else 0.0, color="grey", lw=0.8, ls="--")
@@ -163,7 +189,21 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
             if log_scale
             else "difference in change, intervention - control (instrument units)"
         )
-    axes[0, 0].set_title("Intervention effects (filled: FDR-adjusted p < 0.05)", fontsize=9, loc="left")
+    handles = [
+        matplotlib.lines.Line2D(
+            [],
+            [],
+            marker=ESTIMAND_STYLE[e][1],
+            linestyle="none",
+            color="black" if e == primary else "#8c8c8c",
+            label=ESTIMAND_STYLE[e][0] + (" (primary)" if e == primary else ""),
+        )
+        for e in order
+    ]
+    axes[0, 0].legend(handles=handles, fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3)
+    axes[0, 0].set_title(
+        "Intervention effects (filled: FDR-adjusted p < 0.05; text: primary estimand)", fontsize=9, loc="left", pad=18
+    )
     return fig
 
 

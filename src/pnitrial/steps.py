@@ -61,9 +61,10 @@ def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: A
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     res = analyse_outcome(frame, meta, outcome, opts)
     write_result(res, Path(out))
-    log.info("%s: fit %s (%s df)", outcome, res.fit["status"], opts.ddf)
-    if res.fit.get("warnings") or res.fit.get("error"):
-        log.warning("%s: %s", outcome, res.fit.get("error") or res.fit.get("warnings"))
+    for fit in res.fits:
+        log.info("%s %s %s: fit %s", outcome, fit["estimand"], fit["visit"], fit["status"])
+        if fit.get("warnings") or fit.get("error"):
+            log.warning("%s %s: %s", outcome, fit["estimand"], fit.get("error") or fit.get("warnings"))
 
 
 def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str, str]) -> None:
@@ -78,7 +79,7 @@ def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str
     write_csv(anova_table(res), out["anova"])
     stem = str(Path(out["effects_md"]).with_suffix(""))
     render.write_all(effects_readable(eff, meta), stem, "Intervention effects (intervention x visit)")
-    failed = [r["fit"]["outcome"] for r in res if r["fit"]["status"] != "ok"]
+    failed = [f"{f['outcome']}/{f['estimand']}" for r in res for f in r["fits"] if f["status"] != "ok"]
     log.info("gathered %d outcomes; fits not ok: %s", len(res), failed or "none")
 
 
@@ -154,6 +155,7 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
             + ", random participant intercept"
             + (" and time slope" if config["model"]["random_slope"] else ""),
         ),
+        ("Primary estimand", config["analysis"]["primary"]),
         ("Denominator df", config["inference"]["ddf"]),
         ("Multiplicity", f"{config['multiplicity']['method']} within each outcome family"),
         (
@@ -162,7 +164,7 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
             f"{int(lod['n_below_lod'].sum())} of {int(lod['n'].sum())} assay results",
         ),
     ]
-    problems = fits[fits["status"] != "ok"][["outcome", "status", "warnings", "error"]]
+    problems = fits[fits["status"] != "ok"][["outcome", "estimand", "visit", "status", "warnings", "error"]]
     parts = [
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>pnitrial summary</title></head><body>',
         "<h1>pnitrial analysis summary</h1>",

@@ -16,6 +16,7 @@ EFFECT_COLUMNS = [
     "outcome",
     "family",
     "estimand",
+    "primary",
     "contrast",
     "visit",
     "scale",
@@ -35,6 +36,8 @@ EFFECT_COLUMNS = [
 FIT_COLUMNS = [
     "outcome",
     "family",
+    "estimand",
+    "visit",
     "transform",
     "model",
     "status",
@@ -54,6 +57,7 @@ FIT_COLUMNS = [
     "warnings",
     "error",
 ]
+ESTIMAND_LABELS = {"lmm": "LMM arm x visit", "clda": "cLDA", "ancova": "ANCOVA"}
 FLOAT_FORMAT = "%.10g"  # ten significant digits: far inside every tolerance, stable across BLAS builds
 
 
@@ -68,7 +72,7 @@ def _clean(x):
 
 
 def write_result(result: OutcomeResult, path: Path) -> None:
-    payload = {"fit": result.fit, "effects": result.effects, "emmeans": result.emmeans, "anova": result.anova}
+    payload = {"fits": result.fits, "effects": result.effects, "emmeans": result.emmeans, "anova": result.anova}
     Path(path).write_text(json.dumps(_clean(payload), indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
@@ -77,16 +81,16 @@ def read_results(paths: list[str | Path]) -> list[dict]:
 
 
 def effects_table(results: list[dict], method: str) -> pd.DataFrame:
-    """All contrasts; p_fdr adjusts the interaction contrasts within each family (model scale)."""
+    """All contrasts; p_fdr adjusts the intervention effects per estimand, family and visit."""
     df = pd.DataFrame([row for r in results for row in r["effects"]])
     df["p_fdr"] = np.nan
     df["p_adjust_method"] = ""
     inter = df["contrast"].str.startswith("interaction:") & (df["scale"] == "model")
-    for (_fam, _visit), idx in df[inter].groupby(["family", "visit"]).groups.items():
+    for _group, idx in df[inter].groupby(["estimand", "family", "visit"]).groups.items():
         df.loc[idx, "p_fdr"] = adjust(df.loc[idx, "p"].to_numpy(dtype=float), method)
         df.loc[idx, "p_adjust_method"] = method
     # ratio rows carry the same test as their model-scale row
-    key = ["outcome", "contrast"]
+    key = ["outcome", "estimand", "contrast"]
     model = df[inter].set_index(key)[["p_fdr", "p_adjust_method"]].add_suffix("_m")
     ratio = df["contrast"].str.startswith("interaction:") & (df["scale"] == "ratio")
     joined = df[ratio].join(model, on=key)
@@ -96,7 +100,7 @@ def effects_table(results: list[dict], method: str) -> pd.DataFrame:
 
 
 def fits_table(results: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([r["fit"] for r in results])
+    df = pd.DataFrame([f for r in results for f in r["fits"]])
     for c in FIT_COLUMNS:
         if c not in df:
             df[c] = np.nan
@@ -143,7 +147,7 @@ def _fmt_p(p: float) -> str:
 
 
 def effects_readable(effects: pd.DataFrame, meta: dict) -> pd.DataFrame:
-    """Intervention effects (interaction contrasts) for people: ratio for log outcomes."""
+    """Intervention effects under every estimand for people: ratio for log outcomes."""
     labels = {o["key"]: (o["label"], o["unit"], o["transform"]) for o in meta["outcomes"]}
     inter = effects[effects["contrast"].str.startswith("interaction:")]
     rows = []
@@ -157,6 +161,7 @@ def effects_readable(effects: pd.DataFrame, meta: dict) -> pd.DataFrame:
                 {
                     "Outcome": label,
                     "Visit": r.visit,
+                    "Estimand": ESTIMAND_LABELS[r.estimand] + (" (primary)" if r.primary else ""),
                     "Effect": measure,
                     "Estimate [95% CI]": (
                         f"{_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if ok else "not estimated"

@@ -80,8 +80,8 @@ for (key in names(cb$outcomes)) {
   vc <- as.data.frame(VarCorr(m))
   add(key, "var_participant", "", "", vc$vcov[1])
   if (random_slope) {
-    add(key, "var_slope", "", "", vc$vcov[vc$var1 == "time" & is.na(vc$var2)])
-    add(key, "cov_intercept_slope", "", "", vc$vcov[!is.na(vc$var2)][1])
+    add(key, "var_slope", "", "", vc$vcov[which(vc$var1 == "time" & is.na(vc$var2))])
+    add(key, "cov_intercept_slope", "", "", vc$vcov[which(!is.na(vc$var2))][1])
   }
   add(key, "var_residual", "", "", sigma(m)^2)
   add(key, "reml_criterion", "", "", REMLcrit(m))
@@ -131,6 +131,62 @@ for (key in names(cb$outcomes)) {
       add(key, "ci_low", nm, mode, ct[[grep("lower|asymp.LCL", names(ct))[1]]][i])
       add(key, "ci_high", nm, mode, ct[[grep("upper|asymp.UCL", names(ct))[1]]][i])
     }
+  }
+  # cLDA: baseline in the response, common baseline mean, arm effect after baseline only.
+  trt <- character(0)
+  for (v in visits[-1]) {
+    nm <- paste0("trt_", v)
+    d[[nm]] <- as.numeric(d$arm == cb$arms$intervention & d$visit == v)
+    trt <- c(trt, nm)
+  }
+  fc <- as.formula(paste("y ~", paste(c("visit", covs, trt), collapse = " + "), "+", re))
+  mc <- lmerTest::lmer(fc, data = d, REML = TRUE, control = ctl)
+  vc <- as.data.frame(VarCorr(mc))
+  add(key, "clda_var_participant", "", "", vc$vcov[1])
+  add(key, "clda_var_residual", "", "", sigma(mc)^2)
+  add(key, "clda_reml_criterion", "", "", REMLcrit(mc))
+  for (v in visits[-1]) {
+    L <- as.numeric(names(fixef(mc)) == paste0("trt_", v))
+    nm <- paste0("clda|interaction:", v)
+    for (ddf in c("Kenward-Roger", "Satterthwaite")) {
+      ct <- contest(mc, L, ddf = ddf, joint = FALSE, confint = TRUE)
+      mode <- tolower(ddf)
+      add(key, "estimate", nm, mode, ct$Estimate)
+      add(key, "se", nm, mode, ct[["Std. Error"]])
+      add(key, "df", nm, mode, ct$df)
+      add(key, "statistic", nm, mode, ct[["t value"]])
+      add(key, "p", nm, mode, ct[["Pr(>|t|)"]])
+      add(key, "ci_low", nm, mode, ct$lower)
+      add(key, "ci_high", nm, mode, ct$upper)
+    }
+    est <- sum(L * fixef(mc))
+    se_z <- sqrt(drop(t(L) %*% as.matrix(vcov(mc)) %*% L))
+    add(key, "estimate", nm, "asymptotic", est)
+    add(key, "se", nm, "asymptotic", se_z)
+    add(key, "statistic", nm, "asymptotic", est / se_z)
+    add(key, "p", nm, "asymptotic", 2 * pnorm(-abs(est / se_z)))
+    add(key, "ci_low", nm, "asymptotic", est - qnorm(0.975) * se_z)
+    add(key, "ci_high", nm, "asymptotic", est + qnorm(0.975) * se_z)
+  }
+  # ANCOVA: each later visit on baseline and arm, complete pairs, covariates from baseline.
+  base <- d[d$visit == visits[1], c("participant", "arm", "y", covs), drop = FALSE]
+  names(base)[names(base) == "y"] <- "baseline"
+  for (v in visits[-1]) {
+    later <- d[d$visit == v, c("participant", "y")]
+    da <- merge(base, later, by = "participant")
+    fa <- as.formula(paste("y ~", paste(c("arm", "baseline", covs), collapse = " + ")))
+    ma <- lm(fa, data = da)
+    co <- summary(ma)$coefficients
+    arm_term <- paste0("arm", cb$arms$intervention)
+    ci <- confint(ma)[arm_term, ]
+    nm <- paste0("ancova|interaction:", v)
+    add(key, "estimate", nm, "ols", co[arm_term, "Estimate"])
+    add(key, "se", nm, "ols", co[arm_term, "Std. Error"])
+    add(key, "df", nm, "ols", df.residual(ma))
+    add(key, "statistic", nm, "ols", co[arm_term, "t value"])
+    add(key, "p", nm, "ols", co[arm_term, "Pr(>|t|)"])
+    add(key, "ci_low", nm, "ols", ci[1])
+    add(key, "ci_high", nm, "ols", ci[2])
   }
   for (ddf in c("Satterthwaite", "Kenward-Roger")) {
     a <- anova(m, type = 3, ddf = ddf)

@@ -18,5 +18,6 @@ rule fit_outcome:
         ddf=config["inference"]["ddf"],
         alpha=config["inference"]["alpha"],
         random_slope=config["model"]["random_slope"],
+        primary=config["analysis"]["primary"],
     script:
         "../scripts/fit_outcome.py"

@@ -6,6 +6,7 @@ opts = AnalysisOptions(
     ddf=snakemake.params.ddf,
     alpha=snakemake.params.alpha,
     random_slope=snakemake.params.random_slope,
+    primary=snakemake.params.primary,
 )
 steps.fit_outcome(
     snakemake.input.frame,
