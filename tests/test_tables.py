@@ -127,3 +127,32 @@ def test_table1_and_renderers(demo):
     assert md.count("\n") == len(t1) + 4 and "|---|" in md
     assert r"\begin{tabular}{lrrr}" in tex and "IL-1β" in tex
     assert html.count("<tr>") == len(t1) + 1
+
+
+def test_random_slope_refused_with_two_visits_reported_as_failed(demo):
+    frame, meta, _ = demo
+    meta = dict(meta, visit_times={"pre": 0, "post": 8})
+    res = analyse_outcome(frame, meta, "bdi", AnalysisOptions(random_slope=True))
+    status = {f["estimand"]: (f["status"], f["error"]) for f in res.fits}
+    for estimand in ("lmm", "clda"):
+        assert status[estimand][0] == "failed"
+        assert "<= number of random effects" in status[estimand][1]
+    assert status["ancova"][0] == "ok"  # no random effects there
+    assert {e["fit_status"] for e in res.effects if e["estimand"] != "ancova"} == {"failed"}
+
+
+def test_random_slope_needs_visit_times(demo):
+    frame, meta, _ = demo
+    res = analyse_outcome(frame, meta, "bdi", AnalysisOptions(random_slope=True))
+    assert "visit_times" in res.fits[0]["error"]
+
+
+def test_singular_fit_flagged_next_to_its_contrasts():
+    from conftest import ROOT
+
+    frame, meta = build_long_frame(load_codebook(ROOT / "tests" / "reference" / "cases" / "singular" / "dataset.yaml"))
+    res = analyse_outcome(frame, meta, "score", AnalysisOptions())
+    lmm = next(f for f in res.fits if f["estimand"] == "lmm")
+    assert lmm["status"] == "singular" and lmm["singular"] and "singular" in lmm["warnings"]
+    assert {e["fit_status"] for e in res.effects if e["estimand"] == "lmm"} == {"singular"}
+    assert res.anova[0]["fit_status"] == "singular"
