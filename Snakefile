@@ -27,3 +27,5 @@ rule all:
     default_target: True
     input:
         all_outputs(),
+        "results/MANIFEST.sha256",
+        "results/provenance.json",

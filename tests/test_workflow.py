@@ -133,3 +133,64 @@ def test_bad_config_is_refused(tmp_path):
     )
     res = run(tmp_path, "--cores", "1", "--config", "inference={'ddf': 'wald'}")
     assert res.returncode != 0 and "wald" in res.stderr
+
+
+def test_manifest_matches_committed_expectation_and_verify(completed):
+    from pnitrial.provenance import read_manifest
+
+    manifest = read_manifest(completed / "results" / "MANIFEST.sha256")
+    assert list(manifest) == sorted(manifest)
+    assert not any(k.startswith(("logs/", "benchmarks/")) or k == "provenance.json" for k in manifest)
+    assert "tables/effects.csv" in manifest and "figures/forest.svg" in manifest
+    res = run(completed, "--cores", "1", "verify")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "byte-identical" in res.stderr
+
+
+def test_verify_names_the_file_that_differs(completed, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(completed, work, ignore=shutil.ignore_patterns(".snakemake"))
+    expected = work / "expected" / "MANIFEST.sha256"
+    lines = expected.read_text().splitlines()
+    lines = [("0" * 64 + line[64:]) if line.endswith("tables/anova.csv") else line for line in lines]
+    expected.write_text("\n".join(lines) + "\n")
+    res = run(work, "--cores", "1", "verify")
+    assert res.returncode != 0
+    assert "differs: tables/anova.csv" in res.stderr
+
+
+def test_provenance(completed):
+    import json
+
+    from pnitrial.provenance import sha256
+
+    prov = json.loads((completed / "results" / "provenance.json").read_text())
+    assert prov["inputs"]["table"]["sha256"] == sha256(completed / "data" / "trial.csv")
+    assert prov["config"]["inference"]["ddf"] == "kenward-roger" and prov["seeds"]["seed"] == 7
+    assert prov["packages"]["numpy"] and prov["python"]
+
+
+def test_killed_run_recovers_to_the_same_bytes(completed, tmp_path):
+    import signal
+    import time
+
+    shutil.copytree(
+        ROOT / ".test", tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("results", ".snakemake")
+    )
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, "--directory", str(tmp_path), "--cores", "1"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    models = tmp_path / "results" / "models"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (models.exists() and any(models.glob("*.json"))):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its running job, mid-run
+    proc.wait()
+    assert not (tmp_path / "results" / "MANIFEST.sha256").exists()
+    assert run(tmp_path, "--unlock").returncode == 0
+    res = run(tmp_path, "--cores", "2", "--rerun-incomplete")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert digest(tmp_path / "results") == digest(completed / "results")

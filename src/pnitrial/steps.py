@@ -182,3 +182,28 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
         parts.append(body[body.index("<table>") : body.index("</body>")])
     parts.append("</body></html>\n")
     Path(out).write_text("\n".join(parts), encoding="utf-8")
+
+
+def manifest(files: list[str], root: str, out: str) -> None:
+    from .provenance import write_manifest
+
+    write_manifest(files, root, out)
+    log.info("manifest of %d files written to %s", len(files), out)
+
+
+def verify(actual: str, expected: str) -> None:
+    """Fail, naming every file, when results differ from the expected manifest."""
+    from .provenance import compare_manifests
+
+    diffs = compare_manifests(actual, expected)
+    if diffs:
+        log.error("results differ from %s in %d file(s):\n%s", expected, len(diffs), "\n".join(diffs))
+        log.error("if the change is deliberate, refresh the expected manifest (README: Reproducibility)")
+        raise SystemExit(1)
+    log.info("verified: results are byte-identical to %s", expected)
+
+
+def provenance(config: dict, inputs: dict[str, str], workflow_dir: str, out: str) -> None:
+    from .provenance import write_provenance
+
+    write_provenance(config, inputs, workflow_dir, out)

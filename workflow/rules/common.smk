@@ -23,8 +23,19 @@ wildcard_constraints:
     outcome="|".join(OUTCOMES),
 
 
+# Short aggregation and plotting jobs stay on the submitting host; models go to the cluster.
 localrules:
     all,
+    effect_tables,
+    baseline_tables,
+    trajectory_figure,
+    forest_figure,
+    baseline_figure,
+    summary,
+    provenance,
+    manifest,
+    verify,
+    simulate_demo,
 
 
 def figure_stem(wildcards, output):

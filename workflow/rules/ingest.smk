@@ -17,6 +17,9 @@ rule validate_data:
         "results/benchmarks/validate_data.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         lod_method=config["lod"]["method"],
         min_per_arm=config["validation"]["min_per_arm"],

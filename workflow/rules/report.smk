@@ -34,3 +34,52 @@ rule simulate_demo:
         seed=config["seed"],
     script:
         "../scripts/simulate_demo.py"
+
+
+# Provenance names the machine and commit, so it is kept out of the manifest.
+rule provenance:
+    input:
+        codebook=config["dataset"],
+        table=TABLE,
+        validated="results/data/meta.json",  # nothing is written for input that fails validation
+    output:
+        report(
+            "results/provenance.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    log:
+        "results/logs/provenance.log",
+    params:
+        config=config,
+        workflow_dir=workflow.basedir,
+    conda:
+        ENV
+    script:
+        "../scripts/provenance.py"
+
+
+rule manifest:
+    input:
+        all_outputs(),
+    output:
+        "results/MANIFEST.sha256",
+    log:
+        "results/logs/manifest.log",
+    conda:
+        ENV
+    script:
+        "../scripts/manifest.py"
+
+
+# `snakemake --cores all verify`: compare results/ with the committed expected manifest.
+rule verify:
+    input:
+        manifest="results/MANIFEST.sha256",
+        expected=config["verify"]["expected"],
+    log:
+        "results/logs/verify.log",
+    conda:
+        ENV
+    script:
+        "../scripts/verify.py"
