@@ -58,7 +58,9 @@ def run(trials: int, seed: int, per_arm: int, alpha: float = 0.05) -> None:
             mean_df = np.mean(dfs[method]) if method != "asymptotic" else np.inf
             print(f"{label:<22}{method:<16}{r:>8.3f}{se:>8.3f}{cover[method] / trials:>10.3f}{mean_df:>9.1f}")
     elapsed = time.perf_counter() - t0
-    print(f"{2 * trials} fits with all three inferences in {elapsed:.1f} s ({1e3 * elapsed / (2 * trials):.1f} ms each)")
+    print(
+        f"{2 * trials} fits with all three inferences in {elapsed:.1f} s ({1e3 * elapsed / (2 * trials):.1f} ms each)"
+    )
 
 
 if __name__ == "__main__":
