@@ -110,21 +110,25 @@ def _failed(base: dict, exc: Exception) -> dict:
     return dict(base, status="failed", converged=False, singular=None, error=str(exc))
 
 
+def _fit_header(o: dict, estimand: str, model: str, ddf: str, visit: str = "") -> dict:
+    return {
+        "outcome": o["key"],
+        "family": o["family"],
+        "transform": o["transform"],
+        "estimand": estimand,
+        "visit": visit,
+        "model": model,
+        "ddf_method": ddf,
+    }
+
+
 def _re_term(opts: AnalysisOptions) -> str:
     return " + (1 + time | participant)" if opts.random_slope else " + (1 | participant)"
 
 
 def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = "".join(f" + {c}" for c in meta["covariates"])
-    base = {
-        "outcome": o["key"],
-        "family": o["family"],
-        "transform": o["transform"],
-        "estimand": "lmm",
-        "visit": "",
-        "model": f"arm * visit{covs}{_re_term(opts)}",
-        "ddf_method": opts.ddf,
-    }
+    base = _fit_header(o, "lmm", f"arm * visit{covs}{_re_term(opts)}", opts.ddf)
     try:
         tm = build_trial_model(frame, meta, o, random_slope=opts.random_slope)
         fit = fit_lmm(tm.data)
@@ -180,15 +184,7 @@ def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: O
 
 def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = "".join(f" + {c}" for c in meta["covariates"])
-    base = {
-        "outcome": o["key"],
-        "family": o["family"],
-        "transform": o["transform"],
-        "estimand": "clda",
-        "visit": "",
-        "model": f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}",
-        "ddf_method": opts.ddf,
-    }
+    base = _fit_header(o, "clda", f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}", opts.ddf)
     try:
         em = build_clda_model(frame, meta, o, random_slope=opts.random_slope)
         fit = fit_lmm(em.data)
@@ -207,15 +203,7 @@ def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: 
 def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = "".join(f" + {c}" for c in meta["covariates"])
     for v in meta["visits"][1:]:
-        base = {
-            "outcome": o["key"],
-            "family": o["family"],
-            "transform": o["transform"],
-            "estimand": "ancova",
-            "visit": v,
-            "model": f"{v} ~ arm + baseline{covs} (OLS, complete pairs)",
-            "ddf_method": "ols",
-        }
+        base = _fit_header(o, "ancova", f"{v} ~ arm + baseline{covs} (OLS, complete pairs)", "ols", visit=v)
         try:
             d = build_ancova(frame, meta, o, v)
             e, fit = ancova_effect(d, opts.alpha)

@@ -53,12 +53,7 @@ def build_trial_model(
 ) -> TrialModel:
     """y ~ arm * visit + covariates + (1 | participant) [or (1 + time | participant)]."""
     covs = meta["covariates"]
-    sub = trial_rows(frame, outcome["key"], covs)
-    if sub.empty:
-        raise ValueError("no observations in the trial arms")
-    visits = [v for v in meta["visits"] if v in set(sub["visit"])]
-    if len(visits) < 2 or visits[0] != meta["visits"][0]:
-        raise ValueError("needs the baseline visit and at least one later visit")
+    sub, visits = _longitudinal_rows(frame, meta, outcome)
     arm_label = meta["arms"]["intervention"]
     is_int = (sub["role"] == "intervention").to_numpy(dtype=float)
     cols: list[np.ndarray] = [np.ones(len(sub)), is_int]
@@ -73,20 +68,8 @@ def build_trial_model(
     # emmeans' reference grid: numeric covariates at their mean, factor levels weighted equally
     cov_means = {n: float(c.mean()) for n, c in zip(cnames, ccols, strict=True) if n in covs}
     cov_levels = {c: sorted(set(sub[c].astype(str))) for c, k in covs.items() if k["type"] != "numeric"}
-    inter = []
-    for v, col in vis_dummies.items():
-        inter.append(len(cols))
-        cols.append(is_int * col)
-        names.append(f"arm{arm_label}:visit{v}")
-    Z, rnames = _random_design(sub, meta, random_slope)
-    data = ModelData(
-        X=np.column_stack(cols),
-        Z=Z,
-        y=_response(sub, outcome),
-        group=pd.factorize(sub["pid"])[0],
-        fixed_names=tuple(names),
-        random_names=rnames,
-    )
+    inter = _add_arm_by_visit(cols, names, is_int, vis_dummies, arm_label)
+    data = _model_data(sub, meta, outcome, cols, names, random_slope)
 
     grid_rows = {}
     for role in ("control", "intervention"):
@@ -170,10 +153,7 @@ def build_clda_model(frame: pd.DataFrame, meta: dict, outcome: dict, random_slop
     baseline (Liang & Zeger 2000, Sankhya B 62:134; Coffman et al. 2016, BMJ Open 6:e013096).
     """
     covs = meta["covariates"]
-    sub = trial_rows(frame, outcome["key"], covs)
-    visits = [v for v in meta["visits"] if v in set(sub["visit"])]
-    if len(visits) < 2 or visits[0] != meta["visits"][0]:
-        raise ValueError("needs the baseline visit and at least one later visit")
+    sub, visits = _longitudinal_rows(frame, meta, outcome)
     arm_label = meta["arms"]["intervention"]
     is_int = (sub["role"] == "intervention").to_numpy(dtype=float)
     cols, names = [np.ones(len(sub))], ["(Intercept)"]
@@ -184,20 +164,8 @@ def build_clda_model(frame: pd.DataFrame, meta: dict, outcome: dict, random_slop
     ccols, cnames = _covariate_columns(sub, covs)
     cols += ccols
     names += cnames
-    effects = {}
-    for v, col in vis.items():
-        effects[v] = len(cols)
-        cols.append(is_int * col)
-        names.append(f"arm{arm_label}:visit{v}")
-    Z, rnames = _random_design(sub, meta, random_slope)
-    data = ModelData(
-        X=np.column_stack(cols),
-        Z=Z,
-        y=_response(sub, outcome),
-        group=pd.factorize(sub["pid"])[0],
-        fixed_names=tuple(names),
-        random_names=rnames,
-    )
+    effects = dict(zip(vis, _add_arm_by_visit(cols, names, is_int, vis, arm_label), strict=True))
+    data = _model_data(sub, meta, outcome, cols, names, random_slope)
     per_role = sub.groupby("role")["pid"].nunique()
     return EffectModel(data, effects, {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES})
 
@@ -228,3 +196,40 @@ def build_ancova(frame: pd.DataFrame, meta: dict, outcome: dict, visit: str) -> 
     names = ("(Intercept)", f"arm{arm_label}", "baseline", *cnames)
     per_role = base.groupby("role").size()
     return AncovaData(X, _response(post, outcome), names, {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES})
+
+
+def _longitudinal_rows(frame: pd.DataFrame, meta: dict, outcome: dict) -> tuple[pd.DataFrame, list[str]]:
+    """Trial rows of one outcome and the visits present; baseline and one later visit required."""
+    sub = trial_rows(frame, outcome["key"], meta["covariates"])
+    if sub.empty:
+        raise ValueError("no observations in the trial arms")
+    visits = [v for v in meta["visits"] if v in set(sub["visit"])]
+    if len(visits) < 2 or visits[0] != meta["visits"][0]:
+        raise ValueError("needs the baseline visit and at least one later visit")
+    return sub, visits
+
+
+def _add_arm_by_visit(
+    cols: list[np.ndarray], names: list[str], is_int: np.ndarray, visits: dict[str, np.ndarray], arm_label: str
+) -> list[int]:
+    """Append intervention x later-visit columns; return their positions."""
+    where = []
+    for v, col in visits.items():
+        where.append(len(cols))
+        cols.append(is_int * col)
+        names.append(f"arm{arm_label}:visit{v}")
+    return where
+
+
+def _model_data(
+    sub: pd.DataFrame, meta: dict, outcome: dict, cols: list[np.ndarray], names: list[str], random_slope: bool
+) -> ModelData:
+    Z, rnames = _random_design(sub, meta, random_slope)
+    return ModelData(
+        X=np.column_stack(cols),
+        Z=Z,
+        y=_response(sub, outcome),
+        group=pd.factorize(sub["pid"])[0],
+        fixed_names=tuple(names),
+        random_names=rnames,
+    )

@@ -10,8 +10,20 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("pnitrial", "numpy", "scipy", "pandas", "statsmodels", "pingouin", "matplotlib", "fonttools",
-            "pillow", "pyyaml", "jsonschema", "snakemake")
+PACKAGES = (
+    "pnitrial",
+    "numpy",
+    "scipy",
+    "pandas",
+    "statsmodels",
+    "pingouin",
+    "matplotlib",
+    "fonttools",
+    "pillow",
+    "pyyaml",
+    "jsonschema",
+    "snakemake",
+)
 
 
 def sha256(path: str | Path) -> str:

@@ -50,11 +50,11 @@ rule provenance:
         ),
     log:
         "results/logs/provenance.log",
+    conda:
+        ENV
     params:
         config=config,
         workflow_dir=workflow.basedir,
-    conda:
-        ENV
     script:
         "../scripts/provenance.py"
 
