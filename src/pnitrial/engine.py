@@ -118,15 +118,22 @@ class Profile:
 def profile(theta: np.ndarray, st: SufficientStats) -> Profile:
     """Generalised least squares at theta by Woodbury on per-participant blocks."""
     q = st.A.shape[1]
-    lam = theta_to_lambda(np.asarray(theta, dtype=float), q)
-    u = np.einsum("ji,gjk->gik", lam, st.B)  # Lambda'Z'X
-    v = np.einsum("ji,gj->gi", lam, st.c)  # Lambda'Z'y
-    M = np.einsum("ji,gjk,kl->gil", lam, st.A, lam) + np.eye(q)
-    chol = np.linalg.cholesky(M)
-    logdet_m = 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
-    rhs = np.concatenate([u, v[:, :, None]], axis=2)
-    sol = np.linalg.solve(M, rhs)
-    corr = np.einsum("gqa,gqb->ab", rhs, sol)
+    if q == 1:
+        # Random intercept: each block is a scalar, M_g = 1 + theta^2 n_g.
+        t2 = float(np.asarray(theta, dtype=float)[0]) ** 2
+        m = 1.0 + t2 * st.A[:, 0, 0]
+        logdet_m = float(np.log(m).sum())
+        rhs = np.concatenate([st.B[:, 0, :], st.c], axis=1)  # (m, p + 1)
+        corr = (rhs * (t2 / m)[:, None]).T @ rhs
+    else:
+        lam = theta_to_lambda(np.asarray(theta, dtype=float), q)
+        u = np.einsum("ji,gjk->gik", lam, st.B)  # Lambda'Z'X
+        v = np.einsum("ji,gj->gi", lam, st.c)  # Lambda'Z'y
+        M = np.einsum("ji,gjk,kl->gil", lam, st.A, lam) + np.eye(q)
+        chol = np.linalg.cholesky(M)
+        logdet_m = 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
+        rhs3 = np.concatenate([u, v[:, :, None]], axis=2)
+        corr = np.einsum("gqa,gqb->ab", rhs3, np.linalg.solve(M, rhs3))
     p = st.p
     xtvx = st.XtX - corr[:p, :p]
     xtvy = st.Xty - corr[:p, p]
@@ -196,7 +203,7 @@ class LMMFit:
 
 def _minimise_scalar(fun, lower: float = 0.0) -> tuple[float, bool]:
     """Global-then-local search for one non-negative theta."""
-    grid = np.r_[lower, np.geomspace(1e-3, 1e2, 31)]
+    grid = np.r_[lower, np.geomspace(1e-3, 1e2, 16)]
     vals = np.array([fun(t) for t in grid])
     i = int(np.argmin(vals))
     lo = grid[max(i - 1, 0)]

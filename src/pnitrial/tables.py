@@ -62,8 +62,13 @@ FLOAT_FORMAT = "%.10g"  # ten significant digits: far inside every tolerance, st
 
 
 def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
+    """JSON-safe, with floats rounded to ten significant digits once, here at the source.
+
+    Tables and figures are drawn from these values, so noise in the last bits of a float
+    (another CPU's SIMD path, a BLAS build) does not reach the bytes of results/.
+    """
+    if isinstance(x, float):
+        return float(f"{x:.10g}") if math.isfinite(x) else None
     if isinstance(x, dict):
         return {k: _clean(v) for k, v in x.items()}
     if isinstance(x, list):
