@@ -70,6 +70,18 @@ def test_all_outputs_and_numbers_match_the_library(completed):
     assert set(pd.read_csv(tables / "fits.csv")["status"]) <= {"ok", "singular"}
 
 
+def test_summary_page(completed):
+    page = (completed / "results" / "summary.html").read_text()
+    for text in (
+        "Primary estimand</th><td>clda",
+        "Denominator df</th><td>kenward-roger",
+        "Intervention effects",
+        "cLDA (primary)",
+        "All models converged",
+    ):
+        assert text in page
+
+
 def test_no_participant_identifier_anywhere(completed):
     ids = set(pd.read_csv(completed / "data" / "trial.csv")["participant"])
     for p in (completed / "results").rglob("*"):

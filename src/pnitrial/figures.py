@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
 
 ARM_COLOURS = {"intervention": "#1b7837", "control": "#762a83", "healthy": "#7f7f7f"}
 _METADATA = {
@@ -93,8 +94,6 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
             )
     healthy = sub[(sub["role"] == "healthy") & (sub["visit"] == visits[0])]["value"]
     if len(healthy) >= 2:
-        from scipy import stats
-
         v = np.log(healthy) if o["transform"] == "log" else healthy
         half = stats.t.ppf(1 - alpha / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
         lo, mid, hi = v.mean() - half, v.mean(), v.mean() + half

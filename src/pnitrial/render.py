@@ -55,18 +55,26 @@ def to_latex(df: pd.DataFrame, title: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_html(df: pd.DataFrame, title: str = "") -> str:
+def html_table(df: pd.DataFrame, title: str = "") -> str:
+    """A <table> element (with caption) to embed in a page."""
     esc = html.escape
     head = "".join(f"<th>{esc(str(c))}</th>" for c in df.columns)
     body = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _cells(df))
     cap = f"<caption>{esc(title)}</caption>" if title else ""
+    return f"<table>{cap}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n"
+
+
+def html_page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>'
-        + esc(title)
+        + html.escape(title)
         + "</title><style>table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ccc}"
-        "td:not(:first-child){text-align:right}</style></head><body>\n"
-        + f"<table>{cap}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>\n</body></html>\n"
+        "td:not(:first-child){text-align:right}</style></head><body>\n" + body + "</body></html>\n"
     )
+
+
+def to_html(df: pd.DataFrame, title: str = "") -> str:
+    return html_page(title, html_table(df, title))
 
 
 def write_all(df: pd.DataFrame, stem: str, title: str) -> list[str]:

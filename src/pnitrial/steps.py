@@ -7,6 +7,8 @@ imported only by the steps that use them: each job is a fresh interpreter.
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import sys
 from pathlib import Path
@@ -68,8 +70,6 @@ def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: A
 
 
 def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str, str]) -> None:
-    import json
-
     meta = json.loads(Path(meta_path).read_text())
     res = read_results(results)
     eff = effects_table(res, method)
@@ -112,8 +112,6 @@ def trajectory_figure(
 
 
 def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
-    import json
-
     from . import figures
 
     meta = json.loads(Path(meta_path).read_text())
@@ -122,8 +120,6 @@ def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[s
 
 
 def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
-    import json
-
     from . import figures
 
     meta = json.loads(Path(meta_path).read_text())
@@ -132,9 +128,6 @@ def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tupl
 
 def summary(inputs: dict[str, str], config: dict, out: str) -> None:
     """One page for the report: dataset, settings, intervention effects, fit problems, censoring."""
-    import html
-    import json
-
     meta = json.loads(Path(inputs["meta"]).read_text())
     eff = pd.read_csv(inputs["effects"], dtype={"visit": str})
     fits = pd.read_csv(inputs["fits"])
@@ -165,23 +158,16 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
         ),
     ]
     problems = fits[fits["status"] != "ok"][["outcome", "estimand", "visit", "status", "warnings", "error"]]
-    parts = [
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>pnitrial summary</title></head><body>',
-        "<h1>pnitrial analysis summary</h1>",
-        "<table>",
-    ]
+    parts = ["<h1>pnitrial analysis summary</h1>", "<table>"]
     parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings]
     parts.append("</table>")
-    body = render.to_html(effects_readable(eff, meta), "Intervention effects")
-    parts.append(body[body.index("<table>") : body.index("</body>")])
+    parts.append(render.html_table(effects_readable(eff, meta), "Intervention effects"))
     parts.append("<h2>Fits that need attention</h2>")
     if problems.empty:
         parts.append("<p>All models converged with positive variance components.</p>")
     else:
-        body = render.to_html(problems.fillna(""), "")
-        parts.append(body[body.index("<table>") : body.index("</body>")])
-    parts.append("</body></html>\n")
-    Path(out).write_text("\n".join(parts), encoding="utf-8")
+        parts.append(render.html_table(problems.fillna(""), ""))
+    Path(out).write_text(render.html_page("pnitrial summary", "\n".join(parts) + "\n"), encoding="utf-8")
 
 
 def manifest(files: list[str], root: str, out: str) -> None:
