@@ -223,3 +223,16 @@ def test_below_lod_markers_parse(small_trial):
     assert ox.loc[(1, 0), "value"] == pytest.approx(4.68 / 2)
     assert ox.loc[(1, 1), "value"] == pytest.approx(3.5 / 2)
     assert ox.loc[(1, 0), "censored"] == 1
+
+
+def test_numeric_covariate_with_a_typo(small_trial):
+    df = _table(small_trial)
+    df.loc[3, "age"] = "4O"
+    _write(small_trial, df)
+    (msg,) = _problems(small_trial)
+    assert "column 'age', row 4 (file line 5): expected a number like the other values" in msg
+
+
+def test_categorical_covariate_is_accepted(small_trial):
+    frame, meta = build_long_frame(load_codebook(small_trial))
+    assert meta["covariates"] == {"age": {"type": "numeric"}, "sex": {"type": "categorical", "levels": ["F", "M"]}}

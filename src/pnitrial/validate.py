@@ -110,6 +110,19 @@ def _check_outcome(path: Path, table: pd.DataFrame, o: Outcome, problems: list[s
             problems.append(f"{path}: {col}, {rows_text(out)}: expected a score within [{lo:g}, {hi:g}]")
 
 
+def _check_covariate(path: Path, cells: pd.Series, column: str, problems: list[str]) -> None:
+    """A column that is mostly numbers with a few words is a typo, not a categorical covariate."""
+    present = cells.str.strip()
+    present = present[~present.isin(MISSING)]
+    numeric = pd.to_numeric(present, errors="coerce").notna()
+    if len(present) and numeric.mean() >= 0.5 and not numeric.all():
+        bad = present.index[~numeric.to_numpy()].to_numpy()
+        problems.append(
+            f"{path}: column '{column}', {rows_text(bad)}: expected a number like the other values of this "
+            "covariate (or an empty cell)"
+        )
+
+
 def validate_table(cb: Codebook, table: pd.DataFrame, min_per_arm: int = 3) -> None:
     """Check a table against its codebook; raise one ValidationError listing every problem."""
     path = cb.table
@@ -165,6 +178,8 @@ def validate_table(cb: Codebook, table: pd.DataFrame, min_per_arm: int = 3) -> N
             f"{path}: column '{cb.visit}', {rows_text(no_base)}: trial participants without a "
             f"baseline ('{cb.baseline}') row"
         )
+    for c in cb.covariates:
+        _check_covariate(path, table[c], c, problems)
     for o in cb.outcomes:
         _check_outcome(path, table, o, problems)
     for label in (cb.intervention, cb.control):
