@@ -122,12 +122,16 @@ def _fit_header(o: dict, estimand: str, model: str, ddf: str, visit: str = "") -
     }
 
 
+def _cov_terms(meta: dict) -> str:
+    return "".join(f" + {c}" for c in meta["covariates"])
+
+
 def _re_term(opts: AnalysisOptions) -> str:
     return " + (1 + time | participant)" if opts.random_slope else " + (1 | participant)"
 
 
 def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
-    covs = "".join(f" + {c}" for c in meta["covariates"])
+    covs = _cov_terms(meta)
     base = _fit_header(o, "lmm", f"arm * visit{covs}{_re_term(opts)}", opts.ddf)
     try:
         tm = build_trial_model(frame, meta, o, random_slope=opts.random_slope)
@@ -183,7 +187,7 @@ def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: O
 
 
 def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
-    covs = "".join(f" + {c}" for c in meta["covariates"])
+    covs = _cov_terms(meta)
     base = _fit_header(o, "clda", f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}", opts.ddf)
     try:
         em = build_clda_model(frame, meta, o, random_slope=opts.random_slope)
@@ -201,7 +205,7 @@ def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: 
 
 
 def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
-    covs = "".join(f" + {c}" for c in meta["covariates"])
+    covs = _cov_terms(meta)
     for v in meta["visits"][1:]:
         base = _fit_header(o, "ancova", f"{v} ~ arm + baseline{covs} (OLS, complete pairs)", "ols", visit=v)
         try:

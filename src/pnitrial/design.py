@@ -55,16 +55,7 @@ def build_trial_model(
     covs = meta["covariates"]
     sub, visits = _longitudinal_rows(frame, meta, outcome)
     arm_label = meta["arms"]["intervention"]
-    is_int = (sub["role"] == "intervention").to_numpy(dtype=float)
-    cols: list[np.ndarray] = [np.ones(len(sub)), is_int]
-    names = ["(Intercept)", f"arm{arm_label}"]
-    vis_dummies = {v: (sub["visit"] == v).to_numpy(dtype=float) for v in visits[1:]}
-    for v, col in vis_dummies.items():
-        cols.append(col)
-        names.append(f"visit{v}")
-    ccols, cnames = _covariate_columns(sub, covs)
-    cols += ccols
-    names += cnames
+    cols, names, is_int, vis_dummies, ccols, cnames = _main_effects(sub, visits, meta, with_arm=True)
     # emmeans' reference grid: numeric covariates at their mean, factor levels weighted equally
     cov_means = {n: float(c.mean()) for n, c in zip(cnames, ccols, strict=True) if n in covs}
     cov_levels = {c: sorted(set(sub[c].astype(str))) for c, k in covs.items() if k["type"] != "numeric"}
@@ -152,18 +143,10 @@ def build_clda_model(frame: pd.DataFrame, meta: dict, outcome: dict, random_slop
     Baseline is part of the response and both arms share its mean, so the arm enters only after
     baseline (Liang & Zeger 2000, Sankhya B 62:134; Coffman et al. 2016, BMJ Open 6:e013096).
     """
-    covs = meta["covariates"]
     sub, visits = _longitudinal_rows(frame, meta, outcome)
     arm_label = meta["arms"]["intervention"]
-    is_int = (sub["role"] == "intervention").to_numpy(dtype=float)
-    cols, names = [np.ones(len(sub))], ["(Intercept)"]
-    vis = {v: (sub["visit"] == v).to_numpy(dtype=float) for v in visits[1:]}
-    for v, col in vis.items():
-        cols.append(col)
-        names.append(f"visit{v}")
-    ccols, cnames = _covariate_columns(sub, covs)
-    cols += ccols
-    names += cnames
+    # no arm main effect: both arms share the baseline mean
+    cols, names, is_int, vis, _, _ = _main_effects(sub, visits, meta, with_arm=False)
     effects = dict(zip(vis, _add_arm_by_visit(cols, names, is_int, vis, arm_label), strict=True))
     data = _model_data(sub, meta, outcome, cols, names, random_slope)
     per_role = sub.groupby("role")["pid"].nunique()
@@ -233,3 +216,22 @@ def _model_data(
         fixed_names=tuple(names),
         random_names=rnames,
     )
+
+
+def _main_effects(sub: pd.DataFrame, visits: list[str], meta: dict, with_arm: bool):
+    """Intercept, [arm], later-visit dummies and covariates, in R's column order.
+
+    Returns (columns, names, intervention indicator, visit dummies, covariate columns, covariate names).
+    """
+    is_int = (sub["role"] == "intervention").to_numpy(dtype=float)
+    cols: list[np.ndarray] = [np.ones(len(sub))]
+    names = ["(Intercept)"]
+    if with_arm:
+        cols.append(is_int)
+        names.append(f"arm{meta['arms']['intervention']}")
+    vis = {v: (sub["visit"] == v).to_numpy(dtype=float) for v in visits[1:]}
+    for v, col in vis.items():
+        cols.append(col)
+        names.append(f"visit{v}")
+    ccols, cnames = _covariate_columns(sub, meta["covariates"])
+    return cols + ccols, names + cnames, is_int, vis, ccols, cnames
