@@ -29,6 +29,18 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Panel:
+    """A wide table of many analytes, analysed in batches."""
+
+    table: Path
+    label: str
+    unit: str
+    family: str
+    transform: str
+    analytes: tuple[str, ...] | None = None  # None: every column but participant and visit
+
+
+@dataclass(frozen=True)
 class Codebook:
     path: Path
     table: Path
@@ -43,6 +55,7 @@ class Codebook:
     covariates: tuple[str, ...]
     outcomes: tuple[Outcome, ...]
     visit_times: dict[str, float] = field(default_factory=dict)
+    panel: Panel | None = None
 
     @property
     def baseline(self) -> str:
@@ -110,6 +123,20 @@ def load_codebook(path: str | Path) -> Codebook:
     dup = sorted({c for c in used if used.count(c) > 1})
     if dup:
         problems.append(f"{path}: columns used twice (identifier, covariate or outcome): {dup}")
+    panel = None
+    if "panel" in raw:
+        spec = raw["panel"]
+        panel = Panel(
+            table=path.parent / spec["table"],
+            label=spec.get("label", "Panel"),
+            unit=spec.get("unit", ""),
+            family=spec["family"],
+            transform=spec["transform"],
+            analytes=tuple(spec["analytes"]) if "analytes" in spec else None,
+        )
+        clash = sorted(set(panel.analytes or ()) & {o.key for o in outcomes})
+        if clash:
+            problems.append(f"{path}: key 'panel/analytes': names also used as outcome keys: {clash}")
     if problems:
         raise ValidationError(problems)
     return Codebook(
@@ -126,4 +153,5 @@ def load_codebook(path: str | Path) -> Codebook:
         covariates=tuple(raw.get("covariates", [])),
         outcomes=tuple(outcomes),
         visit_times=dict(times),
+        panel=panel,
     )

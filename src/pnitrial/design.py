@@ -52,15 +52,25 @@ def build_trial_model(
     random_slope: bool = False,
 ) -> TrialModel:
     """y ~ arm * visit + covariates + (1 | participant) [or (1 + time | participant)]."""
-    covs = meta["covariates"]
     sub, visits = _longitudinal_rows(frame, meta, outcome)
+    cols, names, inter, grid = trial_columns(sub, visits, meta)
+    data = _model_data(sub, meta, outcome, cols, names, random_slope)
+    per_role = sub.groupby("role")["pid"].nunique()
+    n_by_role = {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES}
+    return TrialModel(data=data, grid=grid, interaction_columns=tuple(inter), n_by_role=n_by_role)
+
+
+def trial_columns(
+    sub: pd.DataFrame, visits: list[str], meta: dict
+) -> tuple[list[np.ndarray], list[str], list[int], ReferenceGrid]:
+    """Columns of y ~ arm * visit + covariates, the interaction's positions and emmeans' grid."""
+    covs = meta["covariates"]
     arm_label = meta["arms"]["intervention"]
     cols, names, is_int, vis_dummies, ccols, cnames = _main_effects(sub, visits, meta, with_arm=True)
     # emmeans' reference grid: numeric covariates at their mean, factor levels weighted equally
     cov_means = {n: float(c.mean()) for n, c in zip(cnames, ccols, strict=True) if n in covs}
     cov_levels = {c: sorted(set(sub[c].astype(str))) for c, k in covs.items() if k["type"] != "numeric"}
     inter = _add_arm_by_visit(cols, names, is_int, vis_dummies, arm_label)
-    data = _model_data(sub, meta, outcome, cols, names, random_slope)
 
     grid_rows = {}
     for role in ("control", "intervention"):
@@ -81,9 +91,7 @@ def build_trial_model(
                     L[names.index(f"{c}{lev}")] = 1.0 / len(levels)
             grid_rows[(role, v)] = L
     grid = ReferenceGrid(arms=("control", "intervention"), visits=tuple(visits), rows=grid_rows)
-    per_role = sub.groupby("role")["pid"].nunique()
-    n_by_role = {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES}
-    return TrialModel(data=data, grid=grid, interaction_columns=tuple(inter), n_by_role=n_by_role)
+    return cols, names, inter, grid
 
 
 def trial_contrasts(grid: ReferenceGrid) -> list[tuple[str, str, np.ndarray]]:
@@ -144,13 +152,20 @@ def build_clda_model(frame: pd.DataFrame, meta: dict, outcome: dict, random_slop
     baseline (Liang & Zeger 2000, Sankhya B 62:134; Coffman et al. 2016, BMJ Open 6:e013096).
     """
     sub, visits = _longitudinal_rows(frame, meta, outcome)
-    arm_label = meta["arms"]["intervention"]
-    # no arm main effect: both arms share the baseline mean
-    cols, names, is_int, vis, _, _ = _main_effects(sub, visits, meta, with_arm=False)
-    effects = dict(zip(vis, _add_arm_by_visit(cols, names, is_int, vis, arm_label), strict=True))
+    cols, names, effects = clda_columns(sub, visits, meta)
     data = _model_data(sub, meta, outcome, cols, names, random_slope)
     per_role = sub.groupby("role")["pid"].nunique()
     return EffectModel(data, effects, {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES})
+
+
+def clda_columns(
+    sub: pd.DataFrame, visits: list[str], meta: dict
+) -> tuple[list[np.ndarray], list[str], dict[str, int]]:
+    """Columns of the cLDA model and, per later visit, the column of the intervention effect."""
+    # no arm main effect: both arms share the baseline mean
+    cols, names, is_int, vis, _, _ = _main_effects(sub, visits, meta, with_arm=False)
+    effects = dict(zip(vis, _add_arm_by_visit(cols, names, is_int, vis, meta["arms"]["intervention"]), strict=True))
+    return cols, names, effects
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,8 @@ def covariate_kind(cells: pd.Series) -> dict:
     return {"type": "categorical", "levels": sorted(set(present.tolist()))}
 
 
-def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int = 3) -> tuple[pd.DataFrame, dict]:
-    """Validate the table and return (long frame, metadata)."""
-    table = read_table(cb.table)
-    validate_table(cb, table, min_per_arm=min_per_arm)
-    factor = LOD_RULES[lod_method]
+def base_rows(cb: Codebook, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Pseudonymised participant code, role, visit and covariates of every row of a validated table."""
     pid_raw = table[cb.participant].str.strip()
     pid = pd.Series(pd.factorize(pid_raw)[0] + 1, index=table.index)
     role = (
@@ -58,6 +55,16 @@ def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int =
         kinds[c] = covariate_kind(table[c].str.strip())
         cells = table[c].str.strip().where(~table[c].str.strip().isin(MISSING))
         base[c] = pd.to_numeric(cells) if kinds[c]["type"] == "numeric" else cells
+    return base, kinds
+
+
+def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int = 3) -> tuple[pd.DataFrame, dict]:
+    """Validate the table and return (long frame, metadata)."""
+    table = read_table(cb.table)
+    validate_table(cb, table, min_per_arm=min_per_arm)
+    factor = LOD_RULES[lod_method]
+    base, kinds = base_rows(cb, table)
+    pid, role = base["pid"], base["role"]
     parts = []
     for o in cb.outcomes:
         parsed, _ = parse_outcome(table[o.column], o)

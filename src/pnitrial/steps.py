@@ -167,7 +167,91 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
         parts.append("<p>All models converged with positive variance components.</p>")
     else:
         parts.append(render.html_table(problems.fillna(""), ""))
+    if inputs.get("panel"):
+        parts += _panel_summary(*inputs["panel"], alpha=config["inference"]["alpha"])
     Path(out).write_text(render.html_page("pnitrial summary", "\n".join(parts) + "\n"), encoding="utf-8")
+
+
+def _panel_summary(top_path: str, panel_meta: str, alpha: float) -> list[str]:
+    pmeta = json.loads(Path(panel_meta).read_text())
+    top = pd.read_csv(top_path, dtype={"visit": str})
+    hits = int((top["p_fdr"] < alpha).sum())
+    more = " (at least; the table shows the top analytes only)" if hits == len(top) else ""
+    return [
+        f"<h2>{html.escape(pmeta['label'])}</h2>",
+        f"<p>{len(pmeta['analytes'])} analytes, {pmeta['n_missing']} missing values; "
+        f"{hits}{more} with FDR-adjusted p &lt; {alpha:g} for the primary intervention effect.</p>",
+        render.html_table(top.head(10).fillna(""), "Top analytes"),
+    ]
+
+
+def validate_panel(codebook: str, out: dict[str, str], min_per_arm: int) -> None:
+    from .panel import build_panel_frame, write_panel
+
+    try:
+        cb = load_codebook(codebook)
+        rows, values, pmeta = build_panel_frame(cb, min_per_arm=min_per_arm)
+    except ValidationError as exc:
+        log.error("%s", exc)
+        raise SystemExit(1) from None
+    write_panel(rows, values, pmeta, out)
+    log.info(
+        "validated panel %s: %d analytes, %d rows, %d missing values",
+        cb.panel.table.name,
+        len(pmeta["analytes"]),
+        pmeta["n_rows"],
+        pmeta["n_missing"],
+    )
+
+
+def fit_panel_chunk(
+    inputs: dict[str, str], chunk: int, chunks: int, opts: AnalysisOptions, out: dict[str, str]
+) -> None:
+    """One contiguous slice of the analytes, fitted in one batched call."""
+    from .panel import chunk_analytes, read_panel
+    from .panel_analysis import analyse_panel
+    from .tables import FLOAT_FORMAT
+
+    meta = json.loads(Path(inputs["meta"]).read_text())
+    rows, values, pmeta = read_panel(inputs["rows"], inputs["values"], inputs["panel_meta"], meta["covariates"])
+    cols = chunk_analytes(len(pmeta["analytes"]), chunks, chunk)
+    part = dict(pmeta, analytes=[pmeta["analytes"][j] for j in cols])
+    eff, fits = analyse_panel(rows, values[:, cols], meta, part, opts)
+    for df, path in ((eff, out["effects"]), (fits, out["fits"])):
+        df.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
+    bad = fits[fits["status"] != "ok"]
+    log.info("chunk %d of %d: %d analytes; fits not ok: %d", chunk + 1, chunks, len(cols), len(bad))
+    for r in bad.itertuples():
+        log.warning("%s %s: %s %s", r.outcome, r.estimand, r.status, r.error if isinstance(r.error, str) else "")
+
+
+def panel_tables(
+    effects: list[str], fits: list[str], meta_path: str, panel_meta: str, method: str, top_n: int, out: dict[str, str]
+) -> None:
+    from .tables import panel_effects_table, panel_top_table
+
+    pmeta = json.loads(Path(panel_meta).read_text())
+    eff = pd.concat([pd.read_csv(p, dtype={"visit": str}) for p in effects], ignore_index=True)
+    eff = panel_effects_table(eff, method)
+    write_csv(eff, out["effects"])
+    fit = pd.concat([pd.read_csv(p) for p in fits], ignore_index=True)
+    write_csv(fit, out["fits"])
+    top = panel_top_table(eff, top_n)
+    write_csv(top, out["top"])
+    render.write_all(top, str(Path(out["top_md"]).with_suffix("")), f"{pmeta['label']}: top {len(top)} analytes")
+    log.info("gathered %d analytes from %d chunks", len(pmeta["analytes"]), len(effects))
+
+
+def panel_figures(
+    effects_path: str, panel_meta: str, alpha: float, top_n: int, stems: dict[str, str], formats, dpi: int
+) -> None:
+    from .figures import save
+    from .panel_figures import top_forest, volcano
+
+    pmeta = json.loads(Path(panel_meta).read_text())
+    eff = pd.read_csv(effects_path, dtype={"visit": str})
+    save(volcano(eff, pmeta, alpha), stems["volcano"], formats, dpi)
+    save(top_forest(eff, pmeta, top_n, alpha), stems["forest"], formats, dpi)
 
 
 def manifest(files: list[str], root: str, out: str) -> None:

@@ -87,7 +87,37 @@ def read_results(paths: list[str | Path]) -> list[dict]:
 
 def effects_table(results: list[dict], method: str) -> pd.DataFrame:
     """All contrasts; p_fdr adjusts the intervention effects per estimand, family and visit."""
-    df = pd.DataFrame([row for r in results for row in r["effects"]])
+    return adjust_effects(pd.DataFrame([row for r in results for row in r["effects"]]), method)
+
+
+def panel_effects_table(effects: pd.DataFrame, method: str) -> pd.DataFrame:
+    """A panel's gathered chunks; the FDR family is the whole panel (per estimand and visit)."""
+    return adjust_effects(effects, method)
+
+
+def panel_top_table(effects: pd.DataFrame, top_n: int) -> pd.DataFrame:
+    """The primary intervention effect of the top_n analytes by p at the last visit (ties by name)."""
+    prim = effects[effects["primary"].astype(bool) & (effects["scale"] == "model")]
+    last = prim[prim["visit"] == prim["visit"].iloc[-1]] if len(prim) else prim
+    top = last.sort_values(["p", "outcome"], kind="stable", na_position="last").head(top_n)
+    cols = [
+        "outcome",
+        "estimand",
+        "visit",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "p",
+        "p_fdr",
+        "p_adjust_method",
+        "fit_status",
+    ]
+    return top[cols].reset_index(drop=True)
+
+
+def adjust_effects(df: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Add p_fdr (and the method's name) to the intervention-effect rows."""
+    df = df.copy()
     df["p_fdr"] = np.nan
     df["p_adjust_method"] = ""
     inter = df["contrast"].str.startswith("interaction:") & (df["scale"] == "model")

@@ -1,3 +1,4 @@
+import csv
 import os
 
 import yaml
@@ -19,8 +20,25 @@ FORMATS = config["figures"]["formats"]
 ENV = "../envs/pnitrial.yaml"
 
 
+def panel_chunks(codebook, dataset):
+    """Chunk indices of the panel: scatter.chunks, at most one per analyte (none without a panel)."""
+    if "panel" not in codebook:
+        return None, []
+    path = Path(dataset).parent / codebook["panel"]["table"]
+    n = len(codebook["panel"].get("analytes", []))
+    # default: every column but participant and visit; validate_panel checks the rest
+    if not n and path.exists():
+        with open(path, newline="") as fh:
+            n = len(next(csv.reader(fh), [])) - 2
+    return str(path), list(range(max(1, min(config["scatter"]["chunks"], n))))
+
+
+PANEL_TABLE, PANEL_CHUNKS = panel_chunks(CODEBOOK, config["dataset"])
+
+
 wildcard_constraints:
     outcome="|".join(OUTCOMES),
+    chunk=r"\d+",
 
 
 # Short aggregation and plotting jobs stay on the submitting host; models go to the cluster.
@@ -36,6 +54,8 @@ localrules:
     manifest,
     verify,
     simulate_demo,
+    panel_tables,
+    panel_figures,
 
 
 def figure_stem(wildcards, output):
@@ -60,4 +80,24 @@ def all_outputs():
         *expand(
             "results/figures/trajectory/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS
         ),
+        *panel_outputs(),
     ]
+
+
+def panel_outputs():
+    if PANEL_TABLE is None:
+        return []
+    return [
+        "results/tables/panel_effects.csv",
+        "results/tables/panel_fits.csv",
+        "results/tables/panel_top.csv",
+        "results/tables/panel_top.md",
+        *expand("results/figures/panel_volcano.{ext}", ext=FORMATS),
+        *expand("results/figures/panel_top.{ext}", ext=FORMATS),
+    ]
+
+
+def panel_summary_inputs():
+    if PANEL_TABLE is None:
+        return []
+    return ["results/tables/panel_top.csv", "results/data/panel_meta.json"]

@@ -4,6 +4,7 @@ rule summary:
         effects="results/tables/effects.csv",
         fits="results/tables/fits.csv",
         lod="results/tables/lod_counts.csv",
+        panel=panel_summary_inputs(),
     output:
         report(
             "results/summary.html",
