@@ -1,0 +1,179 @@
+"""Panels: codebook key, validation messages, the pseudonymised panel frame, chunks, simulator, tables."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT
+
+from pnitrial.analysis import AnalysisOptions
+from pnitrial.codebook import load_codebook
+from pnitrial.errors import ValidationError
+from pnitrial.multiplicity import adjust
+from pnitrial.panel import build_panel_frame, chunk_analytes
+from pnitrial.panel_analysis import analyse_panel
+from pnitrial.simulate import simulate_panel, simulate_trial
+from pnitrial.tables import panel_effects_table, panel_top_table
+
+PANEL = ROOT / ".test" / "panel"
+
+
+@pytest.fixture
+def panel_trial(tmp_path: Path) -> Path:
+    dst = tmp_path / "panel"
+    shutil.copytree(PANEL, dst)
+    return dst / "dataset.yaml"
+
+
+def _panel(cb: Path) -> pd.DataFrame:
+    return pd.read_csv(cb.parent / "panel.csv", dtype=str, keep_default_na=False)
+
+
+def _problems(cb: Path) -> list[str]:
+    with pytest.raises(ValidationError) as err:
+        build_panel_frame(load_codebook(cb))
+    return err.value.problems
+
+
+def test_clean_panel_frame_is_pseudonymised_and_aligned(panel_trial):
+    before = hashlib.sha256((panel_trial.parent / "panel.csv").read_bytes()).hexdigest()
+    rows, values, meta = build_panel_frame(load_codebook(panel_trial))
+    assert hashlib.sha256((panel_trial.parent / "panel.csv").read_bytes()).hexdigest() == before
+    raw = pd.read_csv(panel_trial.parent / "panel.csv")
+    assert values.shape == (len(raw), 120) and meta["analytes"][:2] == ["P0001", "P0002"]
+    assert not set(rows.columns) & {"participant"} and rows["pid"].dtype.kind == "i"
+    assert list(rows.columns[:4]) == ["pid", "role", "visit", "visit_index"]
+    assert rows.equals(rows.sort_values(["pid", "visit_index"]).reset_index(drop=True))
+    # same multiset of values per analyte: rows were reordered, never changed
+    np.testing.assert_array_equal(np.sort(values[:, 4]), np.sort(raw["P0005"].to_numpy()))
+    assert meta["n_missing"] == int(raw.iloc[:, 2:].isna().sum().sum())
+
+
+def test_non_numeric_cell_names_file_column_and_row(panel_trial):
+    df = _panel(panel_trial)
+    df.loc[3, "P0007"] = "high"
+    df.to_csv(panel_trial.parent / "panel.csv", index=False)
+    (msg,) = _problems(panel_trial)
+    assert "panel.csv: column 'P0007', row 4 (file line 5): expected a number or an empty cell" in msg
+    assert df.loc[3, "participant"] not in msg
+
+
+def test_rows_without_a_trial_row_are_refused(panel_trial):
+    df = _panel(panel_trial)
+    df.loc[0, "participant"] = "PNI-999"
+    df.loc[1, "visit"] = "followup"
+    df.to_csv(panel_trial.parent / "panel.csv", index=False)
+    (msg,) = _problems(panel_trial)
+    assert "rows 1, 2 (file lines 2, 3): expected a participant and visit that has a row in the trial table" in msg
+    assert "PNI-999" not in msg
+
+
+def test_duplicate_rows_and_empty_keys(panel_trial):
+    df = _panel(panel_trial)
+    df = pd.concat([df, df.iloc[[0]]], ignore_index=True)
+    df.loc[2, "visit"] = ""
+    df.to_csv(panel_trial.parent / "panel.csv", index=False)
+    text = "\n".join(_problems(panel_trial))
+    assert "column 'visit', row 3 (file line 4): expected a value, found an empty cell" in text
+    assert "expected one row per participant and visit, found duplicates" in text
+
+
+def test_missing_listed_analyte_and_log_transform_checks(panel_trial):
+    raw = yaml.safe_load(panel_trial.read_text())
+    raw["panel"]["analytes"] = ["P0001", "P9999"]
+    panel_trial.write_text(yaml.safe_dump(raw))
+    (msg,) = _problems(panel_trial)
+    assert "missing column 'P9999' (from codebook key panel/analytes)" in msg
+    raw["panel"] = dict(raw["panel"], analytes=["P0001", "P0002"], transform="log")
+    panel_trial.write_text(yaml.safe_dump(raw))
+    df = _panel(panel_trial)
+    df.loc[[4, 6], "P0002"] = ["0", "-1.5"]
+    df.to_csv(panel_trial.parent / "panel.csv", index=False)
+    (msg,) = _problems(panel_trial)
+    assert "column 'P0002', rows 5, 7 (file lines 6, 8): expected a positive value (panel transform is log)" in msg
+
+
+def test_analyte_named_like_an_outcome_is_refused(panel_trial):
+    raw = yaml.safe_load(panel_trial.read_text())
+    raw["panel"]["analytes"] = ["bdi"]
+    panel_trial.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValidationError, match="panel/analytes': names also used as outcome keys"):
+        load_codebook(panel_trial)
+
+
+def test_unknown_panel_key_is_a_schema_error(panel_trial):
+    raw = yaml.safe_load(panel_trial.read_text())
+    raw["panel"]["normalise"] = "quantile"
+    panel_trial.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValidationError, match="key 'panel'"):
+        load_codebook(panel_trial)
+
+
+def test_too_many_bad_columns_are_summarised(panel_trial):
+    df = _panel(panel_trial)
+    df.iloc[0, 2:30] = "x"
+    df.to_csv(panel_trial.parent / "panel.csv", index=False)
+    msgs = _problems(panel_trial)
+    assert len(msgs) == 11 and msgs[-1].endswith("18 more analyte columns with the same problem")
+
+
+@pytest.mark.parametrize("n,chunks", [(120, 3), (7, 3), (5, 5), (3000, 16)])
+def test_chunks_cover_every_analyte_once_in_order(n, chunks):
+    got = np.concatenate([chunk_analytes(n, chunks, i) for i in range(chunks)])
+    np.testing.assert_array_equal(got, np.arange(n))
+    sizes = [len(chunk_analytes(n, chunks, i)) for i in range(chunks)]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_panel_simulator_is_seeded_and_records_truth():
+    table, _, _ = simulate_trial(3, n_patients=30, n_healthy=5)
+    a, ta = simulate_panel(table, 200, 0.1, seed=11)
+    b, tb = simulate_panel(table, 200, 0.1, seed=11)
+    c, _ = simulate_panel(table, 200, 0.1, seed=12)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+    assert ta["has_effect"].sum() == 20 and (ta.loc[~ta["has_effect"], "interaction"] == 0).all()
+    assert list(a.columns[:2]) == ["participant", "visit"] and a.shape == (len(table), 202)
+    assert 0.01 < a.iloc[:, 2:].isna().mean().mean() < 0.03
+    with pytest.raises(ValueError):
+        simulate_panel(table, 10, 1.5, seed=1)
+
+
+def test_panel_recovers_the_simulated_effects(panel_trial):
+    """Model-based check of the whole panel path: effects found, nulls mostly not, CIs cover the truth."""
+    cb = load_codebook(panel_trial)
+    rows, values, pmeta = build_panel_frame(cb)
+    meta = {
+        "visits": list(cb.visits),
+        "arms": {"intervention": cb.intervention, "control": cb.control},
+        "covariates": {"age": {"type": "numeric"}, "sex": {"type": "categorical"}},
+    }
+    eff, fits = analyse_panel(rows, values, meta, pmeta, AnalysisOptions())
+    truth = pd.read_csv(panel_trial.parent / "panel_truth.csv")
+    prim = eff[eff["primary"] & (eff["scale"] == "model")].merge(truth, left_on="outcome", right_on="analyte")
+    assert len(prim) == 120 and prim["estimand"].eq("clda").all()
+    covered = (prim["ci_low"] <= prim["interaction"]) & (prim["interaction"] <= prim["ci_high"])
+    assert covered.mean() > 0.85
+    assert (prim.loc[~prim["has_effect"], "p"] < 0.05).mean() < 0.15
+    assert prim.loc[prim["has_effect"], "p"].median() < 0.05
+    assert set(fits["status"]) <= {"ok", "singular"}
+
+
+def test_panel_fdr_is_across_the_panel_per_estimand_and_visit(panel_trial):
+    cb = load_codebook(panel_trial)
+    rows, values, pmeta = build_panel_frame(cb)
+    meta = {"visits": ["pre", "post"], "arms": {"intervention": "MBPM", "control": "waitlist"}, "covariates": {}}
+    eff, _ = analyse_panel(rows, values[:, :30], meta, dict(pmeta, analytes=pmeta["analytes"][:30]), AnalysisOptions())
+    table = panel_effects_table(eff, "bh")
+    for estimand in ("clda", "lmm", "ancova"):
+        sel = (table["estimand"] == estimand) & (table["contrast"] == "interaction:post")
+        np.testing.assert_allclose(table.loc[sel, "p_fdr"], adjust(table.loc[sel, "p"].to_numpy(), "bh"))
+    assert table.loc[~table["contrast"].str.startswith("interaction"), "p_fdr"].isna().all()
+    top = panel_top_table(table, 5)
+    assert len(top) == 5 and top["p"].is_monotonic_increasing and (top["estimand"] == "clda").all()
