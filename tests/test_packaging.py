@@ -77,3 +77,12 @@ def test_snakefmt_clean():
 def test_snakemake_lint_clean():
     res = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+
+
+def test_snakemake_lint_clean_with_a_panel():
+    """The panel rules are included only when the codebook declares a panel: lint them too."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(ROOT / ".test")]
+    cmd += ["--configfile", str(ROOT / ".test" / "config" / "panel.yaml"), "--lint"]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    assert "good condition" in res.stdout + res.stderr

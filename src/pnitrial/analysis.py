@@ -18,7 +18,8 @@ import pandas as pd
 
 from .ancova import ancova_effect
 from .design import build_ancova, build_clda_model, build_trial_model, trial_contrasts
-from .engine import LMMFit, fit_lmm
+from .engine import LMMFit
+from .fallback import fit_with_fallback
 from .inference import Estimate, Inference
 
 ESTIMANDS = ("lmm", "clda", "ancova")
@@ -135,7 +136,7 @@ def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: O
     base = _fit_header(o, "lmm", f"arm * visit{covs}{_re_term(opts)}", opts.ddf)
     try:
         tm = build_trial_model(frame, meta, o, random_slope=opts.random_slope)
-        fit = fit_lmm(tm.data)
+        fit = fit_with_fallback(tm.data)
         inf = Inference(fit, opts.ddf, opts.alpha)
     except (ValueError, np.linalg.LinAlgError) as exc:
         res.fits.append(_failed(base, exc))
@@ -191,7 +192,7 @@ def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: 
     base = _fit_header(o, "clda", f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}", opts.ddf)
     try:
         em = build_clda_model(frame, meta, o, random_slope=opts.random_slope)
-        fit = fit_lmm(em.data)
+        fit = fit_with_fallback(em.data)
         inf = Inference(fit, opts.ddf, opts.alpha)
     except (ValueError, np.linalg.LinAlgError) as exc:
         res.fits.append(_failed(base, exc))

@@ -137,43 +137,65 @@ class BatchStats:
         return BatchStats(self.sizes, *(getattr(self, f.name)[idx] for f in fields(self)[1:]))
 
 
+def colsum(A: np.ndarray) -> np.ndarray:
+    """Sums over the leading (row) axis. reduceat keeps one summation order per column whatever
+    the number of columns; ndarray.sum switches algorithm for a single column."""
+    return np.add.reduceat(A, [0], axis=0)[0]
+
+
 def batch_stats(X: np.ndarray, group: np.ndarray, Y: np.ndarray) -> tuple[BatchStats, np.ndarray]:
     """Sufficient statistics of every column of Y; returns them and a rank-deficiency mask.
 
     X is (n, p), shared, or (K, n, p), one design per outcome; rows sorted by participant.
+    Work arrays are (n, K): rows leading, outcomes contiguous, so every reduction is a
+    vectorised pass over rows.
     """
     if np.any(np.diff(group) < 0):
         raise ValueError("rows must be sorted by participant")
     W = np.isfinite(Y)
     Wf = W.astype(float)
     Y0 = np.where(W, Y, 0.0)
-    Xk = X[None] if X.ndim == 2 else X  # (1 or K, n, p)
-    p = Xk.shape[-1]
-    XW = Xk * Wf.T[:, :, None]  # (K, n, p) rows of missing values zeroed
-    XtX = gram(XW)
-    Xty_raw = (XW * Y0.T[:, :, None]).sum(axis=1)
+    K, p = Y.shape[1], X.shape[-1]
+    Xt = None if X.ndim == 2 else np.ascontiguousarray(X.transpose(1, 0, 2))  # (n, K, p)
+
+    def col(a: int) -> np.ndarray:  # column a of X with missing rows zeroed, (n, K)
+        return Wf * X[:, a, None] if Xt is None else Wf * Xt[:, :, a]
+
+    cols = [col(a) for a in range(p)]
+    XtX = np.empty((K, p, p))
+    for a in range(p):
+        for b in range(a + 1):
+            XtX[:, a, b] = XtX[:, b, a] = colsum(cols[a] * (X[:, b, None] if Xt is None else Xt[:, :, b]))
+    Xty_raw = np.stack([colsum(c * Y0) for c in cols], axis=1)
     ev = np.linalg.eigvalsh(XtX)
     deficient = ev[:, 0] <= 1e-10 * p * np.maximum(ev[:, -1], 0)
     safe = np.where(deficient[:, None, None], np.eye(p), XtX)
     beta_ols = np.where(deficient[:, None], 0.0, chol_solve(chol(safe), Xty_raw))
-    ystar = np.ascontiguousarray(np.where(W.T, Y0.T - dot(XW, beta_ols[:, None, :]), 0.0))  # (K, n)
+    fitted = cols[0] * beta_ols[:, 0]
+    for a in range(1, p):
+        fitted += cols[a] * beta_ols[:, a]
+    ystar = np.where(W, Y0 - fitted, 0.0)  # (n, K)
     starts = np.flatnonzero(np.r_[True, np.diff(group) != 0])
-    # sums per participant with rows leading, so reduceat adds contiguous slices
-    rows = np.concatenate([XW, ystar[:, :, None]], axis=2).transpose(1, 0, 2)
-    R = np.ascontiguousarray(np.add.reduceat(rows, starts, axis=0).transpose(1, 0, 2))  # (K, m, p+1)
-    ng = np.add.reduceat(Wf, starts, axis=0).T.astype(int)  # (K, m)
+    R = [np.add.reduceat(c, starts, axis=0) for c in (*cols, ystar)]  # p+1 arrays (m, K)
+    ng = np.add.reduceat(Wf, starts, axis=0).astype(int)  # (m, K)
     sizes = np.arange(1, max(int(ng.max(initial=0)), 1) + 1)
-    S = np.stack([gram(R * np.sqrt(ng == v)[:, :, None]) for v in sizes], axis=1)
+    S = np.empty((K, len(sizes), p + 1, p + 1))
+    for iv, v in enumerate(sizes):
+        sel = (ng == v).astype(float)
+        for i in range(p + 1):
+            Ri = R[i] * sel
+            for j in range(i + 1):
+                S[:, iv, i, j] = S[:, iv, j, i] = colsum(Ri * R[j])
     st = BatchStats(
         sizes=sizes.astype(float),
-        count=np.stack([(ng == v).sum(axis=1) for v in sizes], axis=1).astype(float),
+        count=np.stack([colsum((ng == v).astype(float)) for v in sizes], axis=1),
         S=S,
         XtX=XtX,
-        Xty=(XW * ystar[:, :, None]).sum(axis=1),
-        yty=dot(ystar, ystar),
+        Xty=np.stack([colsum(c * ystar) for c in cols], axis=1),
+        yty=colsum(ystar * ystar),
         beta_ols=beta_ols,
-        n=W.sum(axis=0).astype(float),
-        m=(ng > 0).sum(axis=1).astype(float),
+        n=colsum(Wf),
+        m=colsum((ng > 0).astype(float)),
     )
     return st, deficient
 

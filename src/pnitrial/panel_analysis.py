@@ -99,7 +99,8 @@ def _lmm_fit_values(fit: BatchFit, n_role: dict, warnings: list[str]) -> dict:
         "reml_criterion": fit.criterion,
         "converged": fit.converged,
         "singular": np.where(fit.ok, fit.singular, None),
-        "gradient_max": fit.gradient,
+        # below 1e-10 the scaled gradient is rounding noise: report it as zero, not as noise digits
+        "gradient_max": np.where(fit.gradient < 1e-10, 0.0, fit.gradient),
         "warnings": warnings,
         "error": fit.error,
     }
@@ -165,6 +166,23 @@ def analyse_panel(
 
     for v in meta["visits"][1:]:
         _ancova(sub, Y, meta, v, covs, table, opts)
+    eff, fits = _ordered(table, keys)
+    return _refit_not_converged(eff, fits, rows, values, meta, panel, opts)
+
+
+def _refit_not_converged(eff, fits, rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Analytes whose batched fit did not converge go through the single-fit engine and its
+    statsmodels fallback; their rows are replaced, in place, by that path's."""
+    redo = sorted(set(fits.loc[fits["status"] == "not converged", "outcome"]), key=list(panel["analytes"]).index)
+    if not redo:
+        return eff, fits
+    cols = [list(panel["analytes"]).index(k) for k in redo]
+    e2, f2 = _one_at_a_time(rows, values[:, cols], meta, dict(panel, analytes=redo), opts)
+    keys = list(panel["analytes"])
+    eff = pd.concat([eff[~eff["outcome"].isin(redo)], e2[eff.columns.intersection(e2.columns)]], ignore_index=True)
+    fits = pd.concat([fits[~fits["outcome"].isin(redo)], f2], ignore_index=True)
+    table = _Table(keys, panel["family"], panel["transform"], opts)
+    table.effects, table.fits = [eff], [fits]
     return _ordered(table, keys)
 
 
