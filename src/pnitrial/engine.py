@@ -316,19 +316,30 @@ def fit_lmm(data: ModelData, reml: bool = True) -> LMMFit:
         theta = np.array([t])
     else:
         theta, ok = _minimise_vector(fun, data.q)
+    gmax, conv_ok = _convergence(fun, theta, data.q)
+    notes = []
+    if not (ok and conv_ok):
+        notes.append(f"model failed to converge: scaled gradient {gmax:.2g}")
+    if np.all(n_per_group == 1):
+        notes.append("every participant has one observation: random intercept not identifiable")
+    return fit_at_theta(data, st, theta, reml, bool(ok and conv_ok), gmax, notes)
+
+
+def fit_at_theta(
+    data: ModelData,
+    st: SufficientStats,
+    theta: np.ndarray,
+    reml: bool,
+    converged: bool,
+    gradient_max: float,
+    notes: list[str],
+) -> LMMFit:
+    """The fit at a given theta: beta, sigma and Var(beta) profiled exactly, boundary flagged."""
     pr = profile(theta, st)
     dof = data.n - data.p if reml else data.n
     sigma = float(np.sqrt(pr.pwrss / dof))
-    lower = theta_lower_bounds(data.q)
-    singular = bool(np.any(theta[np.isfinite(lower)] < SINGULAR_TOL))
-    gmax, conv_ok = _convergence(fun, theta, data.q)
-    warnings = []
-    if singular:
-        warnings.append("boundary (singular) fit: a random-effect variance is estimated at zero")
-    if not (ok and conv_ok):
-        warnings.append(f"model failed to converge: scaled gradient {gmax:.2g}")
-    if np.all(n_per_group == 1):
-        warnings.append("every participant has one observation: random intercept not identifiable")
+    singular = bool(np.any(theta[np.isfinite(theta_lower_bounds(data.q))] < SINGULAR_TOL))
+    boundary = ["boundary (singular) fit: a random-effect variance is estimated at zero"] if singular else []
     return LMMFit(
         data=data,
         stats=st,
@@ -337,9 +348,9 @@ def fit_lmm(data: ModelData, reml: bool = True) -> LMMFit:
         beta=pr.beta,
         sigma=sigma,
         vcov=sigma**2 * np.linalg.inv(pr.xtvx),
-        criterion=fun(theta),
-        converged=bool(ok and conv_ok),
+        criterion=deviance(theta, st, reml),
+        converged=converged,
         singular=singular,
-        gradient_max=gmax,
-        warnings=warnings,
+        gradient_max=gradient_max,
+        warnings=boundary + notes,
     )

@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .engine import SINGULAR_TOL, LMMFit, ModelData, deviance, fit_lmm, profile, sufficient_stats, theta_lower_bounds
+from .engine import LMMFit, ModelData, fit_at_theta, fit_lmm, sufficient_stats
 
 FALLBACK_NOTE = "fitted by statsmodels MixedLM (fallback optimiser; estimates re-profiled exactly)"
 
@@ -39,31 +39,8 @@ def fit_statsmodels(data: ModelData, reml: bool = True) -> LMMFit:
         warnings.simplefilter("ignore")
         res = sm.MixedLM(data.y, data.X, groups=data.group, exog_re=data.Z).fit(reml=reml)
     theta = theta_from_cov(np.atleast_2d(res.cov_re), float(res.scale))
-    st = sufficient_stats(data)
-    pr = profile(theta, st)
-    dof = data.n - data.p if reml else data.n
-    sigma = float(np.sqrt(pr.pwrss / dof))
-    diag = np.isfinite(theta_lower_bounds(data.q))
-    singular = bool(np.any(theta[diag] < SINGULAR_TOL))
-    notes = [FALLBACK_NOTE]
-    if singular:
-        notes.append("boundary (singular) fit: a random-effect variance is estimated at zero")
-    if not res.converged:
-        notes.append("statsmodels reports no convergence either")
-    return LMMFit(
-        data=data,
-        stats=st,
-        reml=reml,
-        theta=theta,
-        beta=pr.beta,
-        sigma=sigma,
-        vcov=sigma**2 * np.linalg.inv(pr.xtvx),
-        criterion=deviance(theta, st, reml),
-        converged=bool(res.converged),
-        singular=singular,
-        gradient_max=float("nan"),
-        warnings=notes,
-    )
+    notes = [FALLBACK_NOTE] + ([] if res.converged else ["statsmodels reports no convergence either"])
+    return fit_at_theta(data, sufficient_stats(data), theta, reml, bool(res.converged), float("nan"), notes)
 
 
 def fit_with_fallback(data: ModelData, reml: bool = True) -> LMMFit:

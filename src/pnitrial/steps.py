@@ -59,6 +59,11 @@ def validate_data(
     log.info("validated %s: %d outcomes; participants: %s", cb.table.name, len(cb.outcomes), n)
 
 
+def analysis_options(params) -> AnalysisOptions:
+    """AnalysisOptions from a rule's params (ddf, alpha, random_slope, primary)."""
+    return AnalysisOptions(ddf=params.ddf, alpha=params.alpha, random_slope=params.random_slope, primary=params.primary)
+
+
 def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: AnalysisOptions) -> None:
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     res = analyse_outcome(frame, meta, outcome, opts)
