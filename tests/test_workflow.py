@@ -16,6 +16,7 @@ from conftest import ROOT
 from pnitrial.analysis import AnalysisOptions, analyse_outcome
 from pnitrial.codebook import load_codebook
 from pnitrial.longframe import build_long_frame
+from pnitrial.multiplicity import adjust
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 EXCLUDED = ("logs", "benchmarks")
@@ -68,6 +69,14 @@ def test_all_outputs_and_numbers_match_the_library(completed):
         assert row["p"].item() == pytest.approx(d["p"], rel=1e-9)
     assert eff.loc[eff["primary"], "estimand"].unique().tolist() == ["clda"]
     assert set(pd.read_csv(tables / "fits.csv")["status"]) <= {"ok", "singular"}
+    perm = pd.read_csv(tables / "permutation.csv")
+    assert sorted(perm["outcome"]) == ["bdi", "il6", "oxytocin"] and (perm["rerandomisations_fitted"] == 2000).all()
+    assert perm["p_model"].notna().all() and perm["p_permutation"].between(1 / 2001, 1).all()
+    prim = eff[eff["primary"] & (eff["scale"] == "model")].set_index("outcome")
+    assert (perm.set_index("outcome")["p_model"] == prim.loc[perm["outcome"], "p"]).all()
+    for _fam, g in perm.groupby("family"):  # BH within the codebook's families
+        assert g["p_permutation_adjusted"].to_numpy() == pytest.approx(adjust(g["p_permutation"].to_numpy(), "bh"))
+    assert set(perm["p_adjust_method"]) == {"bh"}
 
 
 def test_summary_page(completed):
@@ -78,6 +87,8 @@ def test_summary_page(completed):
         "Intervention effects",
         "cLDA (primary)",
         "All models converged",
+        "<h2>Randomisation inference</h2>",
+        "re-randomised 2000 times",
     ):
         assert text in page
 

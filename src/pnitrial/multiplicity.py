@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 METHODS = ("bh", "by", "holm", "none")
 
@@ -67,3 +68,15 @@ def adjust(p: np.ndarray, method: str) -> np.ndarray:
     if method == "none":
         return np.asarray(p, dtype=float).copy()
     raise ValueError(f"unknown multiplicity method {method!r}; expected one of {METHODS}")
+
+
+def adjust_within(df: pd.DataFrame, column: str, by: list[str], method: str, out: str) -> pd.DataFrame:
+    """Add `out` (p of `column` adjusted within each group of `by`) and p_adjust_method."""
+    df = df.copy()
+    df[out] = np.nan
+    df["p_adjust_method"] = ""
+    has = df[column].notna() if column in df else pd.Series(False, index=df.index)
+    for _key, idx in df[has].groupby(by, sort=True).groups.items():
+        df.loc[idx, out] = adjust(df.loc[idx, column].to_numpy(dtype=float), method)
+        df.loc[idx, "p_adjust_method"] = method
+    return df

@@ -13,6 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import render
@@ -172,9 +173,28 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
         parts.append("<p>All models converged with positive variance components.</p>")
     else:
         parts.append(render.html_table(problems.fillna(""), ""))
+    if inputs.get("permutation"):
+        parts += _permutation_summary(inputs["permutation"])
     if inputs.get("panel"):
         parts += _panel_summary(*inputs["panel"], alpha=config["inference"]["alpha"])
     Path(out).write_text(render.html_page("pnitrial summary", "\n".join(parts) + "\n"), encoding="utf-8")
+
+
+def _permutation_summary(path: str) -> list[str]:
+    perm = pd.read_csv(path, dtype={"visit": str})
+    if perm.empty:
+        return []
+    b = int(perm["rerandomisations"].dropna().max()) if perm["rerandomisations"].notna().any() else 0
+    cols = ["outcome", "contrast", "estimate", "p_model", "p_permutation", "mc_se", "fit_status"]
+    shown = perm.reindex(columns=cols).copy()
+    for c in ("estimate", "p_model", "p_permutation", "mc_se"):
+        shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+    return [
+        "<h2>Randomisation inference</h2>",
+        f"<p>Arm labels re-randomised {b} times (arm sizes kept) for the {html.escape(str(perm['estimand'].iloc[0]))} "
+        "intervention effect; permutation p with its Monte-Carlo SE next to the model p.</p>",
+        render.html_table(shown.fillna(""), ""),
+    ]
 
 
 def _panel_summary(top_path: str, panel_meta: str, alpha: float) -> list[str]:
@@ -257,6 +277,36 @@ def panel_figures(
     eff = pd.read_csv(effects_path, dtype={"visit": str})
     save(volcano(eff, pmeta, alpha), stems["volcano"], formats, dpi)
     save(top_forest(eff, pmeta, top_n, alpha), stems["forest"], formats, dpi)
+
+
+def permutation_tests(
+    frame_path: str, meta_path: str, effects_path: str, primary: str, B: int, seed: int, method: str, out: str
+) -> None:
+    """Permutation p of the primary mixed-model estimand for every outcome, next to the model p."""
+    from .multiplicity import adjust_within
+    from .permutation import permutation_test
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    estimand = primary if primary in ("clda", "lmm") else "clda"
+    rows = []
+    for o in meta["outcomes"]:
+        try:
+            rows += permutation_test(frame, meta, o, estimand, B, seed)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            rows.append(
+                {"outcome": o["key"], "family": o["family"], "estimand": estimand, "fit_status": f"failed: {exc}"}
+            )
+            log.warning("%s: permutation test failed: %s", o["key"], exc)
+    table = pd.DataFrame(rows)
+    eff = pd.read_csv(effects_path, dtype={"visit": str})
+    model = eff[(eff["estimand"] == estimand) & (eff["scale"] == "model")][["outcome", "contrast", "p", "ddf_method"]]
+    table = table.merge(model.rename(columns={"p": "p_model"}), on=["outcome", "contrast"], how="left")
+    table = adjust_within(table, "p_permutation", ["family", "contrast"], method, "p_permutation_adjusted")
+    cols = ["outcome", "family", "estimand", "contrast", "visit", "estimate", "wald_t", "p_model", "ddf_method"]
+    cols += ["p_permutation", "mc_se", "p_permutation_adjusted", "p_adjust_method", "rerandomisations"]
+    cols += ["rerandomisations_fitted", "n_intervention", "n_control", "seed", "fit_status"]
+    write_csv(table.reindex(columns=cols), out)
+    log.info("permutation tests: %d outcomes, %d re-randomisations each, seed %d", len(meta["outcomes"]), B, seed)
 
 
 def manifest(files: list[str], root: str, out: str) -> None:

@@ -81,6 +81,7 @@ def all_outputs():
             "results/figures/trajectory/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS
         ),
         *panel_outputs(),
+        *permutation_outputs(),
     ]
 
 
@@ -95,6 +96,12 @@ def panel_outputs():
         *expand("results/figures/panel_volcano.{ext}", ext=FORMATS),
         *expand("results/figures/panel_top.{ext}", ext=FORMATS),
     ]
+
+
+def permutation_outputs():
+    if config["permutation"]["rerandomisations"] > 0:
+        return ["results/tables/permutation.csv"]
+    return []
 
 
 def panel_summary_inputs():

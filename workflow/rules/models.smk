@@ -21,3 +21,35 @@ rule fit_outcome:
         primary=config["analysis"]["primary"],
     script:
         "../scripts/fit_outcome.py"
+
+
+# Re-randomisation of the arm labels, refitted in batches: one job for every outcome (seconds).
+rule permutation_tests:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+        effects="results/tables/effects.csv",
+    output:
+        report(
+            "results/tables/permutation.csv",
+            caption="../report/permutation.rst",
+            category="Tables",
+            subcategory="Randomisation inference",
+        ),
+    log:
+        "results/logs/permutation_tests.log",
+    benchmark:
+        "results/benchmarks/permutation_tests.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        primary=config["analysis"]["primary"],
+        rerandomisations=config["permutation"]["rerandomisations"],
+        seed=config["seed"],
+        multiplicity=config["multiplicity"]["method"],
+    script:
+        "../scripts/permutation_tests.py"

@@ -5,6 +5,7 @@ rule summary:
         fits="results/tables/fits.csv",
         lod="results/tables/lod_counts.csv",
         panel=panel_summary_inputs(),
+        permutation=permutation_outputs(),
     output:
         report(
             "results/summary.html",
