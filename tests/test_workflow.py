@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT
 
 from pnitrial.analysis import AnalysisOptions, analyse_outcome
+from pnitrial.associations import associations
 from pnitrial.codebook import load_codebook
 from pnitrial.longframe import build_long_frame
 from pnitrial.multiplicity import adjust
@@ -49,12 +50,16 @@ def completed(tmp_path_factory) -> Path:
 
 def test_all_outputs_and_numbers_match_the_library(completed):
     tables = completed / "results" / "tables"
-    for name in ("effects", "emmeans", "fits", "anova", "lod_counts", "baseline_vs_healthy", "table1"):
+    names = ("effects", "emmeans", "fits", "anova", "lod_counts", "baseline_vs_healthy", "table1")
+    for name in (*names, "effect_sizes", "associations", "sensitivity"):
         assert (tables / f"{name}.csv").stat().st_size > 0
     for ext in ("md", "tex", "html"):
         assert (tables / f"effects.{ext}").exists() and (tables / f"table1.{ext}").exists()
     for outcome in ("oxytocin", "il6", "bdi"):
         assert (completed / "results" / "figures" / "trajectory" / f"{outcome}.svg").exists()
+    assert (completed / "results" / "figures" / "associations.svg").exists()
+    for outcome in ("oxytocin", "il6", "bdi"):
+        assert (completed / "results" / "figures" / "sensitivity" / f"{outcome}.png").exists()
     eff = pd.read_csv(tables / "effects.csv")
     frame, meta = build_long_frame(load_codebook(completed / "data" / "dataset.yaml"))
     direct = analyse_outcome(frame, meta, "oxytocin", AnalysisOptions()).effects
@@ -77,6 +82,17 @@ def test_all_outputs_and_numbers_match_the_library(completed):
     for _fam, g in perm.groupby("family"):  # BH within the codebook's families
         assert g["p_permutation_adjusted"].to_numpy() == pytest.approx(adjust(g["p_permutation"].to_numpy(), "bh"))
     assert set(perm["p_adjust_method"]) == {"bh"}
+    assoc = pd.read_csv(tables / "associations.csv")
+    direct_assoc = associations(frame, meta, "biomarker", "clinical", "bh")
+    assert assoc["r"].to_numpy() == pytest.approx(direct_assoc["r"].to_numpy(), rel=1e-9)
+    sens = pd.read_csv(tables / "sensitivity.csv", dtype={"visit": str})
+    first = sens.groupby("outcome", sort=False).head(1).set_index("outcome")
+    assert (first["analysis"] == "primary (all available data)").all()
+    assert first["estimate"].to_numpy() == pytest.approx(prim.loc[first.index, "estimate"].to_numpy(), rel=1e-8)
+    assert sens["analysis"].str.startswith("Hodges-Lehmann").sum() == 3
+    sizes = pd.read_csv(tables / "effect_sizes.csv")
+    std = sizes[sizes["effect_size"] == "standardised difference"].set_index("outcome")
+    assert (std["value"] * std["denominator_sd"]).to_numpy() == pytest.approx(prim.loc[std.index, "estimate"], rel=1e-8)
 
 
 def test_summary_page(completed):
@@ -89,6 +105,9 @@ def test_summary_page(completed):
         "All models converged",
         "<h2>Randomisation inference</h2>",
         "re-randomised 2000 times",
+        "<h2>Effect sizes</h2>",
+        "<h2>Biomarker-symptom associations</h2>",
+        "<h2>Sensitivity</h2>",
     ):
         assert text in page
 

@@ -100,6 +100,61 @@ def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str
     render.write_all(t1, str(Path(out["table1_md"]).with_suffix("")), "Table 1. Baseline characteristics")
 
 
+def effect_sizes_table(effects_path: str, baseline_path: str, frame_path: str, meta_path: str, out: str) -> None:
+    """Standardised intervention effects (primary estimand) and Hedges g vs healthy, in one table."""
+    from .effect_sizes import effect_sizes
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    eff = pd.read_csv(effects_path, dtype={"visit": str})
+    base = pd.read_csv(baseline_path)
+    write_csv(effect_sizes(eff, base, frame, meta), out)
+
+
+def association_table(
+    frame_path: str, meta_path: str, families: tuple[str, str], method: str, alpha: float, min_n: int, out: str
+) -> None:
+    """Biomarker-symptom correlation matrix under each analysis, FDR over each matrix."""
+    from .associations import associations
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    table = associations(frame, meta, families[0], families[1], method, alpha, min_n)
+    write_csv(table, out)
+    log.info("associations: %d pairs of %s x %s", len(table) // 3, *families)
+
+
+def association_figure(table_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int, alpha: float):
+    from . import figures
+    from .association_figures import association_heatmap
+
+    meta = json.loads(Path(meta_path).read_text())
+    table = pd.read_csv(table_path)
+    figures.save(association_heatmap(table, meta, alpha), stem, formats, dpi)
+
+
+def sensitivity_analyses(
+    frame_path: str, meta_path: str, opts: AnalysisOptions, outliers: str, k: float, out: str
+) -> None:
+    """Every sensitivity analysis of every outcome's intervention effect at the last visit."""
+    from .sensitivity import sensitivity_table
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    table = sensitivity_table(frame, meta, opts, outliers, k)
+    write_csv(table, out)
+    bad = table[table["status"] != "ok"]
+    log.info("sensitivity: %d rows, %d not ok", len(table), len(bad))
+
+
+def sensitivity_figure(
+    table_path: str, meta_path: str, outcome: str, stem: str, formats: tuple[str, ...], dpi: int, alpha: float
+) -> None:
+    from . import figures
+    from .sensitivity_figures import sensitivity_forest
+
+    meta = json.loads(Path(meta_path).read_text())
+    table = pd.read_csv(table_path, dtype={"visit": str})
+    figures.save(sensitivity_forest(table, meta, outcome, alpha), stem, formats, dpi)
+
+
 def trajectory_figure(
     frame_path: str,
     meta_path: str,
@@ -173,11 +228,87 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
         parts.append("<p>All models converged with positive variance components.</p>")
     else:
         parts.append(render.html_table(problems.fillna(""), ""))
+    if inputs.get("effect_sizes"):
+        parts += _effect_size_summary(inputs["effect_sizes"])
     if inputs.get("permutation"):
         parts += _permutation_summary(inputs["permutation"])
+    if inputs.get("sensitivity"):
+        parts += _sensitivity_summary(inputs["sensitivity"], config["inference"]["alpha"])
+    if inputs.get("associations"):
+        parts += _association_summary(inputs["associations"], config["inference"]["alpha"])
     if inputs.get("panel"):
         parts += _panel_summary(*inputs["panel"], alpha=config["inference"]["alpha"])
     Path(out).write_text(render.html_page("pnitrial summary", "\n".join(parts) + "\n"), encoding="utf-8")
+
+
+def _ci_text(v: float, lo: float, hi: float) -> str:
+    return "" if pd.isna(v) else f"{v:.2f} ({lo:.2f} to {hi:.2f})"
+
+
+def _effect_size_summary(path: str) -> list[str]:
+    es = pd.read_csv(path, dtype={"visit": str})
+    std = es[es["effect_size"] == "standardised difference"]
+    g = es[es["effect_size"] == "Hedges g"].set_index("outcome")
+    shown = pd.DataFrame(
+        {
+            "outcome": std["outcome"],
+            "visit": std["visit"],
+            "standardised difference (CI)": [_ci_text(*r) for r in std[["value", "ci_low", "ci_high"]].to_numpy()],
+            "Hedges g patients vs healthy (CI)": [
+                _ci_text(*g.loc[k, ["value", "ci_low", "ci_high"]]) if k in g.index else "" for k in std["outcome"]
+            ],
+        }
+    )
+    return [
+        "<h2>Effect sizes</h2>",
+        "<p>Intervention effect of the primary estimand over the pooled baseline SD (model scale), "
+        "and Hedges g for patients versus healthy controls at baseline.</p>",
+        render.html_table(shown, ""),
+    ]
+
+
+def _sensitivity_summary(path: str, alpha: float) -> list[str]:
+    sens = pd.read_csv(path, dtype={"visit": str})
+    rows = []
+    for key, g in sens.groupby("outcome", sort=False):
+        prim, rest = g.iloc[0], g.iloc[1:]
+        ok = rest[rest["estimate"].notna()]
+        same_sign = int((np.sign(ok["estimate"]) == np.sign(prim["estimate"])).sum())
+        rows.append(
+            {
+                "outcome": key,
+                "primary (CI)": _ci_text(prim["estimate"], prim["ci_low"], prim["ci_high"]),
+                "sensitivity estimates": f"{ok['estimate'].min():.3g} to {ok['estimate'].max():.3g}" if len(ok) else "",
+                "same direction": f"{same_sign} of {len(rest)}",
+                f"p < {alpha:g}": f"{int((g['p'] < alpha).sum())} of {len(g)}",
+                "not ok": int((g["status"] != "ok").sum()),
+            }
+        )
+    return [
+        "<h2>Sensitivity</h2>",
+        "<p>Intervention effect at the last visit under each sensitivity analysis "
+        "(complete cases, outliers, below-LOD substitution, mixed ANOVA, Hodges-Lehmann); "
+        "one forest plot per outcome in figures/sensitivity/.</p>",
+        render.html_table(pd.DataFrame(rows), ""),
+    ]
+
+
+def _association_summary(path: str, alpha: float) -> list[str]:
+    assoc = pd.read_csv(path)
+    if assoc.empty:
+        return ["<h2>Biomarker-symptom associations</h2>", "<p>No biomarker-symptom pairs in this codebook.</p>"]
+    counts = [
+        f"{a}: {int((g['p_fdr'] < alpha).sum())} of {len(g)} pairs" for a, g in assoc.groupby("analysis", sort=False)
+    ]
+    top = assoc.sort_values(["p", "analysis", "biomarker", "clinical"], kind="stable").head(10)
+    top = top[["analysis", "biomarker", "clinical", "r", "p", "p_fdr"]].copy()
+    for c in ("r", "p", "p_fdr"):
+        top[c] = top[c].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    return [
+        "<h2>Biomarker-symptom associations</h2>",
+        f"<p>FDR-adjusted p &lt; {alpha:g}: {html.escape('; '.join(counts))}. Smallest p:</p>",
+        render.html_table(top, ""),
+    ]
 
 
 def _permutation_summary(path: str) -> list[str]:

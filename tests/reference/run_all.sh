@@ -9,6 +9,7 @@ mkdir -p "$out"
 cd "$root"
 Rscript "$here/lmer_reference.R" data/demo/dataset.yaml "$out/demo.csv"
 Rscript "$here/simple_reference.R" data/demo/dataset.yaml "$out/simple.csv"
+Rscript "$here/plan_reference.R" data/demo/dataset.yaml "$out/plan.csv"
 for case in "$here"/cases/*/; do
   [ -d "$case" ] || continue
   name=$(basename "$case")

@@ -91,12 +91,14 @@ cp -r "$root/.test/config" "$root/.test/data" "$root/.test/expected" "$run/"
 cd "$run"
 python -m snakemake -s "$root/Snakefile" --profile "$work/profile" --jobs 4 2>&1 | tee "$work/snakemake.log" | tail -5
 
-# Every model and validation job must have been a SLURM job; the small ones stay local.
+# Every model, validation and permutation job must have been a SLURM job; the small ones stay local.
 n_models=$(python -c "import yaml; print(len(yaml.safe_load(open('$run/data/dataset.yaml'))['outcomes']))")
 n_submitted=$(grep -c "submitted with SLURM jobid" "$work/snakemake.log" || true)
 n_allocated=$(grep -c "Allocate JobId" "$state/slurmctld.log" || true)
 echo "outcomes: $n_models; submitted to SLURM: $n_submitted; allocated by slurmctld: $n_allocated"
-[ "$n_submitted" -eq $((n_models + 1)) ] || { echo "expected $((n_models + 1)) SLURM jobs"; exit 1; }
+n_perm=$(python -c "import yaml; print(int(yaml.safe_load(open('$run/config/config.yaml'))['permutation']['rerandomisations'] > 0))")
+n_expected=$((n_models + 1 + n_perm))
+[ "$n_submitted" -eq "$n_expected" ] || { echo "expected $n_expected SLURM jobs"; exit 1; }
 [ "$n_allocated" -ge "$n_submitted" ] || { echo "slurmctld did not allocate every job"; exit 1; }
 
 cmp results/MANIFEST.sha256 expected/MANIFEST.sha256

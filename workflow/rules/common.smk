@@ -49,6 +49,11 @@ localrules:
     trajectory_figure,
     forest_figure,
     baseline_figure,
+    effect_sizes,
+    associations,
+    association_heatmap,
+    sensitivity,
+    sensitivity_figure,
     summary,
     provenance,
     manifest,
@@ -80,6 +85,13 @@ def all_outputs():
         *expand(
             "results/figures/trajectory/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS
         ),
+        "results/tables/effect_sizes.csv",
+        "results/tables/associations.csv",
+        "results/tables/sensitivity.csv",
+        *expand(
+            "results/figures/sensitivity/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS
+        ),
+        *expand("results/figures/associations.{ext}", ext=FORMATS),
         *panel_outputs(),
         *permutation_outputs(),
     ]

@@ -68,3 +68,56 @@ rule baseline_figure:
         dpi=config["figures"]["dpi"],
     script:
         "../scripts/baseline_figure.py"
+
+
+rule association_heatmap:
+    input:
+        table="results/tables/associations.csv",
+        meta="results/data/meta.json",
+    output:
+        report(
+            expand("results/figures/associations.{ext}", ext=FORMATS),
+            caption="../report/association_heatmap.rst",
+            category="Figures",
+            subcategory="Biomarker-symptom associations",
+        ),
+    log:
+        "results/logs/association_heatmap.log",
+    benchmark:
+        "results/benchmarks/association_heatmap.tsv"
+    conda:
+        ENV
+    params:
+        stem=figure_stem,
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+        alpha=config["inference"]["alpha"],
+    script:
+        "../scripts/association_heatmap.py"
+
+
+rule sensitivity_figure:
+    input:
+        table="results/tables/sensitivity.csv",
+        meta="results/data/meta.json",
+    output:
+        report(
+            expand("results/figures/sensitivity/{{outcome}}.{ext}", ext=FORMATS),
+            caption="../report/sensitivity_figure.rst",
+            category="Figures",
+            subcategory="Sensitivity",
+            labels={"outcome": "{outcome}"},
+        ),
+    log:
+        "results/logs/sensitivity_figure/{outcome}.log",
+    benchmark:
+        "results/benchmarks/sensitivity_figure/{outcome}.tsv"
+    conda:
+        ENV
+    params:
+        stem=figure_stem,
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+        alpha=config["inference"]["alpha"],
+    script:
+        "../scripts/sensitivity_figure.py"

@@ -53,3 +53,32 @@ rule permutation_tests:
         multiplicity=config["multiplicity"]["method"],
     script:
         "../scripts/permutation_tests.py"
+
+
+# Refits under other data choices plus nonparametric and ANOVA cross-checks: one short job.
+rule sensitivity:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        report(
+            "results/tables/sensitivity.csv",
+            caption="../report/sensitivity.rst",
+            category="Tables",
+            subcategory="Sensitivity",
+        ),
+    log:
+        "results/logs/sensitivity.log",
+    benchmark:
+        "results/benchmarks/sensitivity.tsv"
+    conda:
+        ENV
+    params:
+        ddf=config["inference"]["ddf"],
+        alpha=config["inference"]["alpha"],
+        random_slope=config["model"]["random_slope"],
+        primary=config["analysis"]["primary"],
+        outliers=config["sensitivity"]["outliers"],
+        k=config["sensitivity"]["k"],
+    script:
+        "../scripts/sensitivity.py"

@@ -4,6 +4,9 @@ rule summary:
         effects="results/tables/effects.csv",
         fits="results/tables/fits.csv",
         lod="results/tables/lod_counts.csv",
+        effect_sizes="results/tables/effect_sizes.csv",
+        associations="results/tables/associations.csv",
+        sensitivity="results/tables/sensitivity.csv",
         panel=panel_summary_inputs(),
         permutation=permutation_outputs(),
     output:

@@ -73,3 +73,55 @@ rule baseline_tables:
         alpha=config["inference"]["alpha"],
     script:
         "../scripts/baseline_tables.py"
+
+
+rule effect_sizes:
+    input:
+        effects="results/tables/effects.csv",
+        baseline="results/tables/baseline_vs_healthy.csv",
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        report(
+            "results/tables/effect_sizes.csv",
+            caption="../report/effect_sizes.rst",
+            category="Tables",
+            subcategory="Effect sizes",
+        ),
+    log:
+        "results/logs/effect_sizes.log",
+    benchmark:
+        "results/benchmarks/effect_sizes.tsv"
+    conda:
+        ENV
+    script:
+        "../scripts/effect_sizes.py"
+
+
+rule associations:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        report(
+            "results/tables/associations.csv",
+            caption="../report/associations.rst",
+            category="Tables",
+            subcategory="Biomarker-symptom associations",
+        ),
+    log:
+        "results/logs/associations.log",
+    benchmark:
+        "results/benchmarks/associations.tsv"
+    conda:
+        ENV
+    params:
+        families=[
+            config["associations"]["biomarker_family"],
+            config["associations"]["clinical_family"],
+        ],
+        method=config["multiplicity"]["method"],
+        alpha=config["inference"]["alpha"],
+        min_n=config["associations"]["min_participants"],
+    script:
+        "../scripts/associations.py"

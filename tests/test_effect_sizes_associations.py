@@ -1,0 +1,127 @@
+"""Standardised effects and biomarker-symptom correlations against base R (tests/reference/plan_reference.R)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DEMO
+from parity import REFERENCE
+
+from pnitrial.analysis import AnalysisOptions, analyse_outcome
+from pnitrial.association_figures import association_heatmap
+from pnitrial.associations import associations, change_correlation, fisher_ci
+from pnitrial.baseline import baseline_vs_healthy
+from pnitrial.codebook import load_codebook
+from pnitrial.effect_sizes import effect_sizes, pooled_sd
+from pnitrial.longframe import build_long_frame
+from pnitrial.multiplicity import adjust
+
+PLAN = pd.read_csv(REFERENCE / "plan.csv", keep_default_na=False, na_values=["NA"])
+LMER = pd.read_csv(REFERENCE / "demo.csv", keep_default_na=False, na_values=["NA"])
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return build_long_frame(load_codebook(DEMO / "dataset.yaml"))
+
+
+def _ref(analysis: str, x: str, y: str, quantity: str) -> float:
+    row = PLAN[(PLAN["analysis"] == analysis) & (PLAN["x"] == x) & (PLAN["y"] == y) & (PLAN["quantity"] == quantity)]
+    return float(row["value"].item())
+
+
+def _lmer(outcome: str, quantity: str) -> float:
+    sel = (LMER["outcome"] == outcome) & (LMER["quantity"] == quantity)
+    sel &= (LMER["name"] == "clda|interaction:post") & (LMER["method"] == "kenward-roger")
+    return float(LMER.loc[sel, "value"].item())
+
+
+@pytest.fixture(scope="module")
+def sizes(demo):
+    frame, meta = demo
+    opts = AnalysisOptions()
+    eff = pd.DataFrame([e for o in meta["outcomes"] for e in analyse_outcome(frame, meta, o["key"], opts).effects])
+    return effect_sizes(eff, baseline_vs_healthy(frame, meta), frame, meta), meta
+
+
+def test_standardised_difference_matches_r(sizes):
+    """R: the cLDA effect and its KR interval (lmerTest + pbkrtest) over R's pooled baseline SD."""
+    table, meta = sizes
+    std = table[table["effect_size"] == "standardised difference"].set_index("outcome")
+    assert len(std) == len(meta["outcomes"]) and set(std["estimand"]) == {"clda"}
+    for o in meta["outcomes"]:
+        k = o["key"]
+        sd = _ref("baseline_sd", k, "", "sd")
+        assert std.loc[k, "denominator_sd"] == pytest.approx(sd, rel=1e-9)
+        scale = (_lmer(k, "ci_high") - _lmer(k, "ci_low")) / sd  # a bound near 0 has no relative precision
+        for ours, theirs in (("value", "estimate"), ("ci_low", "ci_low"), ("ci_high", "ci_high")):
+            assert std.loc[k, ours] == pytest.approx(_lmer(k, theirs) / sd, rel=1e-6, abs=1e-6 * scale), (k, ours)
+
+
+def test_hedges_g_rows_carry_the_baseline_table(sizes, demo):
+    table, meta = sizes
+    g = table[table["effect_size"] == "Hedges g"].set_index("outcome")
+    base = baseline_vs_healthy(*demo).set_index("outcome")
+    assert (g["value"] == base["hedges_g"]).all() and (g["ci_high"] == base["g_ci_high"]).all()
+    assert (g["n_2"] == base["n_healthy"]).all()
+
+
+def test_pooled_sd_closed_form():
+    a, b = np.array([1.0, 2.0, 4.0]), np.array([3.0, 3.5])
+    ss = ((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()
+    assert pooled_sd([a, b]) == pytest.approx(np.sqrt(ss / 3))
+    assert np.isnan(pooled_sd([np.array([1.0]), np.array([2.0])]))
+
+
+@pytest.fixture(scope="module")
+def matrix(demo):
+    frame, meta = demo
+    return associations(frame, meta, "biomarker", "clinical", "bh")
+
+
+def test_correlations_match_r(matrix):
+    """rm_corr against lm(y ~ participant + x); change-change against cor.test."""
+    assert (matrix["status"] == "ok").all()
+    n_pairs = 0
+    for r in matrix.itertuples():
+        n_pairs += 1
+        assert r.r == pytest.approx(_ref(r.analysis, r.biomarker, r.clinical, "r"), rel=1e-8, abs=1e-12)
+        assert r.p == pytest.approx(_ref(r.analysis, r.biomarker, r.clinical, "p"), rel=1e-7, abs=1e-12)
+        if r.analysis == "change_spearman":
+            assert r.n_participants == _ref(r.analysis, r.biomarker, r.clinical, "n")
+            continue
+        assert r.df == _ref(r.analysis, r.biomarker, r.clinical, "df")
+        for q in ("ci_low", "ci_high"):
+            assert getattr(r, q) == pytest.approx(_ref(r.analysis, r.biomarker, r.clinical, q), rel=1e-8)
+    assert n_pairs == 3 * 6 * 10
+
+
+def test_fdr_over_each_matrix(matrix):
+    for _analysis, g in matrix.groupby("analysis"):
+        assert len(g) == 60
+        np.testing.assert_allclose(g["p_fdr"], adjust(g["p"].to_numpy(), "bh"), rtol=1e-12)
+    assert set(matrix["p_adjust_method"]) == {"bh"}
+
+
+def test_too_few_participants_is_reported_not_computed(demo):
+    frame, meta = demo
+    keep = frame["pid"].isin(frame["pid"].drop_duplicates().iloc[:12])
+    out = associations(frame[keep], meta, "biomarker", "clinical", "bh", min_n=30)
+    assert out["r"].isna().all() and out["status"].str.startswith("too few").all()
+
+
+def test_missing_family_gives_an_empty_table_and_a_figure(demo):
+    frame, meta = demo
+    out = associations(frame, meta, "proteins", "clinical", "bh")
+    assert out.empty
+    assert association_heatmap(out, meta) is not None
+
+
+def test_perfect_and_fisher_edge_cases():
+    x = np.arange(6.0)
+    res = change_correlation(x, 2 * x + 1, "pearson")
+    assert res["r"] == pytest.approx(1.0) and res["p"] < 1e-12
+    lo, hi = fisher_ci(0.5, 28, 0.05)
+    z = np.arctanh(0.5)
+    assert (lo, hi) == pytest.approx((np.tanh(z - 1.959963984540054 / 5), np.tanh(z + 1.959963984540054 / 5)))
