@@ -51,15 +51,17 @@ def completed(tmp_path_factory) -> Path:
 def test_all_outputs_and_numbers_match_the_library(completed):
     tables = completed / "results" / "tables"
     names = ("effects", "emmeans", "fits", "anova", "lod_counts", "baseline_vs_healthy", "table1")
-    for name in (*names, "effect_sizes", "associations", "sensitivity"):
+    for name in (*names, "effect_sizes", "associations", "sensitivity", "diagnostics", "mediation"):
         assert (tables / f"{name}.csv").stat().st_size > 0
     for ext in ("md", "tex", "html"):
         assert (tables / f"effects.{ext}").exists() and (tables / f"table1.{ext}").exists()
     for outcome in ("oxytocin", "il6", "bdi"):
         assert (completed / "results" / "figures" / "trajectory" / f"{outcome}.svg").exists()
     assert (completed / "results" / "figures" / "associations.svg").exists()
+    assert (completed / "results" / "figures" / "mediation.svg").exists()
     for outcome in ("oxytocin", "il6", "bdi"):
         assert (completed / "results" / "figures" / "sensitivity" / f"{outcome}.png").exists()
+        assert (completed / "results" / "figures" / "diagnostics" / f"{outcome}.svg").exists()
     eff = pd.read_csv(tables / "effects.csv")
     frame, meta = build_long_frame(load_codebook(completed / "data" / "dataset.yaml"))
     direct = analyse_outcome(frame, meta, "oxytocin", AnalysisOptions()).effects
@@ -90,6 +92,10 @@ def test_all_outputs_and_numbers_match_the_library(completed):
     assert (first["analysis"] == "primary (all available data)").all()
     assert first["estimate"].to_numpy() == pytest.approx(prim.loc[first.index, "estimate"].to_numpy(), rel=1e-8)
     assert sens["analysis"].str.startswith("Hodges-Lehmann").sum() == 3
+    med = pd.read_csv(tables / "mediation.csv")
+    assert set(med["outcome"]) == {"bdi"} and (med["status"] == "ok").all() and (med["bootstrap"] == 500).all()
+    diag = pd.read_csv(tables / "diagnostics.csv")
+    assert (diag.groupby("outcome")["rank"].min() == 1).all() and (diag["fit_status"] == "ok").all()
     sizes = pd.read_csv(tables / "effect_sizes.csv")
     std = sizes[sizes["effect_size"] == "standardised difference"].set_index("outcome")
     assert (std["value"] * std["denominator_sd"]).to_numpy() == pytest.approx(prim.loc[std.index, "estimate"], rel=1e-8)
@@ -108,6 +114,8 @@ def test_summary_page(completed):
         "<h2>Effect sizes</h2>",
         "<h2>Biomarker-symptom associations</h2>",
         "<h2>Sensitivity</h2>",
+        "<h2>Diagnostics</h2>",
+        "<h2>Mediation</h2>",
     ):
         assert text in page
 

@@ -155,6 +155,66 @@ def sensitivity_figure(
     figures.save(sensitivity_forest(table, meta, outcome, alpha), stem, formats, dpi)
 
 
+def diagnostics(
+    frame_path: str, meta_path: str, primary: str, random_slope: bool, out: str, figure_dir: str, formats, dpi: int
+) -> None:
+    """Influence table of every outcome's primary mixed model and one diagnostic figure per outcome."""
+    from . import figures
+    from .diagnostic_figures import diagnostic_panels, failed_panel
+    from .diagnostics import outcome_diagnostics
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    tables = []
+    for o in meta["outcomes"]:
+        table, arrays = outcome_diagnostics(frame, meta, o["key"], primary, random_slope)
+        tables.append(table)
+        stem = Path(figure_dir) / o["key"]
+        if arrays is None:
+            figures.save(failed_panel(o["label"], table["fit_status"].iloc[0]), stem, formats, dpi)
+            log.warning("%s: %s", o["key"], table["fit_status"].iloc[0])
+            continue
+        figures.save(diagnostic_panels(o["label"], **arrays), stem, formats, dpi)
+        log.info("%s: %d influential participants", o["key"], int(table["influential"].sum()))
+    write_csv(pd.concat(tables, ignore_index=True), out)
+
+
+def mediation_analyses(
+    frame_path: str,
+    meta_path: str,
+    settings: dict,
+    seed: int,
+    alpha: float,
+    method: str,
+    out: str,
+    stem: str,
+    formats,
+    dpi,
+) -> None:
+    """Mediation table (every configured mediator x outcome-family pair) and the path diagrams."""
+    from . import figures
+    from .mediation import mediation_table
+    from .mediation_figures import path_diagrams
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    outcomes = [o["key"] for o in meta["outcomes"] if o["family"] == settings["outcome_family"]]
+    table = mediation_table(
+        frame,
+        meta,
+        list(settings["mediators"]),
+        outcomes,
+        settings["bootstrap"],
+        seed,
+        alpha,
+        method,
+        settings["min_participants"],
+    )
+    write_csv(table, out)
+    arm = f"{meta['arms']['intervention']} vs {meta['arms']['control']}"
+    figures.save(path_diagrams(table, meta, arm), stem, formats, dpi)
+    for status in sorted(set(table["status"]) - {"ok"}):
+        log.warning("mediation: %s", status)
+
+
 def trajectory_figure(
     frame_path: str,
     meta_path: str,
@@ -234,6 +294,10 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
         parts += _permutation_summary(inputs["permutation"])
     if inputs.get("sensitivity"):
         parts += _sensitivity_summary(inputs["sensitivity"], config["inference"]["alpha"])
+    if inputs.get("diagnostics"):
+        parts += _diagnostics_summary(inputs["diagnostics"])
+    if inputs.get("mediation"):
+        parts += _mediation_summary(inputs["mediation"])
     if inputs.get("associations"):
         parts += _association_summary(inputs["associations"], config["inference"]["alpha"])
     if inputs.get("panel"):
@@ -291,6 +355,56 @@ def _sensitivity_summary(path: str, alpha: float) -> list[str]:
         "one forest plot per outcome in figures/sensitivity/.</p>",
         render.html_table(pd.DataFrame(rows), ""),
     ]
+
+
+def _diagnostics_summary(path: str) -> list[str]:
+    diag = pd.read_csv(path)
+    rows = []
+    for key, g in diag.groupby("outcome", sort=False):
+        top = g.iloc[0]
+        rows.append(
+            {
+                "outcome": key,
+                "influential participants": f"{int(g['influential'].fillna(False).astype(bool).sum())} of {len(g)}",
+                "largest Cook's distance": "" if pd.isna(top["cooks_distance"]) else f"{top['cooks_distance']:.3g}",
+                "its effect on the intervention effect": ""
+                if pd.isna(top["interaction_change"])
+                else f"{top['interaction_change']:+.3g}",
+                "status": "ok" if (g["fit_status"] == "ok").all() else "; ".join(sorted(set(g["fit_status"]) - {"ok"})),
+            }
+        )
+    return [
+        "<h2>Diagnostics</h2>",
+        "<p>Participant influence on the primary mixed model (deletion and refit; threshold 4/m); "
+        "residual and random-effect plots per outcome in figures/diagnostics/.</p>",
+        render.html_table(pd.DataFrame(rows), ""),
+    ]
+
+
+def _mediation_summary(path: str) -> list[str]:
+    med = pd.read_csv(path)
+    head = "<h2>Mediation</h2>"
+    if med.empty:
+        return [head, "<p>No mediator-outcome pairs configured (config mediation).</p>"]
+    ind = med[med["path"] == "a*b (indirect)"]
+    shown = pd.DataFrame(
+        {
+            "mediator": ind["mediator"],
+            "outcome": ind["outcome"],
+            "indirect a*b (bootstrap CI)": [_ci_text(*r) for r in ind[["estimate", "ci_low", "ci_high"]].to_numpy()],
+            "p_fdr": ind["p_fdr"].map(lambda v: f"{v:.3g}"),
+        }
+    )
+    bad = med[med["status"] != "ok"][["mediator", "outcome", "status"]].drop_duplicates()
+    parts = [
+        head,
+        "<p>Arm -> change in mediator -> change in outcome, adjusted for both baselines; "
+        "indirect effects with bias-corrected bootstrap intervals.</p>",
+        render.html_table(shown, ""),
+    ]
+    if not bad.empty:
+        parts.append(render.html_table(bad, "Pairs not analysed"))
+    return parts
 
 
 def _association_summary(path: str, alpha: float) -> list[str]:

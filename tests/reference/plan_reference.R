@@ -9,7 +9,8 @@
 # within the intervention arm with cor.test (Spearman with exact = FALSE). Per outcome, on the
 # change scores of the participants with the first and last visit: wilcox.test(conf.int = TRUE)
 # (Hodges-Lehmann shift), the pooled t.test, and the arm x visit F of the mixed ANOVA
-# aov(y ~ arm * visit + Error(participant / visit)).
+# aov(y ~ arm * visit + Error(participant / visit)). Mediation of each clinical change by the
+# oxytocin change: the a, b, c and c' paths by lm with the baselines as covariates.
 
 suppressPackageStartupMessages(library(yaml))
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
@@ -111,6 +112,36 @@ for (key in names(cb$outcomes)) {
   add("mixed_anova", key, "", "F", within[row, "F value"])
   add("mixed_anova", key, "", "df2", within["Residuals", "Df"])
   add("mixed_anova", key, "", "p", within[row, "Pr(>F)"])
+}
+# Mediation paths by least squares: x = arm, m and y = changes, baselines m0 and y0 as covariates.
+med_y <- names(fam)[fam == yfam]
+for (yk in med_y) {
+  mk <- "oxytocin"
+  if (is.null(values[[mk]])) break
+  w <- list()
+  for (nm in c("m", "y")) {
+    key <- if (nm == "m") mk else yk
+    d <- data.frame(pid = pid, arm = arm, visit = visit, v = values[[key]])[trial, ]
+    pre <- d[d$visit == first & !is.na(d$v), ]
+    post <- d[d$visit == last & !is.na(d$v), ]
+    mm <- merge(pre, post, by = c("pid", "arm"), suffixes = c("_0", "_1"))
+    w[[nm]] <- data.frame(pid = mm$pid, arm = mm$arm, ch = mm$v_1 - mm$v_0, base = mm$v_0)
+  }
+  md <- merge(w$m, w$y, by = c("pid", "arm"), suffixes = c("_m", "_y"))
+  md <- data.frame(x = as.numeric(md$arm == cb$arms$intervention), m = md$ch_m, y = md$ch_y,
+                   m0 = md$base_m, y0 = md$base_y)
+  fa <- summary(lm(m ~ x + m0 + y0, data = md))$coefficients
+  fb <- summary(lm(y ~ x + m + m0 + y0, data = md))$coefficients
+  fc <- summary(lm(y ~ x + m0 + y0, data = md))$coefficients
+  fm <- summary(lm(y ~ m + m0 + y0, data = md))$coefficients
+  for (q in list(list("a", fa, "x"), list("b", fb, "m"), list("c", fc, "x"), list("c_direct", fb, "x"),
+                 list("m_only", fm, "m"))) {
+    add("mediation", mk, yk, paste0(q[[1]], "_estimate"), q[[2]][q[[3]], "Estimate"])
+    add("mediation", mk, yk, paste0(q[[1]], "_se"), q[[2]][q[[3]], "Std. Error"])
+    add("mediation", mk, yk, paste0(q[[1]], "_p"), q[[2]][q[[3]], "Pr(>|t|)"])
+  }
+  add("mediation", mk, yk, "indirect", fa["x", "Estimate"] * fb["m", "Estimate"])
+  add("mediation", mk, yk, "n", nrow(md))
 }
 res <- do.call(rbind, rows)
 res$value <- signif(res$value, 12)

@@ -54,6 +54,8 @@ localrules:
     association_heatmap,
     sensitivity,
     sensitivity_figure,
+    diagnostics,
+    mediation,
     summary,
     provenance,
     manifest,
@@ -66,6 +68,16 @@ localrules:
 def figure_stem(wildcards, output):
     """Path of a figure without its extension, from the rule's first output."""
     return os.path.splitext(output[0])[0]
+
+
+def named_figure_stem(wildcards, output):
+    """Path without extension of a rule's `figure` output."""
+    return os.path.splitext(output.figure[0])[0]
+
+
+def figures_dir(wildcards, output):
+    """Folder of a rule's per-outcome `figures` outputs."""
+    return os.path.dirname(output.figures[0])
 
 
 def all_outputs():
@@ -88,6 +100,12 @@ def all_outputs():
         "results/tables/effect_sizes.csv",
         "results/tables/associations.csv",
         "results/tables/sensitivity.csv",
+        "results/tables/diagnostics.csv",
+        "results/tables/mediation.csv",
+        *expand("results/figures/mediation.{ext}", ext=FORMATS),
+        *expand(
+            "results/figures/diagnostics/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS
+        ),
         *expand(
             "results/figures/sensitivity/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS
         ),

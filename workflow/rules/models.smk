@@ -82,3 +82,41 @@ rule sensitivity:
         k=config["sensitivity"]["k"],
     script:
         "../scripts/sensitivity.py"
+
+
+# One job: 16 outcomes x (fit + one refit per participant) take seconds, and one interpreter.
+rule diagnostics:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        table=report(
+            "results/tables/diagnostics.csv",
+            caption="../report/diagnostics.rst",
+            category="Tables",
+            subcategory="Diagnostics",
+        ),
+        figures=report(
+            expand(
+                "results/figures/diagnostics/{outcome}.{ext}",
+                outcome=OUTCOMES,
+                ext=FORMATS,
+            ),
+            caption="../report/diagnostics_figure.rst",
+            category="Figures",
+            subcategory="Diagnostics",
+        ),
+    log:
+        "results/logs/diagnostics.log",
+    benchmark:
+        "results/benchmarks/diagnostics.tsv"
+    conda:
+        ENV
+    params:
+        primary=config["analysis"]["primary"],
+        random_slope=config["model"]["random_slope"],
+        figure_dir=figures_dir,
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+    script:
+        "../scripts/diagnostics.py"

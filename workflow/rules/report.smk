@@ -7,6 +7,8 @@ rule summary:
         effect_sizes="results/tables/effect_sizes.csv",
         associations="results/tables/associations.csv",
         sensitivity="results/tables/sensitivity.csv",
+        diagnostics="results/tables/diagnostics.csv",
+        mediation="results/tables/mediation.csv",
         panel=panel_summary_inputs(),
         permutation=permutation_outputs(),
     output:

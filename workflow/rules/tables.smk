@@ -125,3 +125,38 @@ rule associations:
         min_n=config["associations"]["min_participants"],
     script:
         "../scripts/associations.py"
+
+
+rule mediation:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        table=report(
+            "results/tables/mediation.csv",
+            caption="../report/mediation.rst",
+            category="Tables",
+            subcategory="Mediation",
+        ),
+        figure=report(
+            expand("results/figures/mediation.{ext}", ext=FORMATS),
+            caption="../report/mediation_figure.rst",
+            category="Figures",
+            subcategory="Mediation",
+        ),
+    log:
+        "results/logs/mediation.log",
+    benchmark:
+        "results/benchmarks/mediation.tsv"
+    conda:
+        ENV
+    params:
+        settings=config["mediation"],
+        seed=config["seed"],
+        alpha=config["inference"]["alpha"],
+        method=config["multiplicity"]["method"],
+        stem=named_figure_stem,
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+    script:
+        "../scripts/mediation.py"

@@ -1,0 +1,74 @@
+# Reference values from lme4 for pnitrial's diagnostics of the primary (cLDA) mixed model.
+#
+# Usage: Rscript tests/reference/diagnostics_reference.R <codebook.yaml> <out.csv> <outcome> [<outcome> ...]
+#
+# For each outcome: fitted(), residuals() and ranef() of the cLDA fit, and for every participant
+# the fixed effects refitted without that participant, giving the participant-level Cook's
+# distance (beta - beta_(i))' V^-1 (beta - beta_(i)) / p with V = vcov of the full fit (as
+# influence.ME's cooks.distance of influence(model, group = "participant")).
+# Rows are keyed by participant and visit of this simulated table; nothing here is real data.
+
+suppressPackageStartupMessages({
+  library(yaml)
+  library(lme4)
+})
+
+args <- commandArgs(trailingOnly = TRUE)
+cb <- yaml::read_yaml(args[1])
+tab <- read.csv(file.path(dirname(args[1]), cb$table), colClasses = "character",
+                na.strings = character(0), check.names = FALSE)
+ctl <- lmerControl(optimizer = "nloptwrap",
+                   optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
+                                  xtol_rel = 1e-12, ftol_rel = 1e-14, maxeval = 1e5))
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
+
+arm <- trimws(tab[[cb$columns$arm]])
+trial <- arm %in% c(cb$arms$intervention, cb$arms$control)
+d0 <- data.frame(participant = trimws(tab[[cb$columns$participant]]), arm = arm,
+                 visit = factor(trimws(tab[[cb$columns$visit]]), levels = unlist(cb$visits)))
+covs <- unlist(cb$covariates)
+for (cv in covs) {
+  x <- trimws(tab[[cv]])
+  x[missing_cell(x)] <- NA
+  num <- suppressWarnings(as.numeric(x))
+  d0[[cv]] <- if (all(is.na(x) | !is.na(num))) num else factor(x)
+}
+d0 <- d0[trial, ]
+visits <- levels(d0$visit)
+trt <- character(0)
+for (v in visits[-1]) {
+  nm <- paste0("trt_", v)
+  d0[[nm]] <- as.numeric(d0$arm == cb$arms$intervention & d0$visit == v)
+  trt <- c(trt, nm)
+}
+f <- as.formula(paste("y ~", paste(c("visit", covs, trt), collapse = " + "), "+ (1 | participant)"))
+
+rows <- list()
+add <- function(outcome, quantity, participant, visit, value) {
+  rows[[length(rows) + 1]] <<- data.frame(outcome = outcome, quantity = quantity, participant = participant,
+                                          visit = visit, value = value)
+}
+for (key in args[-(1:2)]) {
+  spec <- cb$outcomes[[key]]
+  column <- if (is.null(spec$column)) key else spec$column
+  d <- d0
+  d$y <- parse_outcome(tab[[column]][trial], spec)
+  d <- d[complete.cases(d[, c("y", covs), drop = FALSE]), ]
+  m <- lmer(f, data = d, REML = TRUE, control = ctl)
+  add(key, "fitted", d$participant, as.character(d$visit), fitted(m))
+  add(key, "residual", d$participant, as.character(d$visit), residuals(m))
+  re <- ranef(m)$participant
+  add(key, "ranef", rownames(re), "", re[, 1])
+  beta <- fixef(m)
+  vinv <- solve(as.matrix(vcov(m)))
+  for (p in unique(d$participant)) {
+    mi <- lmer(f, data = d[d$participant != p, ], REML = TRUE, control = ctl)
+    delta <- beta - fixef(mi)
+    add(key, "cooks_distance", p, "", drop(t(delta) %*% vinv %*% delta) / length(beta))
+    add(key, "interaction_change", p, "", -delta[[trt[length(trt)]]])
+  }
+}
+res <- do.call(rbind, rows)
+res$value <- signif(res$value, 12)
+write.csv(res, args[2], row.names = FALSE)
+cat(sprintf("wrote %d reference values to %s\n", nrow(res), args[2]))
