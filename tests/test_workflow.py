@@ -64,7 +64,7 @@ def test_all_outputs_and_numbers_match_the_library(completed):
         assert (completed / "results" / "figures" / "diagnostics" / f"{outcome}.svg").exists()
     eff = pd.read_csv(tables / "effects.csv")
     frame, meta = build_long_frame(load_codebook(completed / "data" / "dataset.yaml"))
-    direct = analyse_outcome(frame, meta, "oxytocin", AnalysisOptions()).effects
+    direct = analyse_outcome(frame, meta, "oxytocin", AnalysisOptions(censored=True)).effects
     for d in direct:
         row = eff[
             (eff["outcome"] == "oxytocin")
@@ -74,13 +74,16 @@ def test_all_outputs_and_numbers_match_the_library(completed):
         ]
         assert row["estimate"].item() == pytest.approx(d["estimate"], rel=1e-9)
         assert row["p"].item() == pytest.approx(d["p"], rel=1e-9)
-    assert eff.loc[eff["primary"], "estimand"].unique().tolist() == ["clda"]
+    # lod.method censored: oxytocin has a below-LOD value, so its censored cLDA is primary
+    primary = eff[eff["primary"]].groupby("outcome")["estimand"].first().to_dict()
+    assert primary == {"oxytocin": "clda_censored", "il6": "clda", "bdi": "clda"}
     assert set(pd.read_csv(tables / "fits.csv")["status"]) <= {"ok", "singular"}
     perm = pd.read_csv(tables / "permutation.csv")
     assert sorted(perm["outcome"]) == ["bdi", "il6", "oxytocin"] and (perm["rerandomisations_fitted"] == 2000).all()
     assert perm["p_model"].notna().all() and perm["p_permutation"].between(1 / 2001, 1).all()
     prim = eff[eff["primary"] & (eff["scale"] == "model")].set_index("outcome")
-    assert (perm.set_index("outcome")["p_model"] == prim.loc[perm["outcome"], "p"]).all()
+    clda = eff[(eff["estimand"] == "clda") & (eff["scale"] == "model")].set_index("outcome")
+    assert (perm.set_index("outcome")["p_model"] == clda.loc[perm["outcome"], "p"]).all()
     for _fam, g in perm.groupby("family"):  # BH within the codebook's families
         assert g["p_permutation_adjusted"].to_numpy() == pytest.approx(adjust(g["p_permutation"].to_numpy(), "bh"))
     assert set(perm["p_adjust_method"]) == {"bh"}

@@ -15,14 +15,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .ancova import ancova_effect
-from .design import build_ancova, build_clda_model, build_trial_model, trial_contrasts
+from .censored import fit_censored
+from .design import build_ancova, build_clda_model, build_trial_model, trial_contrasts, trial_rows
 from .engine import LMMFit
 from .fallback import fit_with_fallback
 from .inference import Estimate, Inference
 
 ESTIMANDS = ("lmm", "clda", "ancova")
+CENSORED = "clda_censored"  # the cLDA model with below-LOD values censored (lod.method: censored)
+CENSORED_DDF = "asymptotic (censored ML)"
 LMM_CONTRASTS = ("interaction", "within:intervention", "within:control", "between")
 
 
@@ -32,6 +36,7 @@ class AnalysisOptions:
     alpha: float = 0.05
     random_slope: bool = False
     primary: str = "clda"
+    censored: bool = False  # lod.method `censored`: add the censored cLDA, primary where values are censored
 
 
 @dataclass
@@ -55,8 +60,8 @@ def _finite(x: float | None) -> float | None:
 class _Rows:
     """Builds the effect rows of one outcome, adding ratio rows for log outcomes."""
 
-    def __init__(self, outcome: dict, opts: AnalysisOptions, result: OutcomeResult):
-        self.o, self.opts, self.result = outcome, opts, result
+    def __init__(self, outcome: dict, opts: AnalysisOptions, result: OutcomeResult, primary: str):
+        self.o, self.opts, self.result, self.primary = outcome, opts, result, primary
 
     def add(self, estimand: str, contrast: str, visit: str, e: Estimate | None, method: str, status: str) -> None:
         vals = dict(e.__dict__) if e is not None else {}
@@ -68,7 +73,7 @@ class _Rows:
             "estimand": estimand,
             "contrast": contrast,
             "visit": visit,
-            "primary": estimand == self.opts.primary and contrast.startswith("interaction:"),
+            "primary": estimand == self.primary and contrast.startswith("interaction:"),
             "ddf_method": method,
             "fit_status": status,
         }
@@ -205,6 +210,57 @@ def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: 
         rows.add("clda", f"interaction:{v}", v, inf.estimate(np.eye(em.data.p)[col]), opts.ddf, summary["status"])
 
 
+def _clda_censored(
+    frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows
+) -> None:
+    """The cLDA model with values below the LOD as left-censored, by ML (censored.py); Wald z inference."""
+    model = f"visit + arm:visit[after baseline]{_cov_terms(meta)} + (1 | participant), left-censored at the LOD"
+    base = _fit_header(o, CENSORED, model, CENSORED_DDF)
+    try:
+        if opts.random_slope:
+            raise ValueError("the censored model has a random intercept only (model.random_slope is set)")
+        em = build_clda_model(frame, meta, o)
+        rows_ = trial_rows(frame, o["key"], meta["covariates"])
+        cens = rows_["censored"].to_numpy().astype(bool)
+        lod = rows_["lod"].to_numpy(dtype=float)
+        limit = np.where(cens, lod, 1.0)
+        limit = np.log(limit) if o["transform"] == "log" else limit
+        fit = fit_censored(em.data, cens, limit)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        res.fits.append(_failed(base, exc))
+        for v in meta["visits"][1:]:
+            rows.add(CENSORED, f"interaction:{v}", v, None, CENSORED_DDF, "failed")
+        return
+    status = _status(fit.converged, fit.singular)
+    res.fits.append(
+        dict(
+            base,
+            status=status,
+            n_participants=em.data.m,
+            n_intervention=em.n_by_role["intervention"],
+            n_control=em.n_by_role["control"],
+            n_obs=em.data.n,
+            var_participant=fit.sigma_u**2,
+            var_residual=fit.sigma**2,
+            converged=fit.converged,
+            singular=fit.singular,
+            gradient_max=fit.gradient_max,
+            n_censored=fit.n_censored,
+            ml_deviance=-2 * fit.loglik,
+            warnings="; ".join(fit.warnings),
+            error="",
+            coefficients={n: float(b) for n, b in zip(em.data.fixed_names, fit.beta, strict=True)},
+        )
+    )
+    z = float(stats.norm.ppf(1 - opts.alpha / 2))
+    for v, col in em.effects.items():
+        est, se = float(fit.beta[col]), math.sqrt(float(fit.vcov[col, col]))
+        e = Estimate(
+            est, se, math.inf, est / se, "z", float(2 * stats.norm.sf(abs(est / se))), est - z * se, est + z * se
+        )
+        rows.add(CENSORED, f"interaction:{v}", v, e, CENSORED_DDF, status)
+
+
 def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = _cov_terms(meta)
     for v in meta["visits"][1:]:
@@ -235,12 +291,22 @@ def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res
         rows.add("ancova", f"interaction:{v}", v, e, "ols", "ok")
 
 
+def has_censored(frame: pd.DataFrame, key: str) -> bool:
+    """Whether any trial-arm value of the outcome is below its limit of detection."""
+    sel = (frame["outcome"] == key) & frame["role"].isin(("intervention", "control"))
+    return bool(frame.loc[sel, "censored"].astype(bool).any())
+
+
 def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions) -> OutcomeResult:
     """Every estimand for one outcome; failures are returned in the rows, never raised."""
     o = next(x for x in meta["outcomes"] if x["key"] == key)
     res = OutcomeResult()
-    rows = _Rows(o, opts, res)
+    censored = opts.censored and has_censored(frame, key)
+    primary = CENSORED if censored and opts.primary == "clda" else opts.primary
+    rows = _Rows(o, opts, res, primary)
     _lmm(frame, meta, o, opts, res, rows)
     _clda(frame, meta, o, opts, res, rows)
+    if censored:
+        _clda_censored(frame, meta, o, opts, res, rows)
     _ancova(frame, meta, o, opts, res, rows)
     return res

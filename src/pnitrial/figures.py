@@ -117,7 +117,12 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
     return fig
 
 
-ESTIMAND_STYLE = {"clda": ("cLDA", "D"), "ancova": ("ANCOVA", "s"), "lmm": ("LMM arm x visit", "o")}
+ESTIMAND_STYLE = {
+    "clda": ("cLDA", "D"),
+    "ancova": ("ANCOVA", "s"),
+    "lmm": ("LMM arm x visit", "o"),
+    "clda_censored": ("cLDA, censored at the LOD", "v"),
+}
 
 
 def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
@@ -128,10 +133,11 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
     """
     _style()
     inter = effects[effects["contrast"].str.startswith("interaction:")]
-    primary = inter.loc[inter["primary"].astype(bool), "estimand"]
-    primary = primary.iloc[0] if len(primary) else "clda"
-    order = [primary] + [e for e in ESTIMAND_STYLE if e != primary]
-    offsets = dict(zip(order, (0.0, -0.25, 0.25), strict=True))
+    # the primary estimand can differ by outcome (the censored cLDA where values are below the LOD)
+    primaries = list(dict.fromkeys(inter.loc[inter["primary"].astype(bool), "estimand"])) or ["clda"]
+    present = set(inter["estimand"])
+    order = [e for e in primaries + [e for e in ESTIMAND_STYLE if e not in primaries] if e in present or e in primaries]
+    offsets = dict(zip(order, (0.0, -0.25, 0.25, -0.12)[: len(order)], strict=True))
     panels = []
     for log_scale in (True, False):
         outs = [o for o in meta["outcomes"] if (o["transform"] == "log") == log_scale]
@@ -160,20 +166,21 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
                     if pd.isna(r.estimate):
                         continue
                     name, marker = ESTIMAND_STYLE[r.estimand]
-                    colour = "black" if r.estimand == primary else "#8c8c8c"
+                    is_primary = bool(r.primary)
+                    colour = "black" if is_primary else "#8c8c8c"
                     yy = y + offsets[r.estimand]
                     sig = pd.notna(r.p_fdr) and r.p_fdr < 0.05
-                    ax.plot([r.ci_low, r.ci_high], [yy, yy], color=colour, lw=1.2 if r.estimand == primary else 0.8)
+                    ax.plot([r.ci_low, r.ci_high], [yy, yy], color=colour, lw=1.2 if is_primary else 0.8)
                     ax.plot(
                         r.estimate,
                         yy,
                         marker=marker,
-                        ms=5.5 if r.estimand == primary else 4,
+                        ms=5.5 if is_primary else 4,
                         color=colour,
                         markerfacecolor=colour if sig else "white",
                         linestyle="none",
                     )
-                    if r.estimand == primary:
+                    if is_primary:
                         txt = f"{r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
                 ax.annotate(txt, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=7)
                 y += 1
@@ -194,14 +201,19 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
             [],
             marker=ESTIMAND_STYLE[e][1],
             linestyle="none",
-            color="black" if e == primary else "#8c8c8c",
-            label=ESTIMAND_STYLE[e][0] + (" (primary)" if e == primary else ""),
+            color="black" if e in primaries else "#8c8c8c",
+            label=ESTIMAND_STYLE[e][0] + (" (primary)" if e in primaries else ""),
         )
         for e in order
     ]
-    axes[0, 0].legend(handles=handles, fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3)
+    ncol = 3 if len(handles) <= 3 else 2
+    n_rows = -(-len(handles) // ncol)
+    axes[0, 0].legend(handles=handles, fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=ncol)
     axes[0, 0].set_title(
-        "Intervention effects (filled: FDR-adjusted p < 0.05; text: primary estimand)", fontsize=9, loc="left", pad=18
+        "Intervention effects (filled: FDR-adjusted p < 0.05; text: primary estimand)",
+        fontsize=9,
+        loc="left",
+        pad=18 + 11 * (n_rows - 1),
     )
     return fig
 

@@ -18,6 +18,9 @@ from .codebook import Codebook
 from .validate import MISSING, parse_outcome, read_table, validate_table
 
 LOD_RULES = {"sqrt2": 1 / np.sqrt(2), "half": 0.5, "lod": 1.0}
+# with lod.method `censored` the censored model uses the limits; substituted values (LOD/sqrt(2))
+# remain for the other estimands, the figures and the secondary analyses
+LOD_METHODS = (*LOD_RULES, "censored")
 ROLES = ("intervention", "control", "healthy")
 
 
@@ -62,7 +65,9 @@ def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int =
     """Validate the table and return (long frame, metadata)."""
     table = read_table(cb.table)
     validate_table(cb, table, min_per_arm=min_per_arm)
-    factor = LOD_RULES[lod_method]
+    if lod_method not in LOD_METHODS:
+        raise ValueError(f"unknown lod method {lod_method!r}; expected one of {LOD_METHODS}")
+    factor = LOD_RULES.get(lod_method, LOD_RULES["sqrt2"])
     base, kinds = base_rows(cb, table)
     pid, role = base["pid"], base["role"]
     parts = []
@@ -113,7 +118,9 @@ def lod_counts(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
                         "n_below_lod": k,
                         "percent_below_lod": round(100 * k / len(cell), 1),
                         "lod": o["lod"],
-                        "method": meta["lod_method"],
+                        "method": "censored model (values LOD/sqrt(2) elsewhere)"
+                        if meta["lod_method"] == "censored"
+                        else meta["lod_method"],
                     }
                 )
     cols = ["outcome", "arm", "visit", "n", "n_below_lod", "percent_below_lod", "lod", "method"]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pingouin as pg
 from scipy import optimize, stats
 
-from .analysis import AnalysisOptions, analyse_outcome
+from .analysis import CENSORED, AnalysisOptions, analyse_outcome
 from .baseline import TRIAL_ROLES
 from .longframe import LOD_RULES
 
@@ -180,10 +181,17 @@ def resubstitute(frame: pd.DataFrame, key: str, lod_method: str) -> pd.DataFrame
 # -- one outcome
 
 
-def _primary_row(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions, visit: str) -> dict:
+def _primary_row(
+    frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions, visit: str, estimand: str | None = None
+) -> dict:
+    """The primary effect at `visit`, or that of `estimand` when given."""
     res = analyse_outcome(frame, meta, key, opts)
     rows = [
-        e for e in res.effects if e["primary"] and e["scale"] == "model" and e["contrast"] == f"interaction:{visit}"
+        e
+        for e in res.effects
+        if (e["estimand"] == estimand if estimand else e["primary"])
+        and e["scale"] == "model"
+        and e["contrast"] == f"interaction:{visit}"
     ]
     if not rows:
         return {"status": "failed: no primary effect"}
@@ -273,11 +281,17 @@ def sensitivity_rows(
         rows.append(row(label, _primary_row(trimmed, meta, key, opts, visit), n_all, n_out))
     n_cens = int(frame.loc[frame["outcome"] == key, "censored"].sum())
     if n_cens:
+        # substitution rows fit the substitution estimand (the censored model ignores the values)
+        plain = opts.primary if opts.primary in ("clda", "lmm", "ancova") else "clda"
         for m in LOD_RULES:
             if m != meta.get("lod_method", "sqrt2"):
                 alt = resubstitute(frame, key, m)
                 label = f"below-LOD values as {LOD_LABELS[m]}"
-                rows.append(row(label, _primary_row(alt, meta, key, opts, visit), n_all, n_cens))
+                rows.append(row(label, _primary_row(alt, meta, key, opts, visit, plain), n_all, n_cens))
+        if not opts.censored:
+            cens_opts = replace(opts, censored=True)
+            label = "below-LOD values censored (ML)"
+            rows.append(row(label, _primary_row(frame, meta, key, cens_opts, visit, CENSORED), n_all, n_cens))
     rows.append(row("mixed ANOVA, complete cases", mixed_anova_row(frame, meta, key, opts.alpha)))
     rows.append(row("Hodges-Lehmann shift of the changes", hodges_lehmann_row(frame, meta, key, opts.alpha)))
     return rows

@@ -61,8 +61,14 @@ def validate_data(
 
 
 def analysis_options(params) -> AnalysisOptions:
-    """AnalysisOptions from a rule's params (ddf, alpha, random_slope, primary)."""
-    return AnalysisOptions(ddf=params.ddf, alpha=params.alpha, random_slope=params.random_slope, primary=params.primary)
+    """AnalysisOptions from a rule's params (ddf, alpha, random_slope, primary, lod_method)."""
+    return AnalysisOptions(
+        ddf=params.ddf,
+        alpha=params.alpha,
+        random_slope=params.random_slope,
+        primary=params.primary,
+        censored=getattr(params, "lod_method", "sqrt2") == "censored",
+    )
 
 
 def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: AnalysisOptions) -> None:
@@ -274,8 +280,12 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
         ("Multiplicity", f"{config['multiplicity']['method']} within each outcome family"),
         (
             "Below-LOD values",
-            f"substituted ({config['lod']['method']}); "
-            f"{int(lod['n_below_lod'].sum())} of {int(lod['n'].sum())} assay results",
+            (
+                "left-censored in the primary cLDA (ML), LOD/sqrt(2) elsewhere; "
+                if config["lod"]["method"] == "censored"
+                else f"substituted ({config['lod']['method']}); "
+            )
+            + f"{int(lod['n_below_lod'].sum())} of {int(lod['n'].sum())} assay results",
         ),
     ]
     problems = fits[fits["status"] != "ok"][["outcome", "estimand", "visit", "status", "warnings", "error"]]

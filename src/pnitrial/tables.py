@@ -50,6 +50,8 @@ FIT_COLUMNS = [
     "var_slope",
     "cov_intercept_slope",
     "reml_criterion",
+    "ml_deviance",
+    "n_censored",
     "converged",
     "singular",
     "gradient_max",
@@ -57,7 +59,7 @@ FIT_COLUMNS = [
     "warnings",
     "error",
 ]
-ESTIMAND_LABELS = {"lmm": "LMM arm x visit", "clda": "cLDA", "ancova": "ANCOVA"}
+ESTIMAND_LABELS = {"lmm": "LMM arm x visit", "clda": "cLDA", "ancova": "ANCOVA", "clda_censored": "cLDA, censored"}
 FLOAT_FORMAT = "%.10g"  # ten significant digits: far inside every tolerance, stable across BLAS builds
 
 
@@ -121,7 +123,9 @@ def adjust_effects(df: pd.DataFrame, method: str) -> pd.DataFrame:
     df["p_fdr"] = np.nan
     df["p_adjust_method"] = ""
     inter = df["contrast"].str.startswith("interaction:") & (df["scale"] == "model")
-    for _group, idx in df[inter].groupby(["estimand", "family", "visit"]).groups.items():
+    # the primary effects form one set even where the primary estimand differs by outcome
+    key = np.where(df["primary"].astype(bool), "primary", df["estimand"])
+    for _group, idx in df[inter].groupby([key[inter.to_numpy()], "family", "visit"]).groups.items():
         df.loc[idx, "p_fdr"] = adjust(df.loc[idx, "p"].to_numpy(dtype=float), method)
         df.loc[idx, "p_adjust_method"] = method
     # ratio rows carry the same test as their model-scale row

@@ -11,6 +11,7 @@ Rscript "$here/lmer_reference.R" data/demo/dataset.yaml "$out/demo.csv"
 Rscript "$here/simple_reference.R" data/demo/dataset.yaml "$out/simple.csv"
 Rscript "$here/plan_reference.R" data/demo/dataset.yaml "$out/plan.csv"
 Rscript "$here/diagnostics_reference.R" data/demo/dataset.yaml "$out/diagnostics.csv" oxytocin bdi
+Rscript "$here/censored_reference.R" data/demo/dataset.yaml "$out/censored.csv" oxytocin tnfa bdi
 for case in "$here"/cases/*/; do
   [ -d "$case" ] || continue
   name=$(basename "$case")

@@ -94,7 +94,8 @@ python -m snakemake -s "$root/Snakefile" --profile "$work/profile" --jobs 4 2>&1
 # Every model, validation and permutation job must have been a SLURM job; the small ones stay local.
 n_models=$(python -c "import yaml; print(len(yaml.safe_load(open('$run/data/dataset.yaml'))['outcomes']))")
 n_submitted=$(grep -c "submitted with SLURM jobid" "$work/snakemake.log" || true)
-n_allocated=$(grep -c "Allocate JobId" "$state/slurmctld.log" || true)
+# the main scheduler logs "sched: Allocate JobId=N", the backfill scheduler "_start_job: Started JobId=N"
+n_allocated=$(grep -c -E "sched: Allocate JobId=|backfill: _start_job: Started JobId=" "$state/slurmctld.log" || true)
 echo "outcomes: $n_models; submitted to SLURM: $n_submitted; allocated by slurmctld: $n_allocated"
 n_perm=$(python -c "import yaml; print(int(yaml.safe_load(open('$run/config/config.yaml'))['permutation']['rerandomisations'] > 0))")
 n_expected=$((n_models + 1 + n_perm))

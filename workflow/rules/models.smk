@@ -19,6 +19,7 @@ rule fit_outcome:
         alpha=config["inference"]["alpha"],
         random_slope=config["model"]["random_slope"],
         primary=config["analysis"]["primary"],
+        lod_method=config["lod"]["method"],
     script:
         "../scripts/fit_outcome.py"
 
@@ -78,6 +79,7 @@ rule sensitivity:
         alpha=config["inference"]["alpha"],
         random_slope=config["model"]["random_slope"],
         primary=config["analysis"]["primary"],
+        lod_method=config["lod"]["method"],
         outliers=config["sensitivity"]["outliers"],
         k=config["sensitivity"]["k"],
     script:

@@ -1,0 +1,68 @@
+# Reference values from lme4 for pnitrial's censored (Tobit) mixed model when nothing is censored.
+#
+# Usage: Rscript tests/reference/censored_reference.R <codebook.yaml> <out.csv> <outcome> [<outcome> ...]
+#
+# The cLDA random-intercept model fitted by maximum likelihood (REML = FALSE), every value taken
+# as observed (below-LOD cells as LOD/sqrt(2)): with no censored value the Tobit likelihood is
+# this Gaussian likelihood, so pnitrial's censored fit must reproduce these estimates and logLik.
+
+suppressPackageStartupMessages({
+  library(yaml)
+  library(lme4)
+})
+
+args <- commandArgs(trailingOnly = TRUE)
+cb <- yaml::read_yaml(args[1])
+tab <- read.csv(file.path(dirname(args[1]), cb$table), colClasses = "character",
+                na.strings = character(0), check.names = FALSE)
+ctl <- lmerControl(optimizer = "nloptwrap",
+                   optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
+                                  xtol_rel = 1e-12, ftol_rel = 1e-14, maxeval = 1e5))
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
+
+arm <- trimws(tab[[cb$columns$arm]])
+trial <- arm %in% c(cb$arms$intervention, cb$arms$control)
+d0 <- data.frame(participant = trimws(tab[[cb$columns$participant]]), arm = arm,
+                 visit = factor(trimws(tab[[cb$columns$visit]]), levels = unlist(cb$visits)))
+covs <- unlist(cb$covariates)
+for (cv in covs) {
+  x <- trimws(tab[[cv]])
+  x[missing_cell(x)] <- NA
+  num <- suppressWarnings(as.numeric(x))
+  d0[[cv]] <- if (all(is.na(x) | !is.na(num))) num else factor(x)
+}
+d0 <- d0[trial, ]
+visits <- levels(d0$visit)
+trt <- character(0)
+for (v in visits[-1]) {
+  nm <- paste0("trt_", v)
+  d0[[nm]] <- as.numeric(d0$arm == cb$arms$intervention & d0$visit == v)
+  trt <- c(trt, nm)
+}
+f <- as.formula(paste("y ~", paste(c("visit", covs, trt), collapse = " + "), "+ (1 | participant)"))
+
+rows <- list()
+add <- function(outcome, quantity, name, value) {
+  rows[[length(rows) + 1]] <<- data.frame(outcome = outcome, quantity = quantity, name = name, value = value)
+}
+for (key in args[-(1:2)]) {
+  spec <- cb$outcomes[[key]]
+  column <- if (is.null(spec$column)) key else spec$column
+  d <- d0
+  d$y <- parse_outcome(tab[[column]][trial], spec)
+  d <- d[complete.cases(d[, c("y", covs), drop = FALSE]), ]
+  m <- lmer(f, data = d, REML = FALSE, control = ctl)
+  fe <- fixef(m)
+  se <- sqrt(diag(as.matrix(vcov(m))))
+  for (i in seq_along(fe)) {
+    add(key, "coef", names(fe)[i], fe[[i]])
+    add(key, "coef_se", names(fe)[i], se[[i]])
+  }
+  add(key, "sigma_participant", "", attr(VarCorr(m)$participant, "stddev")[[1]])
+  add(key, "sigma_residual", "", sigma(m))
+  add(key, "loglik", "", as.numeric(logLik(m)))
+}
+res <- do.call(rbind, rows)
+res$value <- signif(res$value, 12)
+write.csv(res, args[2], row.names = FALSE)
+cat(sprintf("wrote %d reference values to %s\n", nrow(res), args[2]))
