@@ -19,3 +19,33 @@ parse_outcome <- function(cells, spec) {
   out
 }
 
+
+# The trial rows of a codebook's table with the cLDA columns (trt_<visit>: intervention after
+# baseline), the cLDA formula with a random intercept, and the tight lme4 optimiser settings.
+clda_setup <- function(cb, tab) {
+  arm <- trimws(tab[[cb$columns$arm]])
+  trial <- arm %in% c(cb$arms$intervention, cb$arms$control)
+  d0 <- data.frame(participant = trimws(tab[[cb$columns$participant]]), arm = arm,
+                   visit = factor(trimws(tab[[cb$columns$visit]]), levels = unlist(cb$visits)))
+  covs <- unlist(cb$covariates)
+  for (cv in covs) {
+    x <- trimws(tab[[cv]])
+    x[missing_cell(x)] <- NA
+    num <- suppressWarnings(as.numeric(x))
+    d0[[cv]] <- if (all(is.na(x) | !is.na(num))) num else factor(x)
+  }
+  d0 <- d0[trial, ]
+  trt <- character(0)
+  for (v in levels(d0$visit)[-1]) {
+    nm <- paste0("trt_", v)
+    d0[[nm]] <- as.numeric(d0$arm == cb$arms$intervention & d0$visit == v)
+    trt <- c(trt, nm)
+  }
+  list(
+    data = d0, trial = trial, covs = covs, trt = trt,
+    formula = as.formula(paste("y ~", paste(c("visit", covs, trt), collapse = " + "), "+ (1 | participant)")),
+    control = lme4::lmerControl(optimizer = "nloptwrap",
+                                optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
+                                               xtol_rel = 1e-12, ftol_rel = 1e-14, maxeval = 1e5))
+  )
+}

@@ -17,31 +17,14 @@ args <- commandArgs(trailingOnly = TRUE)
 cb <- yaml::read_yaml(args[1])
 tab <- read.csv(file.path(dirname(args[1]), cb$table), colClasses = "character",
                 na.strings = character(0), check.names = FALSE)
-ctl <- lmerControl(optimizer = "nloptwrap",
-                   optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                  xtol_rel = 1e-12, ftol_rel = 1e-14, maxeval = 1e5))
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
-
-arm <- trimws(tab[[cb$columns$arm]])
-trial <- arm %in% c(cb$arms$intervention, cb$arms$control)
-d0 <- data.frame(participant = trimws(tab[[cb$columns$participant]]), arm = arm,
-                 visit = factor(trimws(tab[[cb$columns$visit]]), levels = unlist(cb$visits)))
-covs <- unlist(cb$covariates)
-for (cv in covs) {
-  x <- trimws(tab[[cv]])
-  x[missing_cell(x)] <- NA
-  num <- suppressWarnings(as.numeric(x))
-  d0[[cv]] <- if (all(is.na(x) | !is.na(num))) num else factor(x)
-}
-d0 <- d0[trial, ]
-visits <- levels(d0$visit)
-trt <- character(0)
-for (v in visits[-1]) {
-  nm <- paste0("trt_", v)
-  d0[[nm]] <- as.numeric(d0$arm == cb$arms$intervention & d0$visit == v)
-  trt <- c(trt, nm)
-}
-f <- as.formula(paste("y ~", paste(c("visit", covs, trt), collapse = " + "), "+ (1 | participant)"))
+setup <- clda_setup(cb, tab)
+d0 <- setup$data
+trial <- setup$trial
+covs <- setup$covs
+trt <- setup$trt
+f <- setup$formula
+ctl <- setup$control
 
 rows <- list()
 add <- function(outcome, quantity, participant, visit, value) {
