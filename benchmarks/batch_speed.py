@@ -115,8 +115,8 @@ def main(rows_list: list[int], outcome_list: list[int]) -> None:
         f"{'lmerTest':>9} {'x statsmodels':>13} {'x lme4':>8} {'x lmerTest':>10}"
     )
     for rows in rows_list:
-        X, g, Y, base = make_panel(rows, max(outcome_list))
         k_sm, k_r = samples.get(rows, (1, 10))
+        X, g, Y, base = make_panel(rows, max(*outcome_list, k_sm, k_r))  # enough outcomes for every sample
         t_sm = statsmodels_per_fit(X, g, Y, k_sm)
         t_lme4, t_lmertest = r_per_fit(base, Y, k_r)
         for K in outcome_list:

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import optimize
 
-from pnitrial.engine import ModelData, deviance, fit_lmm, sufficient_stats, theta_to_lambda
+from pnitrial.engine import (
+    ModelData,
+    deviance,
+    fit_lmm,
+    intercept_derivatives,
+    sufficient_stats,
+    theta_to_lambda,
+)
 
 
 def random_design(seed: int, m: int = 12, visits: int = 3, q: int = 1, sd_u: float = 1.0) -> ModelData:
@@ -69,6 +77,48 @@ def test_fit_is_a_minimum_of_the_dense_criterion(seed):
             assert dense_reml_deviance(t, d) >= f0 - 1e-9
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), s=st.floats(0.01, 20.0), reml=st.booleans())
+def test_intercept_derivatives_equal_finite_differences(seed, s, reml):
+    d = random_design(seed)
+    stats = sufficient_stats(d)
+
+    def f(x):
+        return deviance(np.array([np.sqrt(x)]), stats, reml)
+
+    h = 1e-4 * s
+    d1, d2 = intercept_derivatives(s, stats, reml)
+    assert d1 == pytest.approx((f(s + h) - f(s - h)) / (2 * h), rel=1e-6, abs=1e-6)
+    assert d2 == pytest.approx((f(s + h) - 2 * f(s) + f(s - h)) / h**2, rel=1e-3, abs=1e-3)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), sd_u=st.sampled_from([0.0, 0.3, 1.0, 3.0]), reml=st.booleans())
+def test_newton_fit_equals_a_derivative_free_search(seed, sd_u, reml):
+    # Brent's method on the deviance itself, over a bracket known to hold the minimum, is the check.
+    d = random_design(seed, m=20, sd_u=sd_u)
+    stats = sufficient_stats(d)
+    fit = fit_lmm(d, reml=reml)
+    res = optimize.minimize_scalar(
+        lambda t: deviance(np.array([t]), stats, reml), bounds=(0.0, 50.0), method="bounded", options={"xatol": 1e-10}
+    )
+    assert fit.criterion <= res.fun + 1e-9
+    assert fit.converged and fit.gradient_max < 1e-6
+    if not fit.singular:
+        assert fit.theta[0] == pytest.approx(res.x, rel=1e-4)
+        assert intercept_derivatives(fit.theta[0] ** 2, stats, reml)[0] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_residual_variance_near_zero_is_reported_as_not_converged():
+    # theta = sigma_u / sigma_e ~ 1e9 lies beyond any search range: a failure to report, not a crash.
+    d = random_design(1, m=20)
+    rng = np.random.default_rng(0)
+    y = d.X @ np.ones(d.p) + rng.normal(size=20)[d.group] + 1e-9 * rng.normal(size=d.n)
+    fit = fit_lmm(ModelData(X=d.X, Z=d.Z, y=y, group=d.group, fixed_names=d.fixed_names))
+    assert not fit.converged
+    assert any("failed to converge" in w for w in fit.warnings)
+
+
 def test_agrees_with_statsmodels_mixedlm():
     import pandas as pd
     import statsmodels.api as sm
@@ -93,6 +143,8 @@ def test_singular_fit_is_flagged():
     fit = fit_lmm(ModelData(X=d.X, Z=d.Z, y=y, group=d.group, fixed_names=d.fixed_names))
     assert fit.singular and fit.theta[0] == 0.0
     assert any("singular" in w for w in fit.warnings)
+    # A true boundary minimum: the criterion rises in theta^2 away from zero.
+    assert intercept_derivatives(0.0, sufficient_stats(fit.data))[0] >= 0.0
 
 
 def test_random_slope_with_two_visits_is_refused_like_lme4():

@@ -106,51 +106,100 @@ def theta_lower_bounds(q: int) -> np.ndarray:
 
 @dataclass
 class Profile:
-    """Quantities of the likelihood at one theta, with beta and sigma profiled out."""
+    """Quantities of the likelihood at one theta (or, stacked, at several), beta and sigma profiled out."""
 
-    logdet_m: float  # log|I + Lambda'Z'Z Lambda| summed over participants
+    logdet_m: np.ndarray  # log|I + Lambda'Z'Z Lambda| summed over participants
     xtvx: np.ndarray  # X'V^-1 X with V relative to sigma^2
     beta: np.ndarray
-    pwrss: float  # penalised weighted residual sum of squares
-    logdet_x: float  # log|X'V^-1 X|
+    pwrss: np.ndarray  # penalised weighted residual sum of squares
+    logdet_x: np.ndarray  # log|X'V^-1 X|
+
+    def at(self, i: int) -> Profile:
+        """The profile at the i-th of stacked thetas."""
+        return Profile(
+            float(self.logdet_m[i]), self.xtvx[i], self.beta[i], float(self.pwrss[i]), float(self.logdet_x[i])
+        )
+
+
+def _intercept_woodbury(s: np.ndarray, st: SufficientStats) -> tuple[np.ndarray, np.ndarray]:
+    """log|M| and the Woodbury correction for random-intercept scales s = theta^2 (one row per s).
+
+    Each participant's block is the scalar M_g = 1 + s n_g, so V_g^-1 = I - (s / M_g) 11'.
+    """
+    m = 1.0 + np.multiply.outer(s, st.A[:, 0, 0])  # (S, m)
+    rhs = np.concatenate([st.B[:, 0, :], st.c], axis=1)  # (m, p + 1)
+    corr = np.einsum("sg,ga,gb->sab", s[:, None] / m, rhs, rhs)
+    return np.log(m).sum(axis=1), corr
+
+
+def _gls(logdet_m: np.ndarray, corr: np.ndarray, st: SufficientStats) -> Profile:
+    """Generalised least squares from the Woodbury corrections, stacked along the first axis."""
+    p = st.p
+    xtvx = st.XtX - corr[:, :p, :p]
+    xtvy = st.Xty - corr[:, :p, p]
+    ytvy = st.yty - corr[:, p, p]
+    rx = np.linalg.cholesky(xtvx)
+    beta_star = np.linalg.solve(xtvx, xtvy[:, :, None])[:, :, 0]
+    pwrss = np.maximum(ytvy - np.einsum("sa,sa->s", beta_star, xtvy), 0.0)
+    logdet_x = 2.0 * np.log(np.diagonal(rx, axis1=1, axis2=2)).sum(axis=1)
+    return Profile(logdet_m, xtvx, st.beta_ols + beta_star, pwrss, logdet_x)
 
 
 def profile(theta: np.ndarray, st: SufficientStats) -> Profile:
     """Generalised least squares at theta by Woodbury on per-participant blocks."""
     q = st.A.shape[1]
+    theta = np.asarray(theta, dtype=float)
     if q == 1:
-        # Random intercept: each block is a scalar, M_g = 1 + theta^2 n_g.
-        t2 = float(np.asarray(theta, dtype=float)[0]) ** 2
-        m = 1.0 + t2 * st.A[:, 0, 0]
-        logdet_m = float(np.log(m).sum())
-        rhs = np.concatenate([st.B[:, 0, :], st.c], axis=1)  # (m, p + 1)
-        corr = (rhs * (t2 / m)[:, None]).T @ rhs
-    else:
-        lam = theta_to_lambda(np.asarray(theta, dtype=float), q)
-        u = np.einsum("ji,gjk->gik", lam, st.B)  # Lambda'Z'X
-        v = np.einsum("ji,gj->gi", lam, st.c)  # Lambda'Z'y
-        M = np.einsum("ji,gjk,kl->gil", lam, st.A, lam) + np.eye(q)
-        chol = np.linalg.cholesky(M)
-        logdet_m = 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
-        rhs3 = np.concatenate([u, v[:, :, None]], axis=2)
-        corr = np.einsum("gqa,gqb->ab", rhs3, np.linalg.solve(M, rhs3))
-    p = st.p
-    xtvx = st.XtX - corr[:p, :p]
-    xtvy = st.Xty - corr[:p, p]
-    ytvy = st.yty - corr[p, p]
-    rx = np.linalg.cholesky(xtvx)
-    beta_star = np.linalg.solve(xtvx, xtvy)
-    pwrss = max(float(ytvy - beta_star @ xtvy), 0.0)
-    logdet_x = 2.0 * float(np.log(np.diagonal(rx)).sum())
-    return Profile(logdet_m, xtvx, st.beta_ols + beta_star, pwrss, logdet_x)
+        return _gls(*_intercept_woodbury(theta[:1] ** 2, st), st).at(0)
+    lam = theta_to_lambda(theta, q)
+    u = np.einsum("ji,gjk->gik", lam, st.B)  # Lambda'Z'X
+    v = np.einsum("ji,gj->gi", lam, st.c)  # Lambda'Z'y
+    M = np.einsum("ji,gjk,kl->gil", lam, st.A, lam) + np.eye(q)
+    chol = np.linalg.cholesky(M)
+    logdet_m = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
+    rhs3 = np.concatenate([u, v[:, :, None]], axis=2)
+    corr = np.einsum("gqa,gqb->ab", rhs3, np.linalg.solve(M, rhs3))
+    return _gls(np.array([logdet_m]), corr[None], st).at(0)
+
+
+def _criterion(pr: Profile, st: SufficientStats, reml: bool) -> np.ndarray:
+    dof = st.n - st.p if reml else st.n
+    dev = pr.logdet_m + dof * (1.0 + np.log(2.0 * np.pi * pr.pwrss / dof))
+    return dev + (pr.logdet_x if reml else 0.0)
 
 
 def deviance(theta: np.ndarray, st: SufficientStats, reml: bool = True) -> float:
     """lme4's profiled deviance (REML criterion when reml=True)."""
-    pr = profile(theta, st)
+    return float(_criterion(profile(theta, st), st, reml))
+
+
+def intercept_deviances(thetas: np.ndarray, st: SufficientStats, reml: bool = True) -> np.ndarray:
+    """The profiled deviance of a random-intercept model at many thetas in one vectorised pass."""
+    return _criterion(_gls(*_intercept_woodbury(np.asarray(thetas, dtype=float) ** 2, st), st), st, reml)
+
+
+def intercept_derivatives(s: float, st: SufficientStats, reml: bool = True) -> tuple[float, float]:
+    """First and second derivatives of the random-intercept deviance in s = theta^2 (Harville 1977, JASA 72:320)."""
+    pr = profile(np.array([np.sqrt(s)]), st)
+    n_g = st.A[:, 0, 0]
+    m = 1.0 + s * n_g
+    b = st.B[:, 0, :] / m[:, None]  # Z_g'V_g^-1 X_g
+    e = (st.c[:, 0] - st.B[:, 0, :] @ (pr.beta - st.beta_ols)) / m  # Z_g'V_g^-1 r_g at the GLS fit
     dof = st.n - st.p if reml else st.n
-    dev = pr.logdet_m + dof * (1.0 + np.log(2.0 * np.pi * pr.pwrss / dof))
-    return float(dev + (pr.logdet_x if reml else 0.0))
+    # log|V| = sum log m_g; r'V^-1 r has slope -sum e_g^2 (envelope theorem) and a curvature through beta(s).
+    u = b.T @ e
+    k_inv_u = np.linalg.solve(pr.xtvx, u)
+    q1 = -float(e @ e)
+    q2 = 2.0 * float((n_g / m) @ (e * e)) - 2.0 * float(u @ k_inv_u)
+    d1 = float((n_g / m).sum()) + dof * q1 / pr.pwrss
+    d2 = -float(((n_g / m) ** 2).sum()) + dof * (q2 / pr.pwrss - (q1 / pr.pwrss) ** 2)
+    if reml:
+        # log|X'V^-1X| with d(X'V^-1X) = -b'b and d^2(X'V^-1X) = 2 b' diag(n_g / m_g) b.
+        k_inv_g = np.linalg.solve(pr.xtvx, b.T @ b)
+        k_inv_h = np.linalg.solve(pr.xtvx, b.T @ (b * (n_g / m)[:, None]))
+        d1 -= float(np.trace(k_inv_g))
+        d2 += 2.0 * float(np.trace(k_inv_h)) - float(np.sum(k_inv_g * k_inv_g.T))
+    return d1, d2
 
 
 def deviance_varpar(varpar: np.ndarray, st: SufficientStats, reml: bool = True) -> float:
@@ -229,6 +278,53 @@ def _minimise_scalar(fun, lower: float = 0.0) -> tuple[float, bool]:
     if fun(lower) <= fbest:
         best = lower
     return best, bool(res.success)
+
+
+def _minimise_intercept(st: SufficientStats, reml: bool) -> tuple[float, float, bool]:
+    """Vectorised grid over theta, then safeguarded Newton on the closed-form slope in s = theta^2.
+
+    Returns theta, lme4's Hessian-scaled gradient at it and whether the search converged.
+    """
+    grid = np.r_[0.0, np.geomspace(1e-3, 1e2, 16)]
+    vals = intercept_deviances(grid, st, reml)
+    i = int(np.argmin(vals))
+    lo, hi = grid[max(i - 1, 0)] ** 2, grid[min(i + 1, len(grid) - 1)] ** 2
+    x = grid[i] ** 2
+    for _ in range(100):
+        d1, d2 = intercept_derivatives(x, st, reml)
+        if x == 0.0 and d1 >= 0.0:
+            return 0.0, 0.0, True  # the deviance is even in theta: zero gradient, rising away from the boundary
+        step = d1 / d2 if d2 > 0 else np.inf
+        if abs(step) <= 1e-12 * x:
+            break
+        lo, hi = (x, hi) if d1 < 0 else (lo, x)
+        x = x - step if lo < x - step < hi else 0.5 * (lo + hi)  # bisect when Newton leaves the bracket
+    else:
+        d2 = -1.0
+    t = float(np.sqrt(x))
+    if d2 <= 0 or not grid[max(i - 1, 0)] < t < grid[min(i + 1, len(grid) - 1)]:
+        # No interior minimum around the grid's best point (a flat or ragged criterion): search the deviance itself.
+        t, ok = _minimise_scalar(lambda t: deviance(np.array([t]), st, reml))
+        return (t, *_intercept_convergence(t, st, reml)) if ok else (t, np.inf, False)
+    if vals[0] <= deviance(np.array([t]), st, reml):
+        return 0.0, *_intercept_convergence(0.0, st, reml)
+    grad, hess = 2 * t * d1, 2 * d1 + 4 * x * d2  # chain rule through s = theta^2
+    gmax = abs(grad) / np.sqrt(hess)
+    return t, float(gmax), bool(gmax < GRADIENT_TOL)
+
+
+def _intercept_convergence(t: float, st: SufficientStats, reml: bool) -> tuple[float, bool]:
+    """lme4's Hessian-scaled gradient in theta, from the closed-form derivatives in s = theta^2."""
+    if t <= SINGULAR_TOL * 1e-3:
+        # The deviance is even in theta, so its gradient is zero here; a minimum needs a non-negative slope.
+        return 0.0, intercept_derivatives(0.0, st, reml)[0] >= -1e-6
+    s = t * t
+    d1, d2 = intercept_derivatives(s, st, reml)
+    grad, hess = 2 * t * d1, 2 * d1 + 4 * s * d2
+    if hess <= 0:
+        return abs(grad), False
+    gmax = abs(grad) / np.sqrt(hess)
+    return float(gmax), bool(gmax < GRADIENT_TOL)
 
 
 def _gradient(fun, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
@@ -312,11 +408,11 @@ def fit_lmm(data: ModelData, reml: bool = True) -> LMMFit:
         return deviance(np.atleast_1d(t), st, reml)
 
     if data.q == 1:
-        t, ok = _minimise_scalar(lambda t: fun(np.array([t])))
-        theta = np.array([t])
+        t, gmax, conv_ok = _minimise_intercept(st, reml)
+        theta, ok = np.array([t]), conv_ok
     else:
         theta, ok = _minimise_vector(fun, data.q)
-    gmax, conv_ok = _convergence(fun, theta, data.q)
+        gmax, conv_ok = _convergence(fun, theta, data.q)
     notes = []
     if not (ok and conv_ok):
         notes.append(f"model failed to converge: scaled gradient {gmax:.2g}")
