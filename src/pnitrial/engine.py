@@ -308,9 +308,7 @@ def _minimise_intercept(st: SufficientStats, reml: bool) -> tuple[float, float, 
         return (t, *_intercept_convergence(t, st, reml)) if ok else (t, np.inf, False)
     if vals[0] <= deviance(np.array([t]), st, reml):
         return 0.0, *_intercept_convergence(0.0, st, reml)
-    grad, hess = 2 * t * d1, 2 * d1 + 4 * x * d2  # chain rule through s = theta^2
-    gmax = abs(grad) / np.sqrt(hess)
-    return t, float(gmax), bool(gmax < GRADIENT_TOL)
+    return t, *_scaled_gradient(t, x, d1, d2)
 
 
 def _intercept_convergence(t: float, st: SufficientStats, reml: bool) -> tuple[float, bool]:
@@ -319,7 +317,11 @@ def _intercept_convergence(t: float, st: SufficientStats, reml: bool) -> tuple[f
         # The deviance is even in theta, so its gradient is zero here; a minimum needs a non-negative slope.
         return 0.0, intercept_derivatives(0.0, st, reml)[0] >= -1e-6
     s = t * t
-    d1, d2 = intercept_derivatives(s, st, reml)
+    return _scaled_gradient(t, s, *intercept_derivatives(s, st, reml))
+
+
+def _scaled_gradient(t: float, s: float, d1: float, d2: float) -> tuple[float, bool]:
+    """|gradient| / sqrt(Hessian) in theta from the derivatives in s = theta^2 (chain rule)."""
     grad, hess = 2 * t * d1, 2 * d1 + 4 * s * d2
     if hess <= 0:
         return abs(grad), False
