@@ -1,5 +1,20 @@
 # Shared by the reference scripts: read cells as pnitrial's codebook says.
 
+# A codebook and its table, every cell as text (pnitrial parses them itself).
+read_codebook_table <- function(cb_path) {
+  cb <- yaml::read_yaml(cb_path)
+  tab <- read.csv(file.path(dirname(cb_path), cb$table), colClasses = "character",
+                  na.strings = character(0), check.names = FALSE)
+  list(cb = cb, tab = tab)
+}
+
+# lme4's optimiser pushed to its tolerance floor, so references carry more digits than the tests ask.
+tight_control <- function() {
+  lme4::lmerControl(optimizer = "nloptwrap",
+                    optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
+                                   xtol_rel = 1e-12, ftol_rel = 1e-14, maxeval = 1e5))
+}
+
 missing_cell <- function(x) x %in% c("", "NA", "N/A", "NaN", "nan", ".")
 
 parse_outcome <- function(cells, spec) {
@@ -42,10 +57,8 @@ clda_setup <- function(cb, tab) {
     trt <- c(trt, nm)
   }
   list(
-    data = d0, trial = trial, covs = covs, trt = trt,
-    formula = as.formula(paste("y ~", paste(c("visit", covs, trt), collapse = " + "), "+ (1 | participant)")),
-    control = lme4::lmerControl(optimizer = "nloptwrap",
-                                optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                               xtol_rel = 1e-12, ftol_rel = 1e-14, maxeval = 1e5))
+    d0 = d0, trial = trial, covs = covs, trt = trt,
+    f = as.formula(paste("y ~", paste(c("visit", covs, trt), collapse = " + "), "+ (1 | participant)")),
+    ctl = tight_control()
   )
 }

@@ -13,18 +13,13 @@ suppressPackageStartupMessages({
   library(lme4)
 })
 
-args <- commandArgs(trailingOnly = TRUE)
-cb <- yaml::read_yaml(args[1])
-tab <- read.csv(file.path(dirname(args[1]), cb$table), colClasses = "character",
-                na.strings = character(0), check.names = FALSE)
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
-setup <- clda_setup(cb, tab)
-d0 <- setup$data
-trial <- setup$trial
-covs <- setup$covs
-trt <- setup$trt
-f <- setup$formula
-ctl <- setup$control
+
+args <- commandArgs(trailingOnly = TRUE)
+io <- read_codebook_table(args[1])
+cb <- io$cb
+tab <- io$tab
+list2env(clda_setup(cb, tab), environment())  # d0, trial, covs, trt, f, ctl
 
 rows <- list()
 add <- function(outcome, quantity, participant, visit, value) {

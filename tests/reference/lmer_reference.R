@@ -19,20 +19,18 @@ suppressPackageStartupMessages({
   library(emmeans)
 })
 
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
+
 args <- commandArgs(trailingOnly = TRUE)
 cb_path <- args[1]
 out_path <- args[2]
 random_slope <- length(args) >= 3 && args[3] == "random_slope"
 
-cb <- yaml::read_yaml(cb_path)
-tab <- read.csv(file.path(dirname(cb_path), cb$table), colClasses = "character",
-                na.strings = character(0), check.names = FALSE)
+io <- read_codebook_table(cb_path)
+cb <- io$cb
+tab <- io$tab
 emm_options(pbkrtest.limit = Inf, lmerTest.limit = Inf)
-ctl <- lmerControl(optimizer = "nloptwrap",
-                   optCtrl = list(xtol_abs = 1e-12, ftol_abs = 1e-14,
-                                  xtol_rel = 1e-12, ftol_rel = 1e-14, maxeval = 1e5))
-
-source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
+ctl <- tight_control()
 
 cols <- cb$columns
 arm_raw <- trimws(tab[[cols$arm]])

@@ -16,11 +16,11 @@ suppressPackageStartupMessages(library(yaml))
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
 
 args <- commandArgs(trailingOnly = TRUE)
-cb <- yaml::read_yaml(args[1])
+io <- read_codebook_table(args[1])
+cb <- io$cb
+tab <- io$tab
 xfam <- if (length(args) > 2) args[3] else "biomarker"
 yfam <- if (length(args) > 3) args[4] else "clinical"
-tab <- read.csv(file.path(dirname(args[1]), cb$table), colClasses = "character",
-                na.strings = character(0), check.names = FALSE)
 rows <- list()
 add <- function(analysis, x, y, quantity, value) {
   rows[[length(rows) + 1]] <<- data.frame(analysis = analysis, x = x, y = y, quantity = quantity, value = value)

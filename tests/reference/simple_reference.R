@@ -10,9 +10,9 @@ suppressPackageStartupMessages(library(yaml))
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
 
 args <- commandArgs(trailingOnly = TRUE)
-cb <- yaml::read_yaml(args[1])
-tab <- read.csv(file.path(dirname(args[1]), cb$table), colClasses = "character",
-                na.strings = character(0), check.names = FALSE)
+io <- read_codebook_table(args[1])
+cb <- io$cb
+tab <- io$tab
 rows <- list()
 add <- function(outcome, quantity, name, value) {
   rows[[length(rows) + 1]] <<- data.frame(outcome = outcome, quantity = quantity, name = name, value = value)
