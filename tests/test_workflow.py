@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import EXCLUDED, ROOT, SNAKEMAKE, digest, run
 
 from pnitrial.analysis import AnalysisOptions, analyse_outcome
 from pnitrial.associations import associations
 from pnitrial.codebook import load_codebook
 from pnitrial.longframe import build_long_frame
 from pnitrial.multiplicity import adjust
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
-EXCLUDED = ("logs", "benchmarks")
-
-
-def run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), *args], capture_output=True, text=True, env=env, timeout=900
-    )
-
-
-def digest(results: Path) -> dict[str, str]:
-    out = {}
-    for p in sorted(results.rglob("*")):
-        rel = p.relative_to(results)
-        if p.is_file() and rel.parts[0] not in EXCLUDED:
-            out[str(rel)] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
-@pytest.fixture(scope="module")
-def completed(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("run1")
-    shutil.copytree(ROOT / ".test", work, dirs_exist_ok=True, ignore=shutil.ignore_patterns("results", ".snakemake"))
-    res = run(work, "--cores", "2")
-    assert res.returncode == 0, res.stderr[-3000:]
-    return work
+from pnitrial.precision import round_frame
 
 
 def test_all_outputs_and_numbers_match_the_library(completed):
@@ -64,16 +34,17 @@ def test_all_outputs_and_numbers_match_the_library(completed):
         assert (completed / "results" / "figures" / "diagnostics" / f"{outcome}.svg").exists()
     eff = pd.read_csv(tables / "effects.csv")
     frame, meta = build_long_frame(load_codebook(completed / "data" / "dataset.yaml"))
-    direct = analyse_outcome(frame, meta, "oxytocin", AnalysisOptions(censored=True)).effects
-    for d in direct:
+    # the written numbers are the library's, rounded once by the numeric output policy
+    direct = round_frame(pd.DataFrame(analyse_outcome(frame, meta, "oxytocin", AnalysisOptions(censored=True)).effects))
+    for d in direct.to_dict("records"):
         row = eff[
             (eff["outcome"] == "oxytocin")
             & (eff["estimand"] == d["estimand"])
             & (eff["contrast"] == d["contrast"])
             & (eff["scale"] == d["scale"])
         ]
-        assert row["estimate"].item() == pytest.approx(d["estimate"], rel=1e-9)
-        assert row["p"].item() == pytest.approx(d["p"], rel=1e-9)
+        assert row["estimate"].item() == d["estimate"]
+        assert row["p"].item() == d["p"]
     # lod.method censored: oxytocin has a below-LOD value, so its censored cLDA is primary
     primary = eff[eff["primary"]].groupby("outcome")["estimand"].first().to_dict()
     assert primary == {"oxytocin": "clda_censored", "il6": "clda", "bdi": "clda"}
@@ -85,15 +56,17 @@ def test_all_outputs_and_numbers_match_the_library(completed):
     clda = eff[(eff["estimand"] == "clda") & (eff["scale"] == "model")].set_index("outcome")
     assert (perm.set_index("outcome")["p_model"] == clda.loc[perm["outcome"], "p"]).all()
     for _fam, g in perm.groupby("family"):  # BH within the codebook's families
-        assert g["p_permutation_adjusted"].to_numpy() == pytest.approx(adjust(g["p_permutation"].to_numpy(), "bh"))
+        assert g["p_permutation_adjusted"].to_numpy() == pytest.approx(
+            adjust(g["p_permutation"].to_numpy(), "bh"), rel=1e-5
+        )
     assert set(perm["p_adjust_method"]) == {"bh"}
     assoc = pd.read_csv(tables / "associations.csv")
     direct_assoc = associations(frame, meta, "biomarker", "clinical", "bh")
-    assert assoc["r"].to_numpy() == pytest.approx(direct_assoc["r"].to_numpy(), rel=1e-9)
+    assert (assoc["r"] == round_frame(direct_assoc)["r"]).all()
     sens = pd.read_csv(tables / "sensitivity.csv", dtype={"visit": str})
     first = sens.groupby("outcome", sort=False).head(1).set_index("outcome")
     assert (first["analysis"] == "primary (all available data)").all()
-    assert first["estimate"].to_numpy() == pytest.approx(prim.loc[first.index, "estimate"].to_numpy(), rel=1e-8)
+    assert first["estimate"].to_numpy() == pytest.approx(prim.loc[first.index, "estimate"].to_numpy(), rel=1e-5)
     assert sens["analysis"].str.startswith("Hodges-Lehmann").sum() == 3
     med = pd.read_csv(tables / "mediation.csv")
     assert set(med["outcome"]) == {"bdi"} and (med["status"] == "ok").all() and (med["bootstrap"] == 500).all()
@@ -101,7 +74,7 @@ def test_all_outputs_and_numbers_match_the_library(completed):
     assert (diag.groupby("outcome")["rank"].min() == 1).all() and (diag["fit_status"] == "ok").all()
     sizes = pd.read_csv(tables / "effect_sizes.csv")
     std = sizes[sizes["effect_size"] == "standardised difference"].set_index("outcome")
-    assert (std["value"] * std["denominator_sd"]).to_numpy() == pytest.approx(prim.loc[std.index, "estimate"], rel=1e-8)
+    assert (std["value"] * std["denominator_sd"]).to_numpy() == pytest.approx(prim.loc[std.index, "estimate"], rel=2e-5)
 
 
 def test_summary_page(completed):

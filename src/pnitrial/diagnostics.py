@@ -14,6 +14,7 @@ import pandas as pd
 
 from .design import build_clda_model, build_trial_model, trial_rows
 from .engine import LMMFit, ModelData, fit_lmm, theta_to_lambda
+from .precision import round_array
 
 COLUMNS = [
     "outcome",
@@ -141,7 +142,8 @@ def diagnose(fit: LMMFit, column: int | None) -> Diagnostics:
 def influence_table(key: str, estimand: str, diag: Diagnostics, arms: np.ndarray, n_obs: np.ndarray) -> pd.DataFrame:
     """Participants ranked by Cook's distance (rank 1 = most influential); no identifiers."""
     m = len(diag.cooks)
-    order = np.lexsort((np.arange(m), -np.nan_to_num(diag.cooks, nan=-np.inf)))
+    # ranked by the distances as written (rounded), ties in participant order, so no noise reorders them
+    order = np.lexsort((np.arange(m), -np.nan_to_num(round_array(diag.cooks), nan=-np.inf)))
     threshold = 4.0 / m
     rows = [
         {

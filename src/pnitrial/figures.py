@@ -19,6 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from .precision import round_array  # noqa: E402
+
 ARM_COLOURS = {"intervention": "#1b7837", "control": "#762a83", "healthy": "#7f7f7f"}
 _METADATA = {
     "png": {"Software": None},
@@ -94,11 +96,13 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
             )
     healthy = sub[(sub["role"] == "healthy") & (sub["visit"] == visits[0])]["value"]
     if len(healthy) >= 2:
-        v = np.log(healthy) if o["transform"] == "log" else healthy
+        # scalar libm, not numpy's SIMD log, so the band is the same on every processor
+        v = pd.Series([math.log(x) for x in healthy]) if o["transform"] == "log" else healthy
         half = stats.t.ppf(1 - alpha / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
         lo, mid, hi = v.mean() - half, v.mean(), v.mean() + half
         if o["transform"] == "log":
             lo, mid, hi = math.exp(lo), math.exp(mid), math.exp(hi)
+        lo, mid, hi = round_array([lo, mid, hi])
         ax.axhspan(lo, hi, color=ARM_COLOURS["healthy"], alpha=0.2, lw=0)
         ax.axhline(
             mid,

@@ -128,7 +128,7 @@ def lod_counts(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
 
 
 def write_frame(frame: pd.DataFrame, meta: dict, frame_path: Path, meta_path: Path) -> None:
-    frame.to_csv(frame_path, index=False, lineterminator="\n", float_format="%.17g")
+    frame.to_csv(frame_path, index=False, lineterminator="\n", float_format=None)
     meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 

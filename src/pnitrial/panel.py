@@ -118,9 +118,9 @@ def build_panel_frame(cb: Codebook, min_per_arm: int = 3) -> tuple[pd.DataFrame,
 
 
 def write_panel(rows: pd.DataFrame, values: np.ndarray, meta: dict, out: dict[str, str | Path]) -> None:
-    rows.to_csv(out["rows"], index=False, lineterminator="\n", float_format="%.17g")
+    rows.to_csv(out["rows"], index=False, lineterminator="\n", float_format=None)
     pd.DataFrame(values, columns=meta["analytes"]).to_csv(
-        out["values"], index=False, lineterminator="\n", float_format="%.17g"
+        out["values"], index=False, lineterminator="\n", float_format=None
     )
     Path(out["meta"]).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 

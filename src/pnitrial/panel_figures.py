@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -23,7 +25,7 @@ def volcano(effects: pd.DataFrame, panel: dict, alpha: float = 0.05, n_labels: i
     estimand = prim["estimand"].iloc[0] if len(prim) else ""
     for ax, visit in zip(axes[0], visits, strict=False):
         d = prim[prim["visit"] == visit].sort_values(["p", "outcome"], kind="stable")
-        y = -np.log10(np.clip(d["p"].to_numpy(dtype=float), 1e-300, 1))
+        y = np.array([-math.log10(min(max(p, 1e-300), 1.0)) for p in d["p"].to_numpy(dtype=float)])
         hit = (d["p_fdr"] < alpha).to_numpy()
         ax.scatter(d["estimate"][~hit], y[~hit], s=7, color="#9e9e9e", linewidths=0, label="not significant")
         ax.scatter(d["estimate"][hit], y[hit], s=10, color="#b2182b", linewidths=0, label=f"FDR < {alpha:g}")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .analysis import OutcomeResult
 from .multiplicity import adjust
+from .precision import FLOAT_FORMAT, round_frame, round_records
 
 EFFECT_COLUMNS = [
     "outcome",
@@ -54,33 +55,29 @@ FIT_COLUMNS = [
     "n_censored",
     "converged",
     "singular",
-    "gradient_max",
     "ddf_method",
     "warnings",
     "error",
 ]
 ESTIMAND_LABELS = {"lmm": "LMM arm x visit", "clda": "cLDA", "ancova": "ANCOVA", "clda_censored": "cLDA, censored"}
-FLOAT_FORMAT = "%.10g"  # ten significant digits: far inside every tolerance, stable across BLAS builds
 
 
-def _clean(x):
-    """JSON-safe, with floats rounded to ten significant digits once, here at the source.
-
-    Tables and figures are drawn from these values, so noise in the last bits of a float
-    (another CPU's SIMD path, a BLAS build) does not reach the bytes of results/.
-    """
+def _json_safe(x):
+    """None for non-finite floats (JSON has no NaN)."""
     if isinstance(x, float):
-        return float(f"{x:.10g}") if math.isfinite(x) else None
+        return x if math.isfinite(x) else None
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: _json_safe(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_clean(v) for v in x]
+        return [_json_safe(v) for v in x]
     return x
 
 
 def write_result(result: OutcomeResult, path: Path) -> None:
+    """One outcome's rows as JSON, rounded by the numeric output policy (pnitrial.precision)."""
     payload = {"fits": result.fits, "effects": result.effects, "emmeans": result.emmeans, "anova": result.anova}
-    Path(path).write_text(json.dumps(_clean(payload), indent=1, sort_keys=True, allow_nan=False) + "\n")
+    payload = {k: round_records(rows, f"{Path(path).name}:{k}") for k, rows in payload.items()}
+    Path(path).write_text(json.dumps(_json_safe(payload), indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
 def read_results(paths: list[str | Path]) -> list[dict]:
@@ -171,8 +168,14 @@ def anova_table(results: list[dict]) -> pd.DataFrame:
     return pd.DataFrame([row for r in results for row in r["anova"]], columns=cols)
 
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> None:
-    df.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
+def write_csv(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """Write a table of results/, its numbers rounded once by the numeric output policy (pnitrial.precision).
+
+    Returns the table as written, for anything else (readable tables, figures) drawn from it.
+    """
+    rounded = round_frame(df, Path(path).name)
+    rounded.to_csv(path, index=False, lineterminator="\n", float_format=FLOAT_FORMAT)
+    return rounded
 
 
 def _fmt(x: float, digits: int = 2) -> str:

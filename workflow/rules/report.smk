@@ -79,7 +79,7 @@ rule manifest:
         "../scripts/manifest.py"
 
 
-# `snakemake --cores all verify`: compare results/ with the committed expected manifest.
+# `snakemake --cores all verify`: compare results/ with the committed expectation, explaining differences.
 rule verify:
     input:
         manifest="results/MANIFEST.sha256",
@@ -88,5 +88,8 @@ rule verify:
         "results/logs/verify.log",
     conda:
         ENV
+    params:
+        results=lambda wildcards, input: os.path.dirname(input.manifest),
+        mode=config["verify"]["mode"],
     script:
         "../scripts/verify.py"

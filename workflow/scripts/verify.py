@@ -1,4 +1,4 @@
 from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
-steps.verify(snakemake.input.manifest, snakemake.input.expected)
+steps.verify(snakemake.params.results, snakemake.input.expected, snakemake.params.mode)
