@@ -120,15 +120,16 @@ def test_outliers_winsorised_or_excluded(demo):
     frame.loc[idx, "value"] = 1e4
     out, n = handle_outliers(frame, meta, key, "winsorise", 3.0)
     trial = frame["role"].isin(["intervention", "control"])
-    post = frame[(frame["outcome"] == key) & trial & (frame["visit"] == "post")]
-    bound = post["value"].mean() + 3 * post["value"].std()
-    assert n == 1 and out.loc[idx, "value"] == pytest.approx(bound)
+    post = frame[(frame["outcome"] == key) & trial & (frame["visit"] == "post")]["value"]
+    # median + 3 robust SD (1.4826 MAD): the outlier cannot inflate its own threshold as a mean + 3 SD would
+    bound = post.median() + 3 * 1.482602218505602 * (post - post.median()).abs().median()
+    assert n == 1 and out.loc[idx, "value"] == pytest.approx(bound) and bound < 100 < post.mean() + 3 * post.std()
     dropped, n = handle_outliers(frame, meta, key, "exclude", 3.0)
     assert n == 1 and idx not in dropped.index and len(dropped) == len(frame) - 1
     same, n = handle_outliers(frame, meta, key, "none", 3.0)
     assert n == 0 and same is frame
     rows = sensitivity_rows(frame, meta, key, AnalysisOptions(), "exclude", 3.0)
-    assert any(r["analysis"] == "outliers beyond 3 SD excluded" and r["n_changed"] == 1 for r in rows)
+    assert any(r["analysis"] == "outliers beyond 3 robust SD excluded" and r["n_changed"] == 1 for r in rows)
     with pytest.raises(ValueError, match="unknown outlier method"):
         handle_outliers(frame, meta, key, "trim", 3.0)
 
@@ -153,3 +154,29 @@ def test_one_forest_per_outcome_names_failures(table, demo):
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert "failed: singular design" in texts
     assert len(fig.axes[0].get_yticklabels()) == (broken["outcome"] == "oxytocin").sum()
+
+
+def test_integer_scores_are_winsorised_without_a_type_error(demo):
+    """Real trials hold integer scores; the winsorised value is a float and must not hit an int64 column."""
+    frame, meta = demo
+    key = "bdi"
+    sub = frame[frame["outcome"] == key].copy()
+    sub["value"] = sub["value"].round().astype("int64")
+    idx = sub.index[(sub["role"] == "intervention") & (sub["visit"] == "post")][0]
+    sub.loc[idx, "value"] = 10_000
+    out, n = handle_outliers(sub, meta, key, "winsorise", 3.0)
+    assert n == 1 and out["value"].dtype == float and out.loc[idx, "value"] < 100
+    rows = sensitivity_rows(sub, meta, key, AnalysisOptions(), "winsorise", 3.0)
+    assert all(r["status"] in ("ok", "singular") for r in rows), [r["status"] for r in rows]
+
+
+def test_an_outcome_entirely_below_the_lod_is_a_failed_row(demo):
+    frame, meta = demo
+    key = "il6"
+    sub = frame[frame["outcome"] == key].copy()
+    sub["censored"] = 1
+    sub["value"] = sub["lod"].fillna(0.06) / 2**0.5
+    rows = sensitivity_rows(sub, meta, key, AnalysisOptions(censored=True), "winsorise", 3.0)
+    by = {r["analysis"]: r["status"] for r in rows}
+    assert by["Hodges-Lehmann shift of the changes"].startswith("failed: every change score is the same")
+    assert all(isinstance(v, str) for v in by.values())

@@ -21,6 +21,7 @@ from .ancova import ancova_effect
 from .censored import fit_censored
 from .design import build_ancova, build_clda_model, build_trial_model, trial_contrasts, trial_rows
 from .engine import LMMFit
+from .failures import failure_status, is_ok, log
 from .fallback import fit_with_fallback
 from .inference import Estimate, Inference
 
@@ -57,6 +58,21 @@ def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
+def _exp(x: float | None) -> float | None:
+    """exp on the ratio scale; None where the model-scale value is missing or beyond a double."""
+    return _finite(math.exp(x)) if x is not None and math.isfinite(x) and x < 700 else None
+
+
+MIN_PER_ARM = 2  # a model needs at least two participants with the outcome in each arm
+
+
+def _enough_per_arm(n_by_role: dict[str, int], what: str) -> None:
+    """Refuse a model an arm cannot support (a one-participant arm has no within-arm variance)."""
+    for role in ("intervention", "control"):
+        if n_by_role.get(role, 0) < MIN_PER_ARM:
+            raise ValueError(f"{n_by_role.get(role, 0)} participant(s) of the {role} arm in {what}; need {MIN_PER_ARM}")
+
+
 class _Rows:
     """Builds the effect rows of one outcome, adding ratio rows for log outcomes."""
 
@@ -65,6 +81,11 @@ class _Rows:
 
     def add(self, estimand: str, contrast: str, visit: str, e: Estimate | None, method: str, status: str) -> None:
         vals = dict(e.__dict__) if e is not None else {}
+        if e is not None and not (math.isfinite(e.estimate) and math.isfinite(e.se) and e.se > 0):
+            status = "not estimable: the estimate or its SE is not finite"
+        if not is_ok(status):
+            # an invalid fit has no test: no p, no interval, and no place in a multiplicity adjustment
+            vals.update(statistic=None, p=None, ci_low=None, ci_high=None)
         if "df" in vals:
             vals["df"] = _finite(vals["df"])
         base = {
@@ -82,9 +103,8 @@ class _Rows:
         if self.o["transform"] == "log":
             ratio = {c: vals.get(c) for c in cols}
             if e is not None:
-                ratio.update(
-                    estimate=math.exp(e.estimate), se=None, ci_low=math.exp(e.ci_low), ci_high=math.exp(e.ci_high)
-                )
+                ratio.update(estimate=_exp(vals.get("estimate")), se=None)
+                ratio.update(ci_low=_exp(vals.get("ci_low")), ci_high=_exp(vals.get("ci_high")))
             self.result.effects.append({**base, "scale": "ratio", **ratio})
 
 
@@ -113,7 +133,8 @@ def _fit_summary(base: dict, fit: LMMFit, inf: Inference, n_by_role: dict[str, i
 
 
 def _failed(base: dict, exc: Exception) -> dict:
-    return dict(base, status="failed", converged=False, singular=None, error=str(exc))
+    log.warning("%s %s: %s", base["outcome"], base["estimand"], failure_status(exc), exc_info=True)
+    return dict(base, status="failed", converged=False, singular=None, error=failure_status(exc)[len("failed: ") :])
 
 
 def _fit_header(o: dict, estimand: str, model: str, ddf: str, visit: str = "") -> dict:
@@ -141,9 +162,10 @@ def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: O
     base = _fit_header(o, "lmm", f"arm * visit{covs}{_re_term(opts)}", opts.ddf)
     try:
         tm = build_trial_model(frame, meta, o, random_slope=opts.random_slope)
+        _enough_per_arm(tm.n_by_role, "the mixed model")
         fit = fit_with_fallback(tm.data)
         inf = Inference(fit, opts.ddf, opts.alpha)
-    except (ValueError, np.linalg.LinAlgError) as exc:
+    except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
         for v in meta["visits"][1:]:
             for c in LMM_CONTRASTS:
@@ -197,9 +219,10 @@ def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: 
     base = _fit_header(o, "clda", f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}", opts.ddf)
     try:
         em = build_clda_model(frame, meta, o, random_slope=opts.random_slope)
+        _enough_per_arm(em.n_by_role, "the cLDA model")
         fit = fit_with_fallback(em.data)
         inf = Inference(fit, opts.ddf, opts.alpha)
-    except (ValueError, np.linalg.LinAlgError) as exc:
+    except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
         for v in meta["visits"][1:]:
             rows.add("clda", f"interaction:{v}", v, None, opts.ddf, "failed")
@@ -220,13 +243,15 @@ def _clda_censored(
         if opts.random_slope:
             raise ValueError("the censored model has a random intercept only (model.random_slope is set)")
         em = build_clda_model(frame, meta, o)
+        _enough_per_arm(em.n_by_role, "the censored model")
         rows_ = trial_rows(frame, o["key"], meta["covariates"])
+        _some_detected(rows_, meta)
         cens = rows_["censored"].to_numpy().astype(bool)
         lod = rows_["lod"].to_numpy(dtype=float)
         limit = np.where(cens, lod, 1.0)
         limit = np.log(limit) if o["transform"] == "log" else limit
         fit = fit_censored(em.data, cens, limit)
-    except (ValueError, np.linalg.LinAlgError) as exc:
+    except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
         for v in meta["visits"][1:]:
             rows.add(CENSORED, f"interaction:{v}", v, None, CENSORED_DDF, "failed")
@@ -267,8 +292,9 @@ def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res
         base = _fit_header(o, "ancova", f"{v} ~ arm + baseline{covs} (OLS, complete pairs)", "ols", visit=v)
         try:
             d = build_ancova(frame, meta, o, v)
+            _enough_per_arm(d.n_by_role, f"complete pairs at {v}")
             e, fit = ancova_effect(d, opts.alpha)
-        except (ValueError, np.linalg.LinAlgError) as exc:
+        except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
             res.fits.append(_failed(base, exc))
             rows.add("ancova", f"interaction:{v}", v, None, "ols", "failed")
             continue
@@ -289,6 +315,17 @@ def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res
             )
         )
         rows.add("ancova", f"interaction:{v}", v, e, "ols", "ok")
+
+
+def _some_detected(rows: pd.DataFrame, meta: dict) -> None:
+    """The censored likelihood has no maximum when every value of an arm at a visit is below the LOD."""
+    trial = rows[rows["role"].isin(("intervention", "control"))]
+    for (role, visit), cell in trial.groupby(["role", "visit"], sort=True):
+        if len(cell) and cell["censored"].astype(bool).all():
+            raise ValueError(
+                f"every value of the {meta['arms'][role]} arm at {visit} is below the LOD: "
+                "the censored model has no finite estimate"
+            )
 
 
 def has_censored(frame: pd.DataFrame, key: str) -> bool:

@@ -32,6 +32,9 @@ def fit_ols(d: AncovaData) -> OLSFit:
     resid = d.y - d.X @ beta
     df = n - p
     s2 = float(resid @ resid / df)
+    if not s2 > 1e-12 * float(np.var(d.y)):
+        # a p-value from a residual variance of rounding noise would be meaningless
+        raise ValueError(f"degenerate: the model fits the {n} complete pairs exactly (residual variance {s2:.1e})")
     rinv = np.linalg.inv(r)
     return OLSFit(beta, s2 * rinv @ rinv.T, df, s2, n)
 

@@ -17,6 +17,7 @@ import pingouin as pg
 from scipy import stats
 
 from .baseline import TRIAL_ROLES
+from .failures import attempt
 from .multiplicity import adjust
 
 COLUMNS = [
@@ -82,6 +83,9 @@ def _wide(frame: pd.DataFrame, outcomes: list[dict]) -> pd.DataFrame:
     return sub.pivot_table(index=["pid", "role", "visit_index"], columns="outcome", values="y", sort=True)
 
 
+METHODS = ("pearson", "spearman")
+
+
 def associations(
     frame: pd.DataFrame, meta: dict, x_family: str, y_family: str, method: str, alpha: float = 0.05, min_n: int = 5
 ) -> pd.DataFrame:
@@ -98,10 +102,12 @@ def associations(
             continue
         pair = wide[[xo["key"], yo["key"]]].dropna().reset_index()
         pair.columns = ["pid", "role", "visit_index", "x", "y"]
-        rows.append(_rm_row(pair, xo["key"], yo["key"], alpha, min_n))
+        pair_rows = [(_rm_row, (pair, xo["key"], yo["key"], alpha, min_n), "rm_corr")]
         ch = _changes(pair, first, last)
-        for m in ("pearson", "spearman"):
-            rows.append(_change_row(ch, m, xo["key"], yo["key"], alpha, min_n))
+        pair_rows += [(_change_row, (ch, m, xo["key"], yo["key"], alpha, min_n), f"change_{m}") for m in METHODS]
+        for fn, args, analysis in pair_rows:
+            got, failed = attempt(f"association {analysis} {xo['key']} x {yo['key']}", fn, *args)
+            rows.append(got or {"analysis": analysis, "biomarker": xo["key"], "clinical": yo["key"], "status": failed})
     out = pd.DataFrame(rows, columns=COLUMNS)
     out["p_adjust_method"] = out["p_adjust_method"].astype(object)
     for a in ANALYSES:

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from .figures import ARM_COLOURS, _style
+from .figures import ARM_COLOURS, _style, failed_panel  # noqa: F401 - failed_panel re-exported
 
 
 def _qq(ax, values: np.ndarray, title: str) -> None:
@@ -60,13 +60,4 @@ def diagnostic_panels(
     ax.set_ylabel("Cook's distance")
     ax.set_title(f"Participant influence (line: 4/m = {threshold:.3g})", fontsize=8, loc="left")
     fig.suptitle(label, fontsize=9)
-    return fig
-
-
-def failed_panel(label: str, status: str):
-    """A figure that says the model could not be diagnosed, and why."""
-    _style()
-    fig, ax = plt.subplots(figsize=(7.2, 1.2), layout="constrained")
-    ax.axis("off")
-    ax.text(0.5, 0.5, f"{label}: no diagnostics ({status})", ha="center", va="center", fontsize=8)
     return fig

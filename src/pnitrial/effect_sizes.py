@@ -55,7 +55,7 @@ def standardised_difference(estimate: float, ci: tuple[float, float], sd: float)
     return estimate / sd, ci[0] / sd, ci[1] / sd
 
 
-def effect_sizes(effects: pd.DataFrame, baseline: pd.DataFrame, frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
+def effect_sizes(effects: pd.DataFrame, baseline: pd.DataFrame | None, frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
     """Standardised intervention effects of the primary estimand, then Hedges g vs healthy controls."""
     sds = baseline_sds(frame, meta).set_index("outcome")
     families = {o["key"]: o["family"] for o in meta["outcomes"]}
@@ -87,7 +87,7 @@ def effect_sizes(effects: pd.DataFrame, baseline: pd.DataFrame, frame: pd.DataFr
                 "scale": scales[r.outcome],
             }
         )
-    for r in baseline.itertuples(index=False):
+    for r in (baseline if baseline is not None else pd.DataFrame()).itertuples(index=False):
         rows.append(
             {
                 "outcome": r.outcome,

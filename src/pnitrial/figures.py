@@ -58,6 +58,24 @@ def save(fig: plt.Figure, stem: str | Path, formats: tuple[str, ...] = ("png", "
     return paths
 
 
+def failed_panel(label: str, status: str) -> plt.Figure:
+    """A figure that says what could not be drawn, and why (a failed analysis is a panel, not a crash)."""
+    _style()
+    fig, ax = plt.subplots(figsize=(7.2, 1.2), layout="constrained")
+    ax.axis("off")
+    ax.text(0.5, 0.5, f"{label}: not available ({status})", ha="center", va="center", fontsize=8, wrap=True)
+    return fig
+
+
+def save_or_explain(make, label: str, stem: str | Path, formats: tuple[str, ...], dpi: int) -> str | None:
+    """Save the figure `make()` draws; if drawing fails, save a panel that says so. Returns the failure."""
+    from .failures import attempt
+
+    fig, failed = attempt(f"figure {Path(stem).name}", make)
+    save(fig if failed is None else failed_panel(label, failed), stem, formats, dpi)
+    return failed
+
+
 def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame, alpha: float = 0.05) -> plt.Figure:
     """Faint individual lines, EMMs with CI by arm, healthy-control baseline band."""
     _style()

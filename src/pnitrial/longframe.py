@@ -80,7 +80,9 @@ def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int =
             parsed.censored[zero] = True
             parsed.lod[zero] = o.lod
             value = np.where(zero, o.lod * factor, value)
-        part = base.assign(outcome=o.key, value=value, censored=parsed.censored.astype(int), lod=parsed.lod)
+        part = base.assign(
+            outcome=o.key, value=value.astype(float), censored=parsed.censored.astype(int), lod=parsed.lod
+        )
         parts.append(part[np.isfinite(value)])
     frame = pd.concat(parts, ignore_index=True)
     frame = frame.sort_values(["outcome", "pid", "visit_index"], kind="stable").reset_index(drop=True)
@@ -135,5 +137,7 @@ def write_frame(frame: pd.DataFrame, meta: dict, frame_path: Path, meta_path: Pa
 def read_frame(frame_path: Path, meta_path: Path) -> tuple[pd.DataFrame, dict]:
     meta = json.loads(Path(meta_path).read_text())
     dtypes = {c: str for c, k in meta["covariates"].items() if k["type"] == "categorical"}
-    frame = pd.read_csv(frame_path, dtype={"visit": str, "role": str, "outcome": str, **dtypes})
+    # values are float64 whatever the table held (integer scores too), so no analysis writes a float into ints
+    dtypes.update(visit=str, role=str, outcome=str, value=float, lod=float)
+    frame = pd.read_csv(frame_path, dtype=dtypes)
     return frame, meta

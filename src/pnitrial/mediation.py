@@ -16,6 +16,7 @@ import pandas as pd
 import pingouin as pg
 
 from .baseline import TRIAL_ROLES
+from .failures import attempt
 
 COLUMNS = [
     "mediator",
@@ -121,7 +122,10 @@ def mediation_table(
                 )
                 continue
             s = pair_seed(seed, mk, yk)
-            res = mediation(data, n_boot, s, alpha)
+            res, failed = attempt(f"mediation {mk} -> {yk}", mediation, data, n_boot, s, alpha)
+            if failed is not None:
+                rows.append({**base, "n_participants": len(data), "seed": s, "status": failed})
+                continue
             for r in res.itertuples(index=False):
                 path = r.path
                 rows.append(

@@ -19,6 +19,7 @@ from scipy import optimize, stats
 
 from .analysis import CENSORED, AnalysisOptions, analyse_outcome
 from .baseline import TRIAL_ROLES
+from .failures import attempt
 from .longframe import LOD_RULES
 
 COLUMNS = [
@@ -147,25 +148,34 @@ def complete_cases(frame: pd.DataFrame, meta: dict, key: str) -> pd.DataFrame:
     return frame[(frame["outcome"] != key) | frame["pid"].isin(keep)]
 
 
+ROBUST_SD = 1.482602218505602  # 1 / Phi^-1(3/4): the MAD of a normal sample estimates its SD
+
+
 def handle_outliers(frame: pd.DataFrame, meta: dict, key: str, method: str, k: float) -> tuple[pd.DataFrame, int]:
-    """Winsorise or exclude values beyond k SD of their visit's mean on the model scale (trial arms)."""
+    """Winsorise or exclude values beyond k robust SD of their visit's median on the model scale (trial arms).
+
+    The robust SD is 1.4826 x the median absolute deviation (Hampel 1974, JASA 69:383), so an outlier
+    cannot widen its own threshold as it does a mean and SD. A visit whose MAD is 0 (most values tied)
+    has no outliers by this rule.
+    """
     if method not in OUTLIER_METHODS:
         raise ValueError(f"unknown outlier method {method!r}; expected one of {OUTLIER_METHODS}")
     outcome = next(o for o in meta["outcomes"] if o["key"] == key)
     logged = outcome["transform"] == "log"
     sel = (frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES)
     sub = frame[sel]
-    y = np.log(sub["value"]) if logged else sub["value"].astype(float)
+    y = (np.log(sub["value"]) if logged else sub["value"]).astype(float)
     g = y.groupby(sub["visit_index"])
-    mu, sd = g.transform("mean"), g.transform("std")
-    low, high = mu - k * sd, mu + k * sd
-    beyond = (y < low) | (y > high)
+    med = g.transform("median")
+    scale = ROBUST_SD * (y - med).abs().groupby(sub["visit_index"]).transform("median")
+    low, high = med - k * scale, med + k * scale
+    beyond = ((y < low) | (y > high)) & (scale > 0)
     if method == "none" or not beyond.any():
         return frame, 0
     if method == "exclude":
         return frame.drop(index=sub.index[beyond.to_numpy()]), int(beyond.sum())
     clipped = y.clip(low, high)
-    out = frame.copy()
+    out = frame.astype({"value": float})
     out.loc[sub.index, "value"] = np.exp(clipped) if logged else clipped
     return out, int(beyond.sum())
 
@@ -245,6 +255,8 @@ def hodges_lehmann_row(frame: pd.DataFrame, meta: dict, key: str, alpha: float) 
     a, b = ch["intervention"].to_numpy(), ch["control"].to_numpy()
     if len(a) < 2 or len(b) < 2:
         return {"status": "failed: fewer than 2 change scores in an arm"}
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return {"status": "failed: every change score is the same (for an assay: all values below the LOD?)"}
     hl = hodges_lehmann(a, b, alpha)
     return {
         "estimate": hl["estimate"],
@@ -267,18 +279,25 @@ def sensitivity_rows(
     visit = meta["visits"][-1]
     n_all = int(frame.loc[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES), "pid"].nunique())
 
-    def row(analysis: str, values: dict, n: int | None = None, changed: int | None = None) -> dict:
+    def row(analysis: str, values: dict | None, n: int | None = None, changed: int | None = None) -> dict:
         base = {"outcome": key, "family": outcome["family"], "analysis": analysis, "visit": visit}
         return {**base, "n_participants": n, "n_changed": changed, **values}
 
-    rows = [row("primary (all available data)", _primary_row(frame, meta, key, opts, visit), n_all, 0)]
+    def primary(analysis: str, data: pd.DataFrame, o: AnalysisOptions, n, changed, estimand=None) -> dict:
+        values, failed = attempt(f"{key} sensitivity ({analysis})", _primary_row, data, meta, key, o, visit, estimand)
+        return row(analysis, values if failed is None else {"status": failed}, n, changed)
+
+    rows = [primary("primary (all available data)", frame, opts, n_all, 0)]
     cc = complete_cases(frame, meta, key)
     n_cc = int(cc.loc[(cc["outcome"] == key) & cc["role"].isin(TRIAL_ROLES), "pid"].nunique())
-    rows.append(row("complete cases", _primary_row(cc, meta, key, opts, visit), n_cc, n_all - n_cc))
+    rows.append(primary("complete cases", cc, opts, n_cc, n_all - n_cc))
     if outliers != "none":
-        trimmed, n_out = handle_outliers(frame, meta, key, outliers, k)
-        label = f"outliers beyond {k:g} SD {'winsorised' if outliers == 'winsorise' else 'excluded'}"
-        rows.append(row(label, _primary_row(trimmed, meta, key, opts, visit), n_all, n_out))
+        label = f"outliers beyond {k:g} robust SD {'winsorised' if outliers == 'winsorise' else 'excluded'}"
+        trimmed, failed = attempt(f"{key} sensitivity ({label})", handle_outliers, frame, meta, key, outliers, k)
+        if failed is None:
+            rows.append(primary(label, trimmed[0], opts, n_all, trimmed[1]))
+        else:
+            rows.append(row(label, {"status": failed}, n_all))
     n_cens = int(frame.loc[frame["outcome"] == key, "censored"].sum())
     if n_cens:
         # substitution rows fit the substitution estimand (the censored model ignores the values)
@@ -286,19 +305,24 @@ def sensitivity_rows(
         for m in LOD_RULES:
             if m != meta.get("lod_method", "sqrt2"):
                 alt = resubstitute(frame, key, m)
-                label = f"below-LOD values as {LOD_LABELS[m]}"
-                rows.append(row(label, _primary_row(alt, meta, key, opts, visit, plain), n_all, n_cens))
+                rows.append(primary(f"below-LOD values as {LOD_LABELS[m]}", alt, opts, n_all, n_cens, plain))
         if not opts.censored:
             cens_opts = replace(opts, censored=True)
-            label = "below-LOD values censored (ML)"
-            rows.append(row(label, _primary_row(frame, meta, key, cens_opts, visit, CENSORED), n_all, n_cens))
-    rows.append(row("mixed ANOVA, complete cases", mixed_anova_row(frame, meta, key, opts.alpha)))
-    rows.append(row("Hodges-Lehmann shift of the changes", hodges_lehmann_row(frame, meta, key, opts.alpha)))
+            rows.append(primary("below-LOD values censored (ML)", frame, cens_opts, n_all, n_cens, CENSORED))
+    for label, fn in (
+        ("mixed ANOVA, complete cases", mixed_anova_row),
+        ("Hodges-Lehmann shift of the changes", hodges_lehmann_row),
+    ):
+        values, failed = attempt(f"{key} sensitivity ({label})", fn, frame, meta, key, opts.alpha)
+        rows.append(row(label, values if failed is None else {"status": failed}))
     return rows
 
 
 def sensitivity_table(
     frame: pd.DataFrame, meta: dict, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
 ) -> pd.DataFrame:
-    rows = [r for o in meta["outcomes"] for r in sensitivity_rows(frame, meta, o["key"], opts, outliers, k)]
+    rows = []
+    for o in meta["outcomes"]:
+        got, failed = attempt(f"{o['key']} sensitivity", sensitivity_rows, frame, meta, o["key"], opts, outliers, k)
+        rows += got if failed is None else [{"outcome": o["key"], "family": o["family"], "status": failed}]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)

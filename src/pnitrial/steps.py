@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from . import render
-from .analysis import AnalysisOptions, analyse_outcome
+from .analysis import AnalysisOptions, OutcomeResult, analyse_outcome
 from .codebook import load_codebook
 from .errors import ValidationError
+from .failures import attempt
 from .longframe import build_long_frame, lod_counts, read_frame, write_frame
 from .tables import (
     anova_table,
@@ -73,12 +74,16 @@ def analysis_options(params) -> AnalysisOptions:
 
 def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: AnalysisOptions) -> None:
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
-    res = analyse_outcome(frame, meta, outcome, opts)
+    res, failed = attempt(f"{outcome} models", analyse_outcome, frame, meta, outcome, opts)
+    if failed is not None:
+        o = next(x for x in meta["outcomes"] if x["key"] == outcome)
+        row = {"outcome": outcome, "family": o["family"], "estimand": "all", "status": "failed", "error": failed[8:]}
+        res = OutcomeResult(fits=[row])
     write_result(res, Path(out))
     for fit in res.fits:
         gradient = fit.get("gradient_max")
         log.info(
-            "%s %s %s: fit %s (scaled gradient %s)", outcome, fit["estimand"], fit["visit"], fit["status"], gradient
+            "%s %s %s: fit %s (scaled gradient %s)", outcome, fit["estimand"], fit.get("visit"), fit["status"], gradient
         )
         if fit.get("warnings") or fit.get("error"):
             log.warning("%s %s: %s", outcome, fit["estimand"], fit.get("error") or fit.get("warnings"))
@@ -98,14 +103,16 @@ def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str
 
 
 def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str, str]) -> None:
+    """Table 1 (keys table1, table1_md) and/or patients vs healthy controls (key baseline), as `out` asks."""
     from .baseline import baseline_vs_healthy
     from .table1 import table1
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
-    write_csv(baseline_vs_healthy(frame, meta, alpha), out["baseline"])
-    t1 = table1(frame, meta)
-    write_csv(t1, out["table1"])
-    render.write_all(t1, str(Path(out["table1_md"]).with_suffix("")), "Table 1. Baseline characteristics")
+    if "baseline" in out:
+        write_csv(baseline_vs_healthy(frame, meta, alpha), out["baseline"])
+    if "table1" in out:
+        t1 = write_csv(table1(frame, meta), out["table1"])
+        render.write_all(t1, str(Path(out["table1_md"]).with_suffix("")), "Table 1. Baseline characteristics")
 
 
 def effect_sizes_table(effects_path: str, baseline_path: str, frame_path: str, meta_path: str, out: str) -> None:
@@ -114,7 +121,7 @@ def effect_sizes_table(effects_path: str, baseline_path: str, frame_path: str, m
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     eff = pd.read_csv(effects_path, dtype={"visit": str})
-    base = pd.read_csv(baseline_path)
+    base = pd.read_csv(baseline_path) if baseline_path else None
     write_csv(effect_sizes(eff, base, frame, meta), out)
 
 
@@ -136,7 +143,7 @@ def association_figure(table_path: str, meta_path: str, stem: str, formats: tupl
 
     meta = json.loads(Path(meta_path).read_text())
     table = pd.read_csv(table_path)
-    figures.save(association_heatmap(table, meta, alpha), stem, formats, dpi)
+    figures.save_or_explain(lambda: association_heatmap(table, meta, alpha), "Associations", stem, formats, dpi)
 
 
 def sensitivity_analyses(
@@ -160,7 +167,8 @@ def sensitivity_figure(
 
     meta = json.loads(Path(meta_path).read_text())
     table = pd.read_csv(table_path, dtype={"visit": str})
-    figures.save(sensitivity_forest(table, meta, outcome, alpha), stem, formats, dpi)
+    make = lambda: sensitivity_forest(table, meta, outcome, alpha)  # noqa: E731
+    figures.save_or_explain(make, f"Sensitivity of {outcome}", stem, formats, dpi)
 
 
 def diagnostics(
@@ -168,26 +176,32 @@ def diagnostics(
 ) -> None:
     """Influence table of every outcome's primary mixed model and one diagnostic figure per outcome."""
     from . import figures
-    from .diagnostic_figures import diagnostic_panels, failed_panel
-    from .diagnostics import outcome_diagnostics
+    from .diagnostic_figures import diagnostic_panels
+    from .diagnostics import COLUMNS, outcome_diagnostics
     from .precision import round_array
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     tables = []
     for o in meta["outcomes"]:
-        table, arrays = outcome_diagnostics(frame, meta, o["key"], primary, random_slope)
-        tables.append(table)
         stem = Path(figure_dir) / o["key"]
+        got, failed = attempt(
+            f"{o['key']} diagnostics", outcome_diagnostics, frame, meta, o["key"], primary, random_slope
+        )
+        table, arrays = got if failed is None else (pd.DataFrame([{"outcome": o["key"], "fit_status": failed}]), None)
+        tables.append(table)
         if arrays is None:
-            figures.save(failed_panel(o["label"], table["fit_status"].iloc[0]), stem, formats, dpi)
+            figures.save(figures.failed_panel(o["label"], table["fit_status"].iloc[0]), stem, formats, dpi)
             log.warning("%s: %s", o["key"], table["fit_status"].iloc[0])
             continue
         # figures plot the numbers as the policy rounds them, so no last-bit noise moves a pixel
         for name in ("fitted", "residuals", "random_effects", "cooks"):
             arrays[name] = round_array(arrays[name], f"diagnostics/{o['key']}/{name}")
-        figures.save(diagnostic_panels(o["label"], **arrays), stem, formats, dpi)
+        figures.save_or_explain(
+            lambda a=arrays, o=o: diagnostic_panels(o["label"], **a), o["label"], stem, formats, dpi
+        )
         log.info("%s: %d influential participants", o["key"], int(table["influential"].sum()))
-    write_csv(pd.concat(tables, ignore_index=True), out)
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
+    write_csv(table.reindex(columns=COLUMNS), out)
 
 
 def mediation_analyses(
@@ -222,7 +236,7 @@ def mediation_analyses(
     )
     write_csv(table, out)
     arm = f"{meta['arms']['intervention']} vs {meta['arms']['control']}"
-    figures.save(path_diagrams(table, meta, arm), stem, formats, dpi)
+    figures.save_or_explain(lambda: path_diagrams(table, meta, arm), "Mediation", stem, formats, dpi)
     for status in sorted(set(table["status"]) - {"ok"}):
         log.warning("mediation: %s", status)
 
@@ -241,7 +255,8 @@ def trajectory_figure(
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     em = pd.read_csv(emmeans_path, dtype={"visit": str, "arm": str})
-    figures.save(figures.trajectory(frame, meta, outcome, em, alpha), stem, formats, dpi)
+    make = lambda: figures.trajectory(frame, meta, outcome, em, alpha)  # noqa: E731
+    figures.save_or_explain(make, f"Trajectory of {outcome}", stem, formats, dpi)
 
 
 def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
@@ -249,14 +264,15 @@ def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[s
 
     meta = json.loads(Path(meta_path).read_text())
     eff = pd.read_csv(effects_path, dtype={"visit": str})
-    figures.save(figures.forest(eff, meta), stem, formats, dpi)
+    figures.save_or_explain(lambda: figures.forest(eff, meta), "Intervention effects", stem, formats, dpi)
 
 
 def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
     from . import figures
 
     meta = json.loads(Path(meta_path).read_text())
-    figures.save(figures.baseline_forest(pd.read_csv(baseline_path), meta), stem, formats, dpi)
+    base = pd.read_csv(baseline_path)
+    figures.save_or_explain(lambda: figures.baseline_forest(base, meta), "Patients vs healthy", stem, formats, dpi)
 
 
 def summary(inputs: dict[str, str], config: dict, out: str) -> None:
@@ -270,8 +286,12 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
         ("Dataset", meta["name"]),
         (
             "Participants",
-            f"{meta['arms']['intervention']} {n['intervention']}, "
-            f"{meta['arms']['control']} {n['control']}, healthy {n['healthy']}",
+            f"{meta['arms']['intervention']} {n['intervention']}, {meta['arms']['control']} {n['control']}, "
+            + (
+                f"{meta['arms']['healthy']} {n['healthy']}"
+                if meta["arms"].get("healthy")
+                else "no healthy control group (so no patients-vs-healthy comparison is made)"
+            ),
         ),
         ("Visits", ", ".join(meta["visits"])),
         (
@@ -303,7 +323,8 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
     if problems.empty:
         parts.append("<p>All models converged with positive variance components.</p>")
     else:
-        parts.append(render.html_table(problems.fillna(""), ""))
+        parts.append(render.html_table(problems.astype(object).fillna(""), ""))
+    parts += _failure_summary(inputs)
     if inputs.get("effect_sizes"):
         parts += _effect_size_summary(inputs["effect_sizes"])
     if inputs.get("permutation"):
@@ -319,6 +340,29 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
     if inputs.get("panel"):
         parts += _panel_summary(*inputs["panel"], alpha=config["inference"]["alpha"])
     Path(out).write_text(render.html_page("pnitrial summary", "\n".join(parts) + "\n"), encoding="utf-8")
+
+
+STATUS_COLUMNS = ("status", "fit_status")
+
+
+def _failure_summary(inputs: dict[str, str]) -> list[str]:
+    """Every analysis of every table that failed or could not be estimated, with its reason."""
+    rows = []
+    for path in (inputs[k] for k in sorted(inputs)):
+        if not isinstance(path, str) or not path.endswith(".csv") or not Path(path).exists():
+            continue
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        col = next((c for c in STATUS_COLUMNS if c in table), None)
+        if col is None:
+            continue
+        bad = table[table[col].str.startswith(("failed", "not estimable"))]
+        for (outcome, status), g in bad.groupby([bad.get("outcome", pd.Series("", index=bad.index)), col]):
+            rows.append({"table": Path(path).name, "outcome": outcome, "rows": len(g), "reason": status})
+    head = "<h2>Analyses that failed</h2>"
+    if not rows:
+        return [head, "<p>None: every analysis of every outcome finished.</p>"]
+    note = "<p>Each is a row of its table with this status; everything else finished. Details in results/logs/.</p>"
+    return [head, note, render.html_table(pd.DataFrame(rows), "")]
 
 
 def _ci_text(v: float, lo: float, hi: float) -> str:
@@ -529,13 +573,13 @@ def panel_tables(
 def panel_figures(
     effects_path: str, panel_meta: str, alpha: float, top_n: int, stems: dict[str, str], formats, dpi: int
 ) -> None:
-    from .figures import save
+    from .figures import save_or_explain
     from .panel_figures import top_forest, volcano
 
     pmeta = json.loads(Path(panel_meta).read_text())
     eff = pd.read_csv(effects_path, dtype={"visit": str})
-    save(volcano(eff, pmeta, alpha), stems["volcano"], formats, dpi)
-    save(top_forest(eff, pmeta, top_n, alpha), stems["forest"], formats, dpi)
+    save_or_explain(lambda: volcano(eff, pmeta, alpha), pmeta["label"], stems["volcano"], formats, dpi)
+    save_or_explain(lambda: top_forest(eff, pmeta, top_n, alpha), pmeta["label"], stems["forest"], formats, dpi)
 
 
 def permutation_tests(
@@ -548,22 +592,18 @@ def permutation_tests(
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     estimand = primary if primary in ("clda", "lmm") else "clda"
     rows = []
+    cols = ["outcome", "family", "estimand", "contrast", "visit", "estimate", "wald_t", "p_model", "ddf_method"]
+    cols += ["p_permutation", "mc_se", "p_permutation_adjusted", "p_adjust_method", "rerandomisations"]
+    cols += ["rerandomisations_fitted", "n_intervention", "n_control", "seed", "fit_status"]
     for o in meta["outcomes"]:
-        try:
-            rows += permutation_test(frame, meta, o, estimand, B, seed)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            rows.append(
-                {"outcome": o["key"], "family": o["family"], "estimand": estimand, "fit_status": f"failed: {exc}"}
-            )
-            log.warning("%s: permutation test failed: %s", o["key"], exc)
-    table = pd.DataFrame(rows)
+        got, failed = attempt(f"{o['key']} permutation test", permutation_test, frame, meta, o, estimand, B, seed)
+        rows += got if failed is None else [{"outcome": o["key"], "family": o["family"], "fit_status": failed}]
+    table = pd.DataFrame(rows, columns=[c for c in cols if c not in ("p_model", "ddf_method", "p_adjust_method")])
+    table["contrast"] = table["contrast"].astype(object)
     eff = pd.read_csv(effects_path, dtype={"visit": str})
     model = eff[(eff["estimand"] == estimand) & (eff["scale"] == "model")][["outcome", "contrast", "p", "ddf_method"]]
     table = table.merge(model.rename(columns={"p": "p_model"}), on=["outcome", "contrast"], how="left")
     table = adjust_within(table, "p_permutation", ["family", "contrast"], method, "p_permutation_adjusted")
-    cols = ["outcome", "family", "estimand", "contrast", "visit", "estimate", "wald_t", "p_model", "ddf_method"]
-    cols += ["p_permutation", "mc_se", "p_permutation_adjusted", "p_adjust_method", "rerandomisations"]
-    cols += ["rerandomisations_fitted", "n_intervention", "n_control", "seed", "fit_status"]
     write_csv(table.reindex(columns=cols), out)
     log.info("permutation tests: %d outcomes, %d re-randomisations each, seed %d", len(meta["outcomes"]), B, seed)
 

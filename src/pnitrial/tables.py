@@ -81,12 +81,24 @@ def write_result(result: OutcomeResult, path: Path) -> None:
 
 
 def read_results(paths: list[str | Path]) -> list[dict]:
-    return [json.loads(Path(p).read_text()) for p in paths]
+    """The per-outcome model files; one that does not parse is named, with what to do about it."""
+    out = []
+    for p in paths:
+        try:
+            out.append(json.loads(Path(p).read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(
+                f"{p}: not a valid model result ({exc.__class__.__name__}: {exc}); it was damaged or edited "
+                "after the model job wrote it: delete it and run snakemake again to rebuild it"
+            ) from None
+    return out
 
 
 def effects_table(results: list[dict], method: str) -> pd.DataFrame:
     """All contrasts; p_fdr adjusts the intervention effects per estimand, family and visit."""
-    return adjust_effects(pd.DataFrame([row for r in results for row in r["effects"]]), method)
+    rows = [row for r in results for row in r["effects"]]
+    cols = [c for c in EFFECT_COLUMNS if c not in ("p_fdr", "p_adjust_method")]
+    return adjust_effects(pd.DataFrame(rows, columns=cols if not rows else None), method)
 
 
 def panel_effects_table(effects: pd.DataFrame, method: str) -> pd.DataFrame:
@@ -136,7 +148,7 @@ def adjust_effects(df: pd.DataFrame, method: str) -> pd.DataFrame:
 
 
 def fits_table(results: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([f for r in results for f in r["fits"]])
+    df = pd.DataFrame([f for r in results for f in r["fits"]], columns=None if results else FIT_COLUMNS)
     for c in FIT_COLUMNS:
         if c not in df:
             df[c] = np.nan

@@ -45,7 +45,8 @@ wildcard_constraints:
 localrules:
     all,
     effect_tables,
-    baseline_tables,
+    table1,
+    baseline_vs_healthy,
     trajectory_figure,
     forest_figure,
     baseline_figure,
@@ -87,13 +88,13 @@ def all_outputs():
         "results/tables/fits.csv",
         "results/tables/anova.csv",
         "results/tables/lod_counts.csv",
-        "results/tables/baseline_vs_healthy.csv",
+        *with_healthy("results/tables/baseline_vs_healthy.csv"),
         "results/tables/table1.csv",
         "results/tables/effects.md",
         "results/tables/table1.md",
         "results/summary.html",
         *expand("results/figures/forest.{ext}", ext=FORMATS),
-        *expand("results/figures/baseline_vs_healthy.{ext}", ext=FORMATS),
+        *with_healthy(expand("results/figures/baseline_vs_healthy.{ext}", ext=FORMATS)),
         *expand(
             "results/figures/trajectory/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS
         ),
@@ -138,3 +139,30 @@ def panel_summary_inputs():
     if PANEL_TABLE is None:
         return []
     return ["results/tables/panel_top.csv", "results/data/panel_meta.json"]
+
+
+def intermediate_outputs():
+    """Validated data and per-model results: in the manifest, so an edited or damaged one is caught."""
+    files = ["results/data/long.csv", "results/data/meta.json"]
+    files += expand("results/models/{outcome}.json", outcome=OUTCOMES)
+    if PANEL_TABLE is not None:
+        files += [
+            "results/data/panel_rows.csv",
+            "results/data/panel_values.csv",
+            "results/data/panel_meta.json",
+        ]
+    return files
+
+
+def healthy_arm():
+    """The codebook's healthy control arm, or None (then no patients-vs-healthy table or figure)."""
+    if hasattr(CODEBOOK, "healthy"):
+        return CODEBOOK.healthy
+    return (CODEBOOK.get("arms") or {}).get("healthy")
+
+
+def with_healthy(files):
+    """files for a trial with a healthy group, else none."""
+    if healthy_arm() is None:
+        return []
+    return [files] if isinstance(files, str) else list(files)

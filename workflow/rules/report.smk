@@ -69,6 +69,7 @@ rule provenance:
 rule manifest:
     input:
         all_outputs(),
+        intermediate_outputs(),
     output:
         "results/MANIFEST.sha256",
     log:

@@ -45,17 +45,11 @@ rule effect_tables:
         "../scripts/effect_tables.py"
 
 
-rule baseline_tables:
+rule table1:
     input:
         frame="results/data/long.csv",
         meta="results/data/meta.json",
     output:
-        baseline=report(
-            "results/tables/baseline_vs_healthy.csv",
-            caption="../report/baseline_vs_healthy.rst",
-            category="Tables",
-            subcategory="Baseline",
-        ),
         table1="results/tables/table1.csv",
         table1_md="results/tables/table1.md",
         table1_tex="results/tables/table1.tex",
@@ -66,7 +60,29 @@ rule baseline_tables:
             subcategory="Baseline",
         ),
     log:
-        "results/logs/baseline_tables.log",
+        "results/logs/table1.log",
+    conda:
+        ENV
+    params:
+        alpha=config["inference"]["alpha"],
+    script:
+        "../scripts/baseline_tables.py"
+
+
+# Only for trials with a healthy control group (arms.healthy in the codebook).
+rule baseline_vs_healthy:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        baseline=report(
+            "results/tables/baseline_vs_healthy.csv",
+            caption="../report/baseline_vs_healthy.rst",
+            category="Tables",
+            subcategory="Baseline",
+        ),
+    log:
+        "results/logs/baseline_vs_healthy.log",
     conda:
         ENV
     params:
@@ -78,7 +94,7 @@ rule baseline_tables:
 rule effect_sizes:
     input:
         effects="results/tables/effects.csv",
-        baseline="results/tables/baseline_vs_healthy.csv",
+        baseline=with_healthy("results/tables/baseline_vs_healthy.csv"),
         frame="results/data/long.csv",
         meta="results/data/meta.json",
     output:

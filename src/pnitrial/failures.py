@@ -1,0 +1,45 @@
+"""A failed analysis is a row, never a crash: one place that turns an exception into a status.
+
+Every analysis step runs each outcome (or pair, or figure) through ``attempt``: a failure for one
+unit is logged with its traceback to the rule's log and returned as ``failed: <reason>``, and every
+other unit and table still finishes. Only validation stops a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+log = logging.getLogger("pnitrial")
+T = TypeVar("T")
+OK = ("ok", "singular")  # fit statuses whose numbers are reported with a p-value
+MAX_REASON = 200
+
+
+def failure_status(exc: BaseException) -> str:
+    """'failed: <reason>' with the reason on one line and at most MAX_REASON characters.
+
+    Examples
+    --------
+    >>> failure_status(ValueError("design is rank deficient"))
+    'failed: design is rank deficient'
+    """
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    if len(reason) > MAX_REASON:
+        reason = reason[: MAX_REASON - 3] + "..."
+    return f"failed: {reason}"
+
+
+def attempt(what: str, fn: Callable[..., T], *args, **kwargs) -> tuple[T | None, str | None]:
+    """(fn(*args, **kwargs), None), or (None, 'failed: ...') with the traceback logged under `what`."""
+    try:
+        return fn(*args, **kwargs), None
+    except Exception as exc:  # noqa: BLE001 - one unit's failure must not stop the others
+        log.warning("%s: %s", what, failure_status(exc), exc_info=True)
+        return None, failure_status(exc)
+
+
+def is_ok(status: object) -> bool:
+    """Whether a fit status stands for numbers that may be tested and adjusted."""
+    return isinstance(status, str) and status in OK
