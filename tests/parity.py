@@ -50,6 +50,10 @@ TOLERANCE = {
 }
 
 
+# interval bounds whose tolerance also scales with the SE of the same estimate
+SE_OF = {"ci_low": "se", "ci_high": "se", "emm_lower": "emm_se", "emm_upper": "emm_se"}
+
+
 def pnitrial_values(codebook: Path, random_slope: bool = False) -> pd.DataFrame:
     cb = load_codebook(codebook)
     frame, meta = build_long_frame(cb)
@@ -123,13 +127,19 @@ def compare(ours: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
     assert missing.empty, f"pnitrial lacks {len(missing)} reference values, e.g. {missing.head(3).to_dict('records')}"
     bad = []
     np.seterr(invalid="ignore")
+    key = ["outcome", "name", "method"]
     for q, (kind, tol) in TOLERANCE.items():
         sub = m[m["quantity"] == q]
         r, p = sub["value_r"].to_numpy(), sub["value_py"].to_numpy()
         both_inf = np.isinf(r) & np.isinf(p)
         if kind == "rel":
-            # an absolute floor of 1e-8 for values that are themselves near zero
-            ok = both_inf | (np.abs(p - r) <= np.maximum(tol * np.abs(r), 1e-8))
+            # an absolute floor of 1e-8 for values that are themselves near zero; an interval bound
+            # near zero is compared on the scale of its SE (a bound of -0.0027 with SE 5 is no 1e-5 claim)
+            floor = np.full(len(sub), 1e-8)
+            if q in SE_OF:
+                se = m[m["quantity"] == SE_OF[q]].set_index(key)["value_r"]
+                floor = np.maximum(floor, tol * sub.join(se.rename("se_r"), on=key)["se_r"].abs().to_numpy())
+            ok = both_inf | (np.abs(p - r) <= np.maximum(tol * np.abs(r), floor))
         else:
             ok = both_inf | (np.abs(p - r) <= tol)
         bad.append(sub[~ok])

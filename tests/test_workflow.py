@@ -8,6 +8,7 @@ import subprocess
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import EXCLUDED, ROOT, SNAKEMAKE, digest, run
 
 from pnitrial.analysis import AnalysisOptions, analyse_outcome
@@ -220,3 +221,26 @@ def test_killed_run_recovers_to_the_same_bytes(completed, tmp_path):
     res = run(tmp_path, "--cores", "2", "--rerun-incomplete")
     assert res.returncode == 0, res.stderr[-3000:]
     assert digest(tmp_path / "results") == digest(completed / "results")
+
+
+def test_trial_without_healthy_controls(tmp_path):
+    """No healthy arm: no patients-vs-healthy table or figure, and the summary says why."""
+    shutil.copytree(
+        ROOT / ".test", tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("results", ".snakemake")
+    )
+    table = tmp_path / "data" / "trial.csv"
+    df = pd.read_csv(table, dtype=str, keep_default_na=False)
+    df[df["arm"] != "healthy"].to_csv(table, index=False)
+    cb = tmp_path / "data" / "dataset.yaml"
+    raw = yaml.safe_load(cb.read_text())
+    raw["arms"].pop("healthy")
+    cb.write_text(yaml.safe_dump(raw, sort_keys=False))
+    res = run(tmp_path, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    results = tmp_path / "results"
+    assert not list(results.rglob("baseline_vs_healthy*"))
+    assert "no healthy control group" in (results / "summary.html").read_text()
+    sizes = pd.read_csv(results / "tables" / "effect_sizes.csv")
+    assert set(sizes["effect_size"]) == {"standardised difference"}
+    logs = "".join(p.read_text() for p in (results / "logs").rglob("*.log"))
+    assert "Warning" not in logs and "Traceback" not in logs

@@ -99,3 +99,17 @@ def test_bad_panel_stops_with_clear_error_and_no_panel_outputs(tmp_path):
     left = [p for p in results.rglob("*") if p.is_file() and p.relative_to(results).parts[0] not in EXCLUDED]
     assert not [p for p in left if "panel" in p.name or p.parent.name == "chunks"]
     assert not (results / "MANIFEST.sha256").exists()
+
+
+def test_panel_only_trial_runs_the_panel_alone(tmp_path):
+    """A proteomics-only codebook (panel:, no outcomes:) runs the plan on the panel alone."""
+    work = _copy(tmp_path)
+    cb = work / "panel" / "dataset.yaml"
+    raw = yaml.safe_load(cb.read_text())
+    raw.pop("outcomes")
+    cb.write_text(yaml.safe_dump(raw, sort_keys=False))
+    res = run(work, "--configfile", str(work / "config" / "panel.yaml"), "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    tables = {p.name for p in (work / "results" / "tables").iterdir()}
+    assert {"panel_effects.csv", "panel_top.csv", "table1.csv"} <= tables and "effects.csv" not in tables
+    assert "no trial outcomes: the analysis is the panel's alone" in (work / "results" / "summary.html").read_text()

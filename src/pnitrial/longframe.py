@@ -84,7 +84,9 @@ def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int =
             outcome=o.key, value=value.astype(float), censored=parsed.censored.astype(int), lod=parsed.lod
         )
         parts.append(part[np.isfinite(value)])
-    frame = pd.concat(parts, ignore_index=True)
+    # a panel-only trial has no outcome rows: an empty frame with the columns every reader expects
+    empty = base.iloc[:0].assign(outcome="", value=0.0, censored=0, lod=0.0)
+    frame = pd.concat(parts, ignore_index=True) if parts else empty
     frame = frame.sort_values(["outcome", "pid", "visit_index"], kind="stable").reset_index(drop=True)
     meta = {
         "name": cb.name,

@@ -278,8 +278,9 @@ def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tupl
 def summary(inputs: dict[str, str], config: dict, out: str) -> None:
     """One page for the report: dataset, settings, intervention effects, fit problems, censoring."""
     meta = json.loads(Path(inputs["meta"]).read_text())
-    eff = pd.read_csv(inputs["effects"], dtype={"visit": str})
-    fits = pd.read_csv(inputs["fits"])
+    # a panel-only trial has no outcome tables: the summary is the panel's
+    eff = pd.read_csv(inputs["effects"], dtype={"visit": str}) if inputs.get("effects") else None
+    fits = pd.read_csv(inputs["fits"]) if inputs.get("fits") else pd.DataFrame(columns=["status"])
     lod = pd.read_csv(inputs["lod"])
     n = meta["participants"]
     settings = [
@@ -314,16 +315,21 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
             + f"{int(lod['n_below_lod'].sum())} of {int(lod['n'].sum())} assay results",
         ),
     ]
-    problems = fits[fits["status"] != "ok"][["outcome", "estimand", "visit", "status", "warnings", "error"]]
+    problems = fits[fits["status"] != "ok"].reindex(
+        columns=["outcome", "estimand", "visit", "status", "warnings", "error"]
+    )
     parts = ["<h1>pnitrial analysis summary</h1>", "<table>"]
     parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings]
     parts.append("</table>")
-    parts.append(render.html_table(effects_readable(eff, meta), "Intervention effects"))
-    parts.append("<h2>Fits that need attention</h2>")
-    if problems.empty:
-        parts.append("<p>All models converged with positive variance components.</p>")
+    if eff is not None:
+        parts.append(render.html_table(effects_readable(eff, meta), "Intervention effects"))
+        parts.append("<h2>Fits that need attention</h2>")
+        if problems.empty:
+            parts.append("<p>All models converged with positive variance components.</p>")
+        else:
+            parts.append(render.html_table(problems.astype(object).fillna(""), ""))
     else:
-        parts.append(render.html_table(problems.astype(object).fillna(""), ""))
+        parts.append("<p>The codebook declares no trial outcomes: the analysis is the panel's alone.</p>")
     parts += _failure_summary(inputs)
     if inputs.get("effect_sizes"):
         parts += _effect_size_summary(inputs["effect_sizes"])
@@ -425,7 +431,7 @@ def _diagnostics_summary(path: str) -> list[str]:
         rows.append(
             {
                 "outcome": key,
-                "influential participants": f"{int(g['influential'].fillna(False).astype(bool).sum())} of {len(g)}",
+                "influential participants": f"{int(g['influential'].isin([True, 'True']).sum())} of {len(g)}",
                 "largest Cook's distance": "" if pd.isna(top["cooks_distance"]) else f"{top['cooks_distance']:.3g}",
                 "its effect on the intervention effect": ""
                 if pd.isna(top["interaction_change"])

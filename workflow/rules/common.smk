@@ -1,39 +1,40 @@
-import csv
 import os
-
-import yaml
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 
-# The codebook is schema-checked before any job runs; the table is checked by validate_data.
+from pnitrial.codebook import load_codebook as read_codebook
+from pnitrial.errors import ValidationError
+from pnitrial.panel import analyte_count
+
+
+# The codebook is read and checked by pnitrial.codebook, the one codebook reader, before any job
+# runs (a bad one names its file and key); the table is checked by validate_data.
 def load_codebook(path):
-    with open(path) as fh:
-        raw = yaml.safe_load(fh)
-    validate(raw, "../schemas/dataset.schema.yaml")
-    return raw
+    try:
+        return read_codebook(path)
+    except ValidationError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 CODEBOOK = load_codebook(config["dataset"])
-TABLE = str(Path(config["dataset"]).parent / CODEBOOK["table"])
-OUTCOMES = list(CODEBOOK["outcomes"])
+TABLE = str(CODEBOOK.table)
+OUTCOMES = [o.key for o in CODEBOOK.outcomes]
 FORMATS = config["figures"]["formats"]
 ENV = "../envs/pnitrial.yaml"
 
 
-def panel_chunks(codebook, dataset):
+def panel_chunks(codebook):
     """Chunk indices of the panel: scatter.chunks, at most one per analyte (none without a panel)."""
-    if "panel" not in codebook:
+    if codebook.panel is None:
         return None, []
-    path = Path(dataset).parent / codebook["panel"]["table"]
-    n = len(codebook["panel"].get("analytes", []))
-    # default: every column but participant and visit; validate_panel checks the rest
-    if not n and path.exists():
-        with open(path, newline="") as fh:
-            n = len(next(csv.reader(fh), [])) - 2
-    return str(path), list(range(max(1, min(config["scatter"]["chunks"], n))))
+    # analytes as validate_panel sees them (listed, or every column not repeated from the trial table
+    # nor ignored); an unreadable table gives one chunk and validate_panel says why
+    n = min(config["scatter"]["chunks"], analyte_count(codebook))
+    return str(codebook.panel.table), list(range(max(1, n)))
 
 
-PANEL_TABLE, PANEL_CHUNKS = panel_chunks(CODEBOOK, config["dataset"])
+PANEL_TABLE, PANEL_CHUNKS = panel_chunks(CODEBOOK)
 
 
 wildcard_constraints:
@@ -83,16 +84,26 @@ def figures_dir(wildcards, output):
 
 def all_outputs():
     return [
+        "results/tables/lod_counts.csv",
+        "results/tables/table1.csv",
+        "results/tables/table1.md",
+        "results/summary.html",
+        *trial_outputs(),
+        *panel_outputs(),
+    ]
+
+
+def trial_outputs():
+    """The analyses of the codebook's outcomes (none for a panel-only codebook)."""
+    if not OUTCOMES:
+        return []
+    return [
         "results/tables/effects.csv",
         "results/tables/emmeans.csv",
         "results/tables/fits.csv",
         "results/tables/anova.csv",
-        "results/tables/lod_counts.csv",
         *with_healthy("results/tables/baseline_vs_healthy.csv"),
-        "results/tables/table1.csv",
         "results/tables/effects.md",
-        "results/tables/table1.md",
-        "results/summary.html",
         *expand("results/figures/forest.{ext}", ext=FORMATS),
         *with_healthy(expand("results/figures/baseline_vs_healthy.{ext}", ext=FORMATS)),
         *expand(
@@ -111,7 +122,6 @@ def all_outputs():
             "results/figures/sensitivity/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS
         ),
         *expand("results/figures/associations.{ext}", ext=FORMATS),
-        *panel_outputs(),
         *permutation_outputs(),
     ]
 
@@ -164,5 +174,12 @@ def healthy_arm():
 def with_healthy(files):
     """files for a trial with a healthy group, else none."""
     if healthy_arm() is None:
+        return []
+    return [files] if isinstance(files, str) else list(files)
+
+
+def with_outcomes(files):
+    """files for a trial with outcomes, else none (a panel-only codebook runs the panel alone)."""
+    if not OUTCOMES:
         return []
     return [files] if isinstance(files, str) else list(files)

@@ -1,16 +1,16 @@
 rule summary:
     input:
         meta="results/data/meta.json",
-        effects="results/tables/effects.csv",
-        fits="results/tables/fits.csv",
+        effects=with_outcomes("results/tables/effects.csv"),
+        fits=with_outcomes("results/tables/fits.csv"),
         lod="results/tables/lod_counts.csv",
-        effect_sizes="results/tables/effect_sizes.csv",
-        associations="results/tables/associations.csv",
-        sensitivity="results/tables/sensitivity.csv",
-        diagnostics="results/tables/diagnostics.csv",
-        mediation="results/tables/mediation.csv",
+        effect_sizes=with_outcomes("results/tables/effect_sizes.csv"),
+        associations=with_outcomes("results/tables/associations.csv"),
+        sensitivity=with_outcomes("results/tables/sensitivity.csv"),
+        diagnostics=with_outcomes("results/tables/diagnostics.csv"),
+        mediation=with_outcomes("results/tables/mediation.csv"),
         panel=panel_summary_inputs(),
-        permutation=permutation_outputs(),
+        permutation=with_outcomes(permutation_outputs()),
     output:
         report(
             "results/summary.html",

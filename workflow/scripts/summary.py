@@ -1,7 +1,8 @@
 from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
-inputs = {k: v for k, v in snakemake.input.items() if k not in ("panel", "permutation")}
+# optional inputs come as lists (empty for a trial without them)
+inputs = {k: v if isinstance(v, str) else next(iter(v), None) for k, v in snakemake.input.items()}
 inputs["panel"] = list(snakemake.input.panel)
 inputs["permutation"] = next(iter(snakemake.input.permutation), None)
 steps.summary(inputs, dict(snakemake.params.config), snakemake.output[0])
