@@ -177,3 +177,29 @@ def test_panel_fdr_is_across_the_panel_per_estimand_and_visit(panel_trial):
     assert table.loc[~table["contrast"].str.startswith("interaction"), "p_fdr"].isna().all()
     top = panel_top_table(table, 5)
     assert len(top) == 5 and top["p"].is_monotonic_increasing and (top["estimand"] == "clda").all()
+
+
+def test_an_analyte_that_cannot_be_tested_has_no_p_and_no_fdr(panel_trial):
+    """An analyte equal at both visits: a degenerate ANCOVA and no valid mixed model, none of them tested."""
+    cb = load_codebook(panel_trial)
+    rows, values, pmeta = build_panel_frame(cb)
+    meta = {
+        "visits": list(cb.visits),
+        "arms": {"intervention": cb.intervention, "control": cb.control},
+        "covariates": {"age": {"type": "numeric"}, "sex": {"type": "categorical"}},
+    }
+    flat = values.copy()
+    pre, post = (rows["visit"] == cb.visits[0]).to_numpy(), (rows["visit"] == cb.visits[1]).to_numpy()
+    base = dict(zip(rows.loc[pre, "pid"], flat[pre, 0], strict=True))
+    flat[post, 0] = rows.loc[post, "pid"].map(base).to_numpy()
+    eff, fits = analyse_panel(rows, flat, meta, pmeta, AnalysisOptions())
+    first = pmeta["analytes"][0]
+    mine = eff[eff["outcome"] == first]
+    assert not mine["fit_status"].isin(["ok", "singular"]).any()
+    assert mine["p"].isna().all() and mine["ci_low"].isna().all()
+    ancova = fits[(fits["outcome"] == first) & (fits["estimand"] == "ancova")]
+    assert ancova["error"].str.startswith("degenerate").all()
+    adjusted = panel_effects_table(eff, "bh")
+    assert adjusted.loc[adjusted["outcome"] == first, "p_fdr"].isna().all()
+    others = adjusted[(adjusted["outcome"] != first) & adjusted["contrast"].str.startswith("interaction:")]
+    assert others.loc[others["scale"] == "model", "p_fdr"].notna().all()

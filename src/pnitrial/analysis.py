@@ -21,7 +21,7 @@ from .ancova import ancova_effect
 from .censored import fit_censored
 from .design import build_ancova, build_clda_model, build_trial_model, trial_contrasts, trial_rows
 from .engine import LMMFit
-from .failures import failure_status, is_ok, log
+from .failures import failure_status, fit_status, is_ok, log
 from .fallback import fit_with_fallback
 from .inference import Estimate, Inference
 
@@ -46,12 +46,6 @@ class OutcomeResult:
     effects: list[dict] = field(default_factory=list)
     emmeans: list[dict] = field(default_factory=list)
     anova: list[dict] = field(default_factory=list)
-
-
-def _status(converged: bool, singular: bool) -> str:
-    if not converged:
-        return "not converged"
-    return "singular" if singular else "ok"
 
 
 def _finite(x: float | None) -> float | None:
@@ -112,7 +106,7 @@ def _fit_summary(base: dict, fit: LMMFit, inf: Inference, n_by_role: dict[str, i
     cov = fit.random_cov
     row = dict(
         base,
-        status=_status(fit.converged, fit.singular),
+        status=fit_status(fit.converged, fit.singular, fit.sigma**2, float(cov[0, 0])),
         n_participants=fit.data.m,
         n_intervention=n_by_role["intervention"],
         n_control=n_by_role["control"],
@@ -256,7 +250,7 @@ def _clda_censored(
         for v in meta["visits"][1:]:
             rows.add(CENSORED, f"interaction:{v}", v, None, CENSORED_DDF, "failed")
         return
-    status = _status(fit.converged, fit.singular)
+    status = fit_status(fit.converged, fit.singular, fit.sigma**2, fit.sigma_u**2)
     res.fits.append(
         dict(
             base,

@@ -11,10 +11,39 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+import numpy as np
+
 log = logging.getLogger("pnitrial")
 T = TypeVar("T")
 OK = ("ok", "singular")  # fit statuses whose numbers are reported with a p-value
 MAX_REASON = 200
+# a residual variance below this share of the total is rounding noise: the outcome does not vary
+# within participants (e.g. every later value copies the baseline), and no test on it means anything
+RESIDUAL_SHARE_FLOOR = 1e-8
+DEGENERATE = "degenerate: no residual variance (the outcome does not vary within participants)"
+
+
+def fit_status(converged, singular, var_residual, var_participant):
+    """The one rule for a mixed-model fit's status: not converged, degenerate, singular or ok (arrays too).
+
+    Examples
+    --------
+    >>> fit_status(True, False, 1.0, 2.0)
+    'ok'
+    >>> fit_status(True, False, 1e-12, 2.0)
+    'degenerate: no residual variance (the outcome does not vary within participants)'
+    """
+    share = np.asarray(var_residual, dtype=float) / (
+        np.asarray(var_residual, dtype=float) + np.asarray(var_participant, dtype=float)
+    )
+    out = np.where(
+        ~np.asarray(converged, dtype=bool),
+        "not converged",
+        np.where(
+            ~(share > RESIDUAL_SHARE_FLOOR), DEGENERATE, np.where(np.asarray(singular, dtype=bool), "singular", "ok")
+        ),
+    )
+    return out.item() if out.ndim == 0 else out.astype(object)
 
 
 def failure_status(exc: BaseException) -> str:

@@ -9,6 +9,8 @@ Rows and columns match analysis.py's, so the same table code gathers both.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -17,8 +19,10 @@ from .analysis import AnalysisOptions, analyse_outcome
 from .batch import BatchFit, chol, chol_inv, chol_solve, dot, fit_batch, gram
 from .batch_inference import BatchEstimates, batch_estimates, inference_basis
 from .design import TRIAL_ROLES, _covariate_columns, clda_columns, trial_columns, trial_contrasts
+from .failures import fit_status
 
 EFFECT_KEYS = ("estimate", "se", "df", "statistic", "p", "ci_low", "ci_high")
+TESTED = ("statistic", "p", "ci_low", "ci_high")  # reported only for fits whose status is ok or singular
 
 
 def _trial_rows(rows: pd.DataFrame, meta: dict) -> np.ndarray:
@@ -29,9 +33,9 @@ def _trial_rows(rows: pd.DataFrame, meta: dict) -> np.ndarray:
 
 
 def _status(fit: BatchFit) -> np.ndarray:
-    return np.where(
-        ~fit.ok, "failed", np.where(~fit.converged, "not converged", np.where(fit.singular, "singular", "ok"))
-    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        status = fit_status(fit.converged, fit.singular, fit.sigma**2, fit.var_participant)
+    return np.where(~fit.ok, "failed", status).astype(object)
 
 
 class _Table:
@@ -44,8 +48,13 @@ class _Table:
 
     def add_effect(self, estimand: str, contrast: str, visit: str, e: BatchEstimates, method: str, status) -> None:
         K = len(self.keys)
-        ok = np.asarray(status) != "failed"
-        cols = {k: np.where(ok, getattr(e, k), np.nan) for k in EFFECT_KEYS}
+        status = np.broadcast_to(np.asarray(status, dtype=object), K).copy()
+        finite = np.isfinite(e.estimate) & np.isfinite(e.se) & (e.se > 0)
+        status[(status != "failed") & ~finite] = "not estimable: the estimate or its SE is not finite"
+        ok = status != "failed"
+        # as for trial outcomes: an invalid fit has no test, so no p, no interval, no place in the FDR
+        tested = np.isin(status, ("ok", "singular"))
+        cols = {k: np.where(tested if k in TESTED else ok & finite, getattr(e, k), np.nan) for k in EFFECT_KEYS}
         cols["df"] = np.where(np.isfinite(cols["df"]), cols["df"], np.nan)
         base = {
             "outcome": self.keys,
@@ -55,7 +64,7 @@ class _Table:
             "visit": visit,
             "primary": estimand == self.opts.primary and contrast.startswith("interaction:"),
             "ddf_method": method,
-            "fit_status": np.broadcast_to(status, K),
+            "fit_status": status,
             "statistic_type": np.where(ok, e.statistic_type, None),
         }
         self.effects.append(pd.DataFrame({**base, "scale": "model", **cols}))
@@ -220,8 +229,13 @@ def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: dict, visit: str, covs: str,
     beta = chol_solve(L, (X * y[:, :, None]).sum(axis=1))
     resid = np.where(W, y - dot(X, beta[:, None, :]), 0.0)
     df = np.where(bad, np.nan, n - p).astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an analyte without complete pairs has no spread
         s2 = (resid**2).sum(axis=1) / df
+        # a residual variance of rounding noise (the model fits exactly) gives no test
+        spread = np.nanvar(np.where(W, ya, np.nan), axis=1)
+        degenerate = ~bad & ~(s2 > 1e-12 * spread)
+    bad = bad | degenerate
     est, se = beta[:, 1], np.sqrt(s2 * inv[:, 1, 1])
     t = est / se
     crit = stats.t.ppf(1 - opts.alpha / 2, df)
@@ -231,7 +245,11 @@ def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: dict, visit: str, covs: str,
     error = np.where(
         small,
         [f"{k} complete pairs cannot estimate {p} coefficients" for k in n],
-        np.where(deficient, "ANCOVA design is rank deficient", ""),
+        np.where(
+            deficient,
+            "ANCOVA design is rank deficient",
+            np.where(degenerate, "degenerate: the model fits the complete pairs exactly", ""),
+        ),
     )
     n_role = {r: ((basesub["role"] == r).to_numpy()[None, :] & W).sum(axis=1) for r in TRIAL_ROLES}
     table.add_fit(
