@@ -23,6 +23,7 @@ from pnitrial.analysis import AnalysisOptions
 from pnitrial.codebook import load_codebook
 from pnitrial.errors import ValidationError
 from pnitrial.longframe import build_long_frame
+from pnitrial.panel import build_panel_frame
 
 KINDS = ("score", "float", "concentration", "mixed")
 
@@ -39,6 +40,7 @@ def trials(draw, max_per_arm: int = 200, max_visits: int = 12) -> tuple[pd.DataF
         dropout=draw(st.sampled_from(["none", "monotone", "intermittent", "both"])),
         covariate=draw(st.sampled_from(["none", "numeric", "categorical", "constant"])),
         quirk=draw(st.sampled_from(["none", "all_missing_visit", "constant_arm", "extreme", "all_below_lod"])),
+        panel=draw(st.sampled_from([0, 0, 0, 6])),
     )
 
 
@@ -52,8 +54,10 @@ def make_trial(
     dropout: str,
     covariate: str,
     quirk: str,
+    panel: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
-    """One trial table and its codebook, all of its randomness from `seed`."""
+    """One trial table and its codebook, all of its randomness from `seed`; `panel` analytes in a wide
+    table (codebook key `panel`, table in the returned codebook's `_panel` entry) when above 0."""
     rng = np.random.default_rng(seed)
     visits = [f"v{i}" for i in range(n_visits)]
     roles = ["A"] * n_int + ["B"] * n_ctl + ["H"] * n_healthy
@@ -111,6 +115,15 @@ def make_trial(
             cells = np.full(len(cells), "<LOD")
         table[key] = cells
         outcomes[key] = spec
+    wide = None
+    if panel:
+        wide = table[["participant", "visit"]].copy()
+        for a in range(panel):
+            npx = 5 + table["_p"] * 0.5 + rng.normal(size=len(table)) * 0.3 + (a == 0) * effect
+            cells = np.array([f"{x:.3f}" for x in npx])
+            cells[rng.random(len(cells)) < 0.05] = ""
+            wide[f"A{a:03d}"] = cells
+        wide["PlateID"] = "plate1"  # a non-analyte column, skipped through panel.ignore
     table = table.drop(columns=["_p", "_j"])
     arms = {"intervention": "A", "control": "B", **({"healthy": "H"} if n_healthy else {})}
     covariates = [c for c in ("age", "sex", "site") if c in table]
@@ -123,12 +136,19 @@ def make_trial(
         "covariates": covariates,
         "outcomes": outcomes,
     }
+    if wide is not None:
+        codebook["panel"] = {"table": "panel.csv", "family": "protein", "transform": "none", "ignore": ["PlateID"]}
+        codebook["_panel"] = wide
     return table, codebook
 
 
 def write_trial(table: pd.DataFrame, codebook: dict, where: Path) -> Path:
     where.mkdir(parents=True, exist_ok=True)
     table.to_csv(where / "trial.csv", index=False, lineterminator="\n")
+    codebook = dict(codebook)
+    wide = codebook.pop("_panel", None)
+    if wide is not None:
+        wide.to_csv(where / "panel.csv", index=False, lineterminator="\n")
     path = where / "dataset.yaml"
     path.write_text(yaml.safe_dump(codebook, sort_keys=False))
     return path
@@ -147,21 +167,24 @@ def run_plan(codebook: Path, out: Path, figures: bool = False) -> str | None:
     """Every step of the plan on one trial; None when it finished, the validation message when refused."""
     logging.getLogger("pnitrial").handlers.clear()
     try:
-        build_long_frame(load_codebook(codebook), lod_method="censored", min_per_arm=3)
+        cb = load_codebook(codebook)
+        build_long_frame(cb, lod_method="censored", min_per_arm=3)
+        if cb.panel is not None:
+            build_panel_frame(cb, min_per_arm=3)
     except ValidationError as exc:
         return str(exc)
     out.mkdir(parents=True, exist_ok=True)
     frame, meta, lod = out / "long.csv", out / "meta.json", out / "lod.csv"
     steps.validate_data(str(codebook), str(frame), str(meta), str(lod), "censored", 3)
     opts = AnalysisOptions(censored=True)
-    keys = list(yaml.safe_load(codebook.read_text())["outcomes"])
+    keys = [o.key for o in cb.outcomes]
     models = []
     for key in keys:
         models.append(str(out / f"{key}.json"))
         steps.fit_outcome(str(frame), str(meta), key, models[-1], opts)
     tables = {k: str(out / f"{k}.csv") for k in ("effects", "emmeans", "fits", "anova")}
     steps.effect_tables(models, str(meta), "bh", {**tables, "effects_md": str(out / "effects.md")})
-    healthy = "healthy" in yaml.safe_load(codebook.read_text())["arms"]
+    healthy = cb.healthy is not None
     base = {"table1": str(out / "table1.csv"), "table1_md": str(out / "table1.md")}
     if healthy:
         base["baseline"] = str(out / "baseline.csv")
@@ -203,5 +226,21 @@ def run_plan(codebook: Path, out: Path, figures: bool = False) -> str | None:
         "permutation": str(out / "perm.csv"),
         "panel": [],
     }
+    if cb.panel is not None:
+        pdata = {k: str(out / f"panel_{k}") for k in ("rows", "values", "meta")}
+        steps.validate_panel(str(codebook), pdata, 3)
+        inputs = {"rows": pdata["rows"], "values": pdata["values"], "panel_meta": pdata["meta"], "meta": str(meta)}
+        chunks = []
+        for chunk in range(2):
+            chunks.append({k: str(out / f"chunk{chunk}.{k}.csv") for k in ("effects", "fits")})
+            steps.fit_panel_chunk(inputs, chunk, 2, opts, chunks[-1])
+        names = ("effects", "fits", "top")
+        ptables = {k: str(out / f"panel_{k}.csv") for k in names} | {"top_md": str(out / "panel_top.md")}
+        efiles, ffiles = [c["effects"] for c in chunks], [c["fits"] for c in chunks]
+        steps.panel_tables(efiles, ffiles, str(meta), pdata["meta"], "bh", 5, ptables)
+        if figures:
+            stems = {"volcano": str(fig / "volcano"), "forest": str(fig / "top")}
+            steps.panel_figures(ptables["effects"], pdata["meta"], 0.05, 5, stems, formats, 50)
+        summary_inputs["panel"] = [ptables["top"], pdata["meta"]]
     steps.summary(summary_inputs, {**CONFIG, "lod": {"method": "censored"}}, str(out / "summary.html"))
     return None

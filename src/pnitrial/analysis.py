@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .ancova import ancova_effect
 from .censored import fit_censored
@@ -24,6 +23,7 @@ from .engine import LMMFit
 from .failures import failure_status, fit_status, is_ok, log
 from .fallback import fit_with_fallback
 from .inference import Estimate, Inference
+from .wald import wald
 
 ESTIMANDS = ("lmm", "clda", "ancova")
 CENSORED = "clda_censored"  # the cLDA model with below-LOD values censored (lod.method: censored)
@@ -77,6 +77,8 @@ class _Rows:
         vals = dict(e.__dict__) if e is not None else {}
         if e is not None and not (math.isfinite(e.estimate) and math.isfinite(e.se) and e.se > 0):
             status = "not estimable: the estimate or its SE is not finite"
+        elif e is not None and is_ok(status) and not math.isfinite(e.p):
+            status = "not estimable: no valid denominator df"
         if not is_ok(status):
             # an invalid fit has no test: no p, no interval, and no place in a multiplicity adjustment
             vals.update(statistic=None, p=None, ci_low=None, ci_high=None)
@@ -271,12 +273,10 @@ def _clda_censored(
             coefficients={n: float(b) for n, b in zip(em.data.fixed_names, fit.beta, strict=True)},
         )
     )
-    z = float(stats.norm.ppf(1 - opts.alpha / 2))
     for v, col in em.effects.items():
         est, se = float(fit.beta[col]), math.sqrt(float(fit.vcov[col, col]))
-        e = Estimate(
-            est, se, math.inf, est / se, "z", float(2 * stats.norm.sf(abs(est / se))), est - z * se, est + z * se
-        )
+        w = wald(est, se, math.inf, opts.alpha)
+        e = Estimate(est, se, math.inf, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
         rows.add(CENSORED, f"interaction:{v}", v, e, CENSORED_DDF, status)
 
 

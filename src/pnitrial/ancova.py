@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from .design import AncovaData
 from .inference import Estimate
+from .wald import wald
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,5 @@ def ancova_effect(d: AncovaData, alpha: float = 0.05) -> tuple[Estimate, OLSFit]
     """Arm coefficient adjusted for baseline (Vickers & Altman 2001, BMJ 323:1123)."""
     fit = fit_ols(d)
     est, se = float(fit.beta[1]), float(np.sqrt(fit.vcov[1, 1]))
-    t = est / se
-    crit = float(stats.t.ppf(1 - alpha / 2, fit.df_resid))
-    p = float(2 * stats.t.sf(abs(t), fit.df_resid))
-    return Estimate(est, se, float(fit.df_resid), t, "t", p, est - crit * se, est + crit * se), fit
+    w = wald(est, se, float(fit.df_resid), alpha)
+    return Estimate(est, se, float(fit.df_resid), w.statistic, "t", w.p, w.ci_low, w.ci_high), fit

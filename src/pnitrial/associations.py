@@ -16,7 +16,7 @@ import pandas as pd
 import pingouin as pg
 from scipy import stats
 
-from .baseline import TRIAL_ROLES
+from .codebook import TRIAL_ROLES
 from .failures import attempt
 from .multiplicity import adjust
 

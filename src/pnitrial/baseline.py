@@ -9,7 +9,7 @@ import pandas as pd
 import pingouin as pg
 from scipy import stats
 
-TRIAL_ROLES = ("intervention", "control")
+from .codebook import TRIAL_ROLES
 
 
 def welch_test(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> dict:

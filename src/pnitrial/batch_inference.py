@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from .batch import BatchFit, chol_inv, dot, lambda_derivatives, mm, vsum
+from .inference import METHODS
 from .satterthwaite import EIGEN_TOL
-
-METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
+from .wald import wald
 
 
 @dataclass
@@ -185,16 +184,8 @@ def batch_estimates(
     else:
         vcov, df = fit.vcov, np.full(len(est), np.inf)
     se = np.sqrt(dot(Lk, (vcov * Lk[:, None, :]).sum(axis=-1)))
-    stat = est / se
-    if method == "asymptotic":
-        p = 2 * stats.norm.sf(np.abs(stat))
-        crit = np.full(len(est), stats.norm.ppf(1 - alpha / 2))
-        kind = "z"
-    else:
-        p = 2 * stats.t.sf(np.abs(stat), df)
-        crit = stats.t.ppf(1 - alpha / 2, df)
-        kind = "t"
-    return BatchEstimates(est, se, df, stat, kind, p, est - crit * se, est + crit * se)
+    w = wald(est, se, df, alpha)
+    return BatchEstimates(est, se, df, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
 
 
 def inference_basis(fit: BatchFit, method: str):

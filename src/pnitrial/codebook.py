@@ -12,6 +12,9 @@ import yaml
 
 from .errors import ValidationError
 
+ROLES = ("intervention", "control", "healthy")  # the arms a codebook can name, in table order
+TRIAL_ROLES = ROLES[:2]  # the randomised arms
+
 
 @dataclass(frozen=True)
 class Outcome:

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .codebook import TRIAL_ROLES
 from .engine import ModelData
-
-TRIAL_ROLES = ("intervention", "control")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .baseline import TRIAL_ROLES
+from .codebook import TRIAL_ROLES
 
 COLUMNS = [
     "outcome",

@@ -15,6 +15,7 @@ from scipy import stats
 from .engine import LMMFit
 from .kenward_roger import kenward_roger_df, kenward_roger_ftest, kr_vcov_adjusted
 from .satterthwaite import fai_cornelius_df, satterthwaite_basis, satterthwaite_df
+from .wald import wald
 
 METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
 
@@ -69,16 +70,8 @@ class Inference:
         est = float(L @ self.fit.beta)
         se = float(np.sqrt(L @ self.vcov @ L))
         df = self.df(L)
-        stat = est / se
-        if np.isfinite(df):
-            p = float(2 * stats.t.sf(abs(stat), df))
-            crit = float(stats.t.ppf(1 - self.alpha / 2, df))
-            kind = "t"
-        else:
-            p = float(2 * stats.norm.sf(abs(stat)))
-            crit = float(stats.norm.ppf(1 - self.alpha / 2))
-            kind = "z"
-        return Estimate(est, se, df, stat, kind, p, est - crit * se, est + crit * se)
+        w = wald(est, se, df, self.alpha)
+        return Estimate(est, se, df, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
 
     def ftest(self, Lmat: np.ndarray) -> FTest:
         """Wald F for L beta = 0 with the method's denominator df (lmerTest anova / KRmodcomp)."""

@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook
+from .codebook import ROLES, Codebook
 from .validate import MISSING, parse_outcome, read_table, validate_table
 
 LOD_RULES = {"sqrt2": 1 / np.sqrt(2), "half": 0.5, "lod": 1.0}
 # with lod.method `censored` the censored model uses the limits; substituted values (LOD/sqrt(2))
 # remain for the other estimands, the figures and the secondary analyses
 LOD_METHODS = (*LOD_RULES, "censored")
-ROLES = ("intervention", "control", "healthy")
 
 
 def covariate_kind(cells: pd.Series) -> dict:

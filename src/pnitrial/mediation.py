@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 
-from .baseline import TRIAL_ROLES
+from .codebook import TRIAL_ROLES
 from .failures import attempt
 
 COLUMNS = [

@@ -13,13 +13,14 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .analysis import AnalysisOptions, analyse_outcome
 from .batch import BatchFit, chol, chol_inv, chol_solve, dot, fit_batch, gram
 from .batch_inference import BatchEstimates, batch_estimates, inference_basis
-from .design import TRIAL_ROLES, _covariate_columns, clda_columns, trial_columns, trial_contrasts
+from .codebook import TRIAL_ROLES
+from .design import _covariate_columns, clda_columns, trial_columns, trial_contrasts
 from .failures import fit_status
+from .wald import wald
 
 EFFECT_KEYS = ("estimate", "se", "df", "statistic", "p", "ci_low", "ci_high")
 TESTED = ("statistic", "p", "ci_low", "ci_high")  # reported only for fits whose status is ok or singular
@@ -237,9 +238,8 @@ def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: dict, visit: str, covs: str,
         degenerate = ~bad & ~(s2 > 1e-12 * spread)
     bad = bad | degenerate
     est, se = beta[:, 1], np.sqrt(s2 * inv[:, 1, 1])
-    t = est / se
-    crit = stats.t.ppf(1 - opts.alpha / 2, df)
-    e = BatchEstimates(est, se, df, t, "t", 2 * stats.t.sf(np.abs(t), df), est - crit * se, est + crit * se)
+    w = wald(est, se, df, opts.alpha)
+    e = BatchEstimates(est, se, df, w.statistic, "t", w.p, w.ci_low, w.ci_high)
     status = np.where(bad, "failed", "ok")
     table.add_effect("ancova", f"interaction:{visit}", visit, e, "ols", status)
     error = np.where(

@@ -18,7 +18,7 @@ import pingouin as pg
 from scipy import optimize, stats
 
 from .analysis import CENSORED, AnalysisOptions, analyse_outcome
-from .baseline import TRIAL_ROLES
+from .codebook import TRIAL_ROLES
 from .failures import attempt
 from .longframe import LOD_RULES
 

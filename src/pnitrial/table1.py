@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-ROLES = ("intervention", "control", "healthy")
+from .codebook import ROLES
 
 
 def _mean_sd(x: pd.Series, digits: int) -> str:
