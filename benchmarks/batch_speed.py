@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pnitrial.batch import fit_batch
-from pnitrial.batch_inference import batch_estimates, inference_basis
-from pnitrial.engine import ModelData, fit_lmm
-from pnitrial.inference import Inference
+from pnitrial.inference.batched import batch_estimates, inference_basis
+from pnitrial.inference.contrasts import Inference
+from pnitrial.models.batch import fit_batch
+from pnitrial.models.engine import ModelData, fit_lmm
 
 L = np.array([0, 0, 0, 1.0])
 R_SCRIPT = r"""

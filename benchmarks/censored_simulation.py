@@ -20,9 +20,9 @@ import time
 import numpy as np
 from scipy import stats
 
-from pnitrial.censored import fit_censored
-from pnitrial.engine import ModelData, fit_lmm
-from pnitrial.inference import Inference
+from pnitrial.inference.contrasts import Inference
+from pnitrial.models.censored import fit_censored
+from pnitrial.models.engine import ModelData, fit_lmm
 
 EFFECT = 0.3
 NAMES = ("(Intercept)", "visitpost", "armMBPM:visitpost")

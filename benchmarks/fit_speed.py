@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pnitrial.engine import ModelData, fit_lmm
-from pnitrial.inference import Inference
+from pnitrial.inference.contrasts import Inference
+from pnitrial.models.engine import ModelData, fit_lmm
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages({library(lme4); library(lmerTest)})

@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from pnitrial.engine import ModelData, fit_lmm
-from pnitrial.inference import METHODS, Inference
+from pnitrial.inference.contrasts import METHODS, Inference
+from pnitrial.models.engine import ModelData, fit_lmm
 
 NAMES = ("(Intercept)", "armMBPM", "visitpost", "armMBPM:visitpost")
 

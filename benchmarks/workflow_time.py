@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from pnitrial.simulate import write_panel_trial
+from pnitrial.data.simulate import write_panel_trial
 
 ROOT = Path(__file__).resolve().parents[1]
 

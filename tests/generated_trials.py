@@ -19,11 +19,11 @@ import yaml
 from hypothesis import strategies as st
 
 from pnitrial import steps
-from pnitrial.analysis import AnalysisOptions
-from pnitrial.codebook import load_codebook
+from pnitrial.analyses.estimands import AnalysisOptions
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.data.panel import build_panel_frame
 from pnitrial.errors import ValidationError
-from pnitrial.longframe import build_long_frame
-from pnitrial.panel import build_panel_frame
 
 KINDS = ("score", "float", "concentration", "mixed")
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.codebook import load_codebook
-from pnitrial.design import build_trial_model, trial_contrasts
-from pnitrial.engine import fit_lmm
-from pnitrial.inference import METHODS, Inference
-from pnitrial.longframe import build_long_frame
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.inference.contrasts import METHODS, Inference
+from pnitrial.models.design import build_trial_model, trial_contrasts
+from pnitrial.models.engine import fit_lmm
 
 REFERENCE = Path(__file__).parent / "reference" / "expected"
 

@@ -7,9 +7,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 rm -rf results .test/results
 python -m snakemake --cores all -q
-python -m pnitrial.verification snapshot results tests/expected
+python -m pnitrial snapshot results tests/expected
 python -m snakemake --directory .test --cores all -q
-python -m pnitrial.verification snapshot .test/results .test/expected
+python -m pnitrial snapshot .test/results .test/expected
 rm -rf .test/results
 python -m snakemake --directory .test --configfile .test/config/panel.yaml --cores all -q
-python -m pnitrial.verification snapshot .test/results .test/expected/panel
+python -m pnitrial snapshot .test/results .test/expected/panel

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pnitrial.precision import cell_scales, rounding_step
+from pnitrial.report.precision import cell_scales, rounding_step
 
 # noise never measured below this (relative to the cell's scale): another processor may show some
 NOISE_FLOOR = 1e-15

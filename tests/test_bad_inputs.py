@@ -21,10 +21,10 @@ import pytest
 import yaml
 from conftest import ROOT, SMALL
 
-from pnitrial.codebook import load_codebook
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.data.panel import build_panel_frame
 from pnitrial.errors import ValidationError
-from pnitrial.longframe import build_long_frame
-from pnitrial.panel import build_panel_frame
 
 PANEL = ROOT / ".test" / "panel"
 DOC = ROOT / "docs" / "bad_inputs.md"
@@ -926,7 +926,7 @@ each cut to {chars} characters).
 
 
 def render(messages: dict[str, str]) -> str:
-    from pnitrial.validate import MAX_VALUES_SHOWN, VALUE_CHARS
+    from pnitrial.data.validate import MAX_VALUES_SHOWN, VALUE_CHARS
 
     head = DOC_HEAD.format(
         placeholder=PLACEHOLDER,

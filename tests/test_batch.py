@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 from parity import REFERENCE, TOLERANCE
 from test_engine import dense_reml_deviance
 
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.batch import batch_deviance, batch_stats, chol, chol_inv, chol_solve, fit_batch
-from pnitrial.batch_inference import batch_estimates
-from pnitrial.codebook import load_codebook
-from pnitrial.design import trial_columns, trial_contrasts
-from pnitrial.engine import ModelData, fit_lmm
-from pnitrial.inference import METHODS, Inference
-from pnitrial.longframe import build_long_frame
-from pnitrial.panel_analysis import analyse_panel, wide_from_long
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.analyses.panel import analyse_panel, wide_from_long
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.inference.batched import batch_estimates
+from pnitrial.inference.contrasts import METHODS, Inference
+from pnitrial.models.batch import batch_deviance, batch_stats, chol, chol_inv, chol_solve, fit_batch
+from pnitrial.models.design import trial_columns, trial_contrasts
+from pnitrial.models.engine import ModelData, fit_lmm
 
 CASES = ROOT / "tests" / "reference" / "cases"
 RANDOM_INTERCEPT_CASES = {
@@ -160,7 +160,7 @@ def test_batched_equals_one_at_a_time_bitwise():
 
 
 def test_internal_blocks_do_not_change_results(monkeypatch):
-    import pnitrial.batch as batch
+    import pnitrial.models.batch as batch
 
     X, group, Y = _random_panel(2, K=30)
     whole = fit_batch(X, group, Y)

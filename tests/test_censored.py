@@ -11,12 +11,12 @@ from conftest import DEMO
 from parity import REFERENCE
 from scipy import integrate, stats
 
-from pnitrial.censored import CensoredData, fit_censored, loglik_and_gradient
-from pnitrial.codebook import load_codebook
-from pnitrial.design import build_clda_model, trial_rows
-from pnitrial.engine import ModelData
-from pnitrial.longframe import build_long_frame
-from pnitrial.multiplicity import adjust
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.inference.multiplicity import adjust
+from pnitrial.models.censored import CensoredData, fit_censored, loglik_and_gradient
+from pnitrial.models.design import build_clda_model, trial_rows
+from pnitrial.models.engine import ModelData
 
 REF = pd.read_csv(REFERENCE / "censored.csv", keep_default_na=False, na_values=["NA"])
 
@@ -146,8 +146,8 @@ def test_boundary_fit_is_flagged():
 
 
 def test_analysis_makes_the_censored_clda_primary_where_values_are_censored(demo):
-    from pnitrial.analysis import AnalysisOptions, analyse_outcome
-    from pnitrial.tables import adjust_effects
+    from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+    from pnitrial.report.tables import adjust_effects
 
     frame, meta = demo
     opts = AnalysisOptions(censored=True)
@@ -180,8 +180,8 @@ def test_analysis_makes_the_censored_clda_primary_where_values_are_censored(demo
 
 
 def test_substitution_only_runs_report_the_censored_fit_as_a_sensitivity_row(demo):
-    from pnitrial.analysis import AnalysisOptions
-    from pnitrial.sensitivity import sensitivity_rows
+    from pnitrial.analyses.estimands import AnalysisOptions
+    from pnitrial.analyses.sensitivity import sensitivity_rows
 
     frame, meta = demo
     rows = sensitivity_rows(frame, meta, "oxytocin", AnalysisOptions(), "none")

@@ -8,11 +8,12 @@ import pytest
 from conftest import DEMO
 from parity import REFERENCE
 
-from pnitrial.codebook import load_codebook
-from pnitrial.design import trial_rows
-from pnitrial.diagnostic_figures import diagnostic_panels, failed_panel
-from pnitrial.diagnostics import outcome_diagnostics
-from pnitrial.longframe import build_long_frame
+from pnitrial.analyses.diagnostics import outcome_diagnostics
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.models.design import trial_rows
+from pnitrial.report.figures.diagnostics import diagnostic_panels
+from pnitrial.report.figures.style import failed_panel
 
 REF = pd.read_csv(REFERENCE / "diagnostics.csv", keep_default_na=False, na_values=["NA"])
 

@@ -8,14 +8,14 @@ import pytest
 from conftest import DEMO
 from parity import REFERENCE
 
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.association_figures import association_heatmap
-from pnitrial.associations import associations, change_correlation, fisher_ci
-from pnitrial.baseline import baseline_vs_healthy
-from pnitrial.codebook import load_codebook
-from pnitrial.effect_sizes import effect_sizes, pooled_sd
-from pnitrial.longframe import build_long_frame
-from pnitrial.multiplicity import adjust
+from pnitrial.analyses.associations import associations, change_correlation, fisher_ci
+from pnitrial.analyses.baseline import baseline_vs_healthy
+from pnitrial.analyses.effect_sizes import effect_sizes, pooled_sd
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.inference.multiplicity import adjust
+from pnitrial.report.figures.associations import association_heatmap
 
 PLAN = pd.read_csv(REFERENCE / "plan.csv", keep_default_na=False, na_values=["NA"])
 LMER = pd.read_csv(REFERENCE / "demo.csv", keep_default_na=False, na_values=["NA"])

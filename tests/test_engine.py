@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 
-from pnitrial.engine import (
+from pnitrial.models.engine import (
     ModelData,
     deviance,
     fit_lmm,

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from conftest import SMALL
 
-from pnitrial import sensitivity
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.codebook import load_codebook
+from pnitrial.analyses import sensitivity
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
 from pnitrial.failures import attempt, failure_status
-from pnitrial.longframe import build_long_frame
-from pnitrial.tables import adjust_effects, effects_table, read_results
+from pnitrial.report.tables import adjust_effects, effects_table, read_results
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_a_damaged_model_file_is_named(tmp_path):
 
 def test_whole_model_failure_is_written_as_a_row(small, tmp_path, monkeypatch):
     from pnitrial import steps
-    from pnitrial.longframe import write_frame
+    from pnitrial.data.longframe import write_frame
 
     frame, meta = small
     write_frame(frame, meta, tmp_path / "long.csv", tmp_path / "meta.json")

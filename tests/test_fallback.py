@@ -9,10 +9,10 @@ import pytest
 from test_batch import RANDOM_INTERCEPT_CASES, _panel_of
 from test_engine import random_design
 
-import pnitrial.fallback as fallback
-from pnitrial.analysis import AnalysisOptions
-from pnitrial.engine import deviance, fit_lmm, sufficient_stats, theta_to_lambda
-from pnitrial.panel_analysis import analyse_panel
+import pnitrial.models.fallback as fallback
+from pnitrial.analyses.estimands import AnalysisOptions
+from pnitrial.analyses.panel import analyse_panel
+from pnitrial.models.engine import deviance, fit_lmm, sufficient_stats, theta_to_lambda
 
 
 def test_theta_from_covariance_round_trips_lme4_order():
@@ -45,7 +45,7 @@ def test_fallback_used_only_when_the_engine_fails_and_it_does_better(monkeypatch
 
 
 def test_panel_refits_non_converged_analytes_one_at_a_time(monkeypatch):
-    import pnitrial.panel_analysis as pa
+    import pnitrial.analyses.panel as pa
 
     frame, meta, panels = _panel_of(RANDOM_INTERCEPT_CASES["demo"])
     rows, values, panel = panels[1]  # the clinical scores

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 from conftest import DEMO
 
-from pnitrial import figures
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.codebook import load_codebook
-from pnitrial.longframe import build_long_frame
-from pnitrial.tables import effects_table, emmeans_table
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.report.figures import style, trial
+from pnitrial.report.tables import effects_table, emmeans_table
 
 
 def _render(tmp_path, name):
@@ -17,11 +17,9 @@ def _render(tmp_path, name):
     res = [analyse_outcome(frame, meta, k, AnalysisOptions()).__dict__ for k in ("oxytocin", "bdi")]
     meta = dict(meta, outcomes=[o for o in meta["outcomes"] if o["key"] in ("oxytocin", "bdi")])
     em = emmeans_table(res, meta)
-    paths = figures.save(
-        figures.trajectory(frame, meta, "oxytocin", em), tmp_path / f"{name}_traj", ("png", "pdf", "svg")
-    )
-    paths += figures.save(
-        figures.forest(effects_table(res, "bh"), meta), tmp_path / f"{name}_forest", ("png", "pdf", "svg")
+    paths = style.save(trial.trajectory(frame, meta, "oxytocin", em), tmp_path / f"{name}_traj", ("png", "pdf", "svg"))
+    paths += style.save(
+        trial.forest(effects_table(res, "bh"), meta), tmp_path / f"{name}_forest", ("png", "pdf", "svg")
     )
     return paths
 

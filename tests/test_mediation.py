@@ -9,11 +9,11 @@ from conftest import DEMO
 from parity import REFERENCE
 from scipy import stats
 
-from pnitrial.codebook import load_codebook
-from pnitrial.longframe import build_long_frame
-from pnitrial.mediation import B_PATH, INDIRECT, PATHS, mediation_data, mediation_table, pair_seed
-from pnitrial.mediation_figures import path_diagrams
-from pnitrial.multiplicity import adjust
+from pnitrial.analyses.mediation import B_PATH, INDIRECT, PATHS, mediation_data, mediation_table, pair_seed
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.inference.multiplicity import adjust
+from pnitrial.report.figures.mediation import path_diagrams
 
 PLAN = pd.read_csv(REFERENCE / "plan.csv", keep_default_na=False, na_values=["NA"])
 B = 400

@@ -12,14 +12,14 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from pnitrial.analysis import AnalysisOptions
-from pnitrial.codebook import load_codebook
+from pnitrial.analyses.estimands import AnalysisOptions
+from pnitrial.analyses.panel import analyse_panel
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.panel import build_panel_frame, chunk_analytes
+from pnitrial.data.simulate import simulate_panel, simulate_trial
 from pnitrial.errors import ValidationError
-from pnitrial.multiplicity import adjust
-from pnitrial.panel import build_panel_frame, chunk_analytes
-from pnitrial.panel_analysis import analyse_panel
-from pnitrial.simulate import simulate_panel, simulate_trial
-from pnitrial.tables import panel_effects_table, panel_top_table
+from pnitrial.inference.multiplicity import adjust
+from pnitrial.report.tables import panel_effects_table, panel_top_table
 
 PANEL = ROOT / ".test" / "panel"
 

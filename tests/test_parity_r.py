@@ -55,9 +55,9 @@ def test_kenward_roger_differs_from_satterthwaite_with_missing_data():
 
 def test_btheb_estimands_order_as_published():
     """Pre vs 2 months: ANCOVA -3.95, cLDA -3.93, LMM interaction -3.30 (anchors in the literature)."""
-    from pnitrial.analysis import AnalysisOptions, analyse_outcome
-    from pnitrial.codebook import load_codebook
-    from pnitrial.longframe import build_long_frame
+    from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+    from pnitrial.data.codebook import load_codebook
+    from pnitrial.data.longframe import build_long_frame
 
     frame, meta = build_long_frame(load_codebook(CODEBOOKS["btheb"]))
     meta = dict(meta, visits=["pre", "m2"], covariates={})

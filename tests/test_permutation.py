@@ -7,17 +7,17 @@ import pandas as pd
 import pytest
 from conftest import DEMO
 
-from pnitrial.codebook import load_codebook
-from pnitrial.design import build_clda_model, build_trial_model
-from pnitrial.engine import fit_lmm
-from pnitrial.longframe import build_long_frame
-from pnitrial.permutation import (
+from pnitrial.analyses.permutation import (
     outcome_seed,
     permutation_design,
     permutation_test,
     rerandomised_designs,
     wald_t,
 )
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.models.design import build_clda_model, build_trial_model
+from pnitrial.models.engine import fit_lmm
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_ancova_is_not_a_mixed_model_estimand(demo):
 def test_model_and_permutation_p_agree_roughly_on_the_demo(demo):
     """Large-sample sanity: with 25 per arm the two p-values are close (not a parity test)."""
     frame, meta = demo
-    from pnitrial.analysis import AnalysisOptions, analyse_outcome
+    from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
 
     for key in ("oxytocin", "pcs"):
         (row,) = permutation_test(frame, meta, _outcome(meta, key), "clda", 2000, seed=3)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from conftest import ROOT, run
 
-from pnitrial.precision import round_at
+from pnitrial.report.precision import round_at
 
 CASES = ROOT / "tests" / "reference" / "cases"
 REAL = ("btheb", "chickweight", "bodyweight", "milk", "dietox", "fdd")

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from reproducibility import unsafe
 
-from pnitrial.precision import round_at, round_frame, round_records, rounding_step
-from pnitrial.tables import write_csv
-from pnitrial.verification import compare_tables, main, verify_results, write_snapshot
+from pnitrial.report.precision import round_at, round_frame, round_records, rounding_step
+from pnitrial.report.tables import write_csv
+from pnitrial.report.verification import compare_tables, main, verify_results, write_snapshot
 
 finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e12, max_value=1e12)
 
@@ -110,7 +110,7 @@ def _edit_cell(path: Path, row: int, column: str, value) -> None:
 
 
 def _remanifest(results: Path) -> None:
-    from pnitrial.provenance import read_manifest, write_manifest
+    from pnitrial.report.provenance import read_manifest, write_manifest
 
     names = list(read_manifest(results / "MANIFEST.sha256"))
     write_manifest([str(results / n) for n in names], results, results / "MANIFEST.sha256")
@@ -181,7 +181,7 @@ def test_snapshot_and_compare_command(completed, tmp_path, capsys):
 
 def test_committed_expectation_tables_match_its_manifest():
     """The committed tables/ of every expectation are the files its manifest hashes."""
-    from pnitrial.provenance import read_manifest, sha256
+    from pnitrial.report.provenance import read_manifest, sha256
 
     root = Path(__file__).resolve().parents[1]
     for where in (root / "tests" / "expected", root / ".test" / "expected", root / ".test" / "expected" / "panel"):
@@ -223,3 +223,27 @@ def test_panel_verifies_on_the_other_code_path(panel_run, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     bad, every = unsafe(panel_run / "audit", work / "audit", safety=100.0)
     assert len(every) > 10000 and not bad, "\n".join(str(c) for c in bad[:20])
+
+
+def test_command_line_validate_simulate_and_compare(tmp_path, completed):
+    import subprocess
+    import sys
+
+    from conftest import SMALL
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "pnitrial", *args], capture_output=True, text=True)
+
+    ok = cli("validate", str(SMALL / "dataset.yaml"))
+    assert ok.returncode == 0 and "valid (3 outcomes" in ok.stdout
+    bad = tmp_path / "bad"
+    shutil.copytree(SMALL, bad)
+    table = bad / "trial.csv"
+    table.write_text(table.read_text().replace("waitlist", "wait list", 1))
+    refused = cli("validate", str(bad / "dataset.yaml"))
+    assert refused.returncode == 1 and "trial.csv" in refused.stderr and "column 'arm'" in refused.stderr
+    made = cli("simulate", str(tmp_path / "sim"), "--seed", "3")
+    assert made.returncode == 0 and (tmp_path / "sim" / "trial.csv").exists()
+    same = cli("compare", str(completed / "results"), str(completed / "expected"))
+    assert same.returncode == 0 and same.stdout.strip() == "verified"
+    assert cli().returncode == 2

@@ -11,10 +11,8 @@ import pytest
 from conftest import DEMO
 from parity import REFERENCE
 
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.codebook import load_codebook
-from pnitrial.longframe import build_long_frame
-from pnitrial.sensitivity import (
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.analyses.sensitivity import (
     change_scores,
     handle_outliers,
     hodges_lehmann,
@@ -22,7 +20,9 @@ from pnitrial.sensitivity import (
     sensitivity_table,
     wilcoxon_null_counts,
 )
-from pnitrial.sensitivity_figures import sensitivity_forest
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.report.figures.sensitivity import sensitivity_forest
 
 PLAN = pd.read_csv(REFERENCE / "plan.csv", keep_default_na=False, na_values=["NA"])
 

@@ -8,10 +8,10 @@ import pytest
 from conftest import DEMO
 from parity import REFERENCE
 
-from pnitrial.baseline import baseline_vs_healthy
-from pnitrial.codebook import load_codebook
-from pnitrial.longframe import build_long_frame
-from pnitrial.multiplicity import adjust
+from pnitrial.analyses.baseline import baseline_vs_healthy
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.inference.multiplicity import adjust
 
 REF = pd.read_csv(REFERENCE / "simple.csv", keep_default_na=False, na_values=["NA"])
 

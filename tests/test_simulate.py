@@ -5,10 +5,10 @@ from __future__ import annotations
 import yaml
 from conftest import DEMO
 
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.codebook import load_codebook
-from pnitrial.longframe import build_long_frame
-from pnitrial.simulate import simulate_trial, write_demo
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.data.simulate import simulate_trial, write_demo
 
 SEED = yaml.safe_load((DEMO / "truth.yaml").read_text())["seed"]
 

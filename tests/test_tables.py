@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from conftest import DEMO
 
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.codebook import load_codebook
-from pnitrial.longframe import build_long_frame, lod_counts
-from pnitrial.multiplicity import benjamini_hochberg
-from pnitrial.render import to_html, to_latex, to_markdown
-from pnitrial.table1 import table1
-from pnitrial.tables import effects_readable, effects_table, fits_table
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame, lod_counts
+from pnitrial.inference.multiplicity import benjamini_hochberg
+from pnitrial.report.render import to_html, to_latex, to_markdown
+from pnitrial.report.table1 import table1
+from pnitrial.report.tables import effects_readable, effects_table, fits_table
 
 CONTRACT = [
     "outcome",

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from conftest import ROOT, SMALL, edit_codebook, run
 
-from pnitrial.codebook import load_codebook
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.data.panel import analyte_count, build_panel_frame
+from pnitrial.data.validate import file_lines, read_table, validate_table
 from pnitrial.errors import ValidationError
-from pnitrial.longframe import build_long_frame
-from pnitrial.panel import analyte_count, build_panel_frame
-from pnitrial.validate import file_lines, read_table, validate_table
 
 
 def _table(cb_path: Path) -> pd.DataFrame:

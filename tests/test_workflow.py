@@ -11,12 +11,12 @@ import pytest
 import yaml
 from conftest import EXCLUDED, ROOT, SNAKEMAKE, digest, run
 
-from pnitrial.analysis import AnalysisOptions, analyse_outcome
-from pnitrial.associations import associations
-from pnitrial.codebook import load_codebook
-from pnitrial.longframe import build_long_frame
-from pnitrial.multiplicity import adjust
-from pnitrial.precision import round_frame
+from pnitrial.analyses.associations import associations
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.inference.multiplicity import adjust
+from pnitrial.report.precision import round_frame
 
 
 def test_all_outputs_and_numbers_match_the_library(completed):
@@ -163,7 +163,7 @@ def test_bad_config_is_refused(tmp_path):
 
 
 def test_manifest_matches_committed_expectation_and_verify(completed):
-    from pnitrial.provenance import read_manifest
+    from pnitrial.report.provenance import read_manifest
 
     manifest = read_manifest(completed / "results" / "MANIFEST.sha256")
     assert list(manifest) == sorted(manifest)
@@ -189,7 +189,7 @@ def test_verify_names_the_file_that_differs(completed, tmp_path):
 def test_provenance(completed):
     import json
 
-    from pnitrial.provenance import sha256
+    from pnitrial.report.provenance import sha256
 
     prov = json.loads((completed / "results" / "provenance.json").read_text())
     assert prov["inputs"]["table"]["sha256"] == sha256(completed / "data" / "trial.csv")

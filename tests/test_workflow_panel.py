@@ -11,11 +11,11 @@ import pandas as pd
 import yaml
 from conftest import EXCLUDED, ROOT, digest, run
 
-from pnitrial.analysis import AnalysisOptions
-from pnitrial.codebook import load_codebook
-from pnitrial.panel import build_panel_frame
-from pnitrial.panel_analysis import analyse_panel
-from pnitrial.precision import round_frame
+from pnitrial.analyses.estimands import AnalysisOptions
+from pnitrial.analyses.panel import analyse_panel
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.panel import build_panel_frame
+from pnitrial.report.precision import round_frame
 
 
 def _copy(dst: Path) -> Path:

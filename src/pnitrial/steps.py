@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import render
-from .analysis import AnalysisOptions, OutcomeResult, analyse_outcome
-from .codebook import load_codebook
-from .errors import ValidationError
-from .failures import attempt
-from .longframe import build_long_frame, lod_counts, read_frame, write_frame
-from .tables import (
+from pnitrial.analyses.estimands import AnalysisOptions, OutcomeResult, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame, lod_counts, read_frame, write_frame
+from pnitrial.errors import ValidationError
+from pnitrial.failures import attempt
+from pnitrial.report import render
+from pnitrial.report.tables import (
     anova_table,
     effects_readable,
     effects_table,
@@ -104,8 +104,8 @@ def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str
 
 def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str, str]) -> None:
     """Table 1 (keys table1, table1_md) and/or patients vs healthy controls (key baseline), as `out` asks."""
-    from .baseline import baseline_vs_healthy
-    from .table1 import table1
+    from pnitrial.analyses.baseline import baseline_vs_healthy
+    from pnitrial.report.table1 import table1
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     if "baseline" in out:
@@ -117,7 +117,7 @@ def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str
 
 def effect_sizes_table(effects_path: str, baseline_path: str, frame_path: str, meta_path: str, out: str) -> None:
     """Standardised intervention effects (primary estimand) and Hedges g vs healthy, in one table."""
-    from .effect_sizes import effect_sizes
+    from pnitrial.analyses.effect_sizes import effect_sizes
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     eff = pd.read_csv(effects_path, dtype={"visit": str})
@@ -129,7 +129,7 @@ def association_table(
     frame_path: str, meta_path: str, families: tuple[str, str], method: str, alpha: float, min_n: int, out: str
 ) -> None:
     """Biomarker-symptom correlation matrix under each analysis, FDR over each matrix."""
-    from .associations import associations
+    from pnitrial.analyses.associations import associations
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     table = associations(frame, meta, families[0], families[1], method, alpha, min_n)
@@ -138,19 +138,19 @@ def association_table(
 
 
 def association_figure(table_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int, alpha: float):
-    from . import figures
-    from .association_figures import association_heatmap
+    from pnitrial.report.figures import style
+    from pnitrial.report.figures.associations import association_heatmap
 
     meta = json.loads(Path(meta_path).read_text())
     table = pd.read_csv(table_path)
-    figures.save_or_explain(lambda: association_heatmap(table, meta, alpha), "Associations", stem, formats, dpi)
+    style.save_or_explain(lambda: association_heatmap(table, meta, alpha), "Associations", stem, formats, dpi)
 
 
 def sensitivity_analyses(
     frame_path: str, meta_path: str, opts: AnalysisOptions, outliers: str, k: float, out: str
 ) -> None:
     """Every sensitivity analysis of every outcome's intervention effect at the last visit."""
-    from .sensitivity import sensitivity_table
+    from pnitrial.analyses.sensitivity import sensitivity_table
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     table = sensitivity_table(frame, meta, opts, outliers, k)
@@ -162,23 +162,23 @@ def sensitivity_analyses(
 def sensitivity_figure(
     table_path: str, meta_path: str, outcome: str, stem: str, formats: tuple[str, ...], dpi: int, alpha: float
 ) -> None:
-    from . import figures
-    from .sensitivity_figures import sensitivity_forest
+    from pnitrial.report.figures import style
+    from pnitrial.report.figures.sensitivity import sensitivity_forest
 
     meta = json.loads(Path(meta_path).read_text())
     table = pd.read_csv(table_path, dtype={"visit": str})
     make = lambda: sensitivity_forest(table, meta, outcome, alpha)  # noqa: E731
-    figures.save_or_explain(make, f"Sensitivity of {outcome}", stem, formats, dpi)
+    style.save_or_explain(make, f"Sensitivity of {outcome}", stem, formats, dpi)
 
 
 def diagnostics(
     frame_path: str, meta_path: str, primary: str, random_slope: bool, out: str, figure_dir: str, formats, dpi: int
 ) -> None:
     """Influence table of every outcome's primary mixed model and one diagnostic figure per outcome."""
-    from . import figures
-    from .diagnostic_figures import diagnostic_panels
-    from .diagnostics import COLUMNS, outcome_diagnostics
-    from .precision import round_array
+    from pnitrial.analyses.diagnostics import COLUMNS, outcome_diagnostics
+    from pnitrial.report.figures import style
+    from pnitrial.report.figures.diagnostics import diagnostic_panels
+    from pnitrial.report.precision import round_array
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     tables = []
@@ -190,15 +190,13 @@ def diagnostics(
         table, arrays = got if failed is None else (pd.DataFrame([{"outcome": o["key"], "fit_status": failed}]), None)
         tables.append(table)
         if arrays is None:
-            figures.save(figures.failed_panel(o["label"], table["fit_status"].iloc[0]), stem, formats, dpi)
+            style.save(style.failed_panel(o["label"], table["fit_status"].iloc[0]), stem, formats, dpi)
             log.warning("%s: %s", o["key"], table["fit_status"].iloc[0])
             continue
         # figures plot the numbers as the policy rounds them, so no last-bit noise moves a pixel
         for name in ("fitted", "residuals", "random_effects", "cooks"):
             arrays[name] = round_array(arrays[name], f"diagnostics/{o['key']}/{name}")
-        figures.save_or_explain(
-            lambda a=arrays, o=o: diagnostic_panels(o["label"], **a), o["label"], stem, formats, dpi
-        )
+        style.save_or_explain(lambda a=arrays, o=o: diagnostic_panels(o["label"], **a), o["label"], stem, formats, dpi)
         log.info("%s: %d influential participants", o["key"], int(table["influential"].sum()))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     write_csv(table.reindex(columns=COLUMNS), out)
@@ -217,9 +215,9 @@ def mediation_analyses(
     dpi,
 ) -> None:
     """Mediation table (every configured mediator x outcome-family pair) and the path diagrams."""
-    from . import figures
-    from .mediation import mediation_table
-    from .mediation_figures import path_diagrams
+    from pnitrial.analyses.mediation import mediation_table
+    from pnitrial.report.figures import style
+    from pnitrial.report.figures.mediation import path_diagrams
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     outcomes = [o["key"] for o in meta["outcomes"] if o["family"] == settings["outcome_family"]]
@@ -236,7 +234,7 @@ def mediation_analyses(
     )
     write_csv(table, out)
     arm = f"{meta['arms']['intervention']} vs {meta['arms']['control']}"
-    figures.save_or_explain(lambda: path_diagrams(table, meta, arm), "Mediation", stem, formats, dpi)
+    style.save_or_explain(lambda: path_diagrams(table, meta, arm), "Mediation", stem, formats, dpi)
     for status in sorted(set(table["status"]) - {"ok"}):
         log.warning("mediation: %s", status)
 
@@ -251,28 +249,28 @@ def trajectory_figure(
     dpi: int,
     alpha: float,
 ) -> None:
-    from . import figures
+    from pnitrial.report.figures import style, trial
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     em = pd.read_csv(emmeans_path, dtype={"visit": str, "arm": str})
-    make = lambda: figures.trajectory(frame, meta, outcome, em, alpha)  # noqa: E731
-    figures.save_or_explain(make, f"Trajectory of {outcome}", stem, formats, dpi)
+    make = lambda: trial.trajectory(frame, meta, outcome, em, alpha)  # noqa: E731
+    style.save_or_explain(make, f"Trajectory of {outcome}", stem, formats, dpi)
 
 
 def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
-    from . import figures
+    from pnitrial.report.figures import style, trial
 
     meta = json.loads(Path(meta_path).read_text())
     eff = pd.read_csv(effects_path, dtype={"visit": str})
-    figures.save_or_explain(lambda: figures.forest(eff, meta), "Intervention effects", stem, formats, dpi)
+    style.save_or_explain(lambda: trial.forest(eff, meta), "Intervention effects", stem, formats, dpi)
 
 
 def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
-    from . import figures
+    from pnitrial.report.figures import style, trial
 
     meta = json.loads(Path(meta_path).read_text())
     base = pd.read_csv(baseline_path)
-    figures.save_or_explain(lambda: figures.baseline_forest(base, meta), "Patients vs healthy", stem, formats, dpi)
+    style.save_or_explain(lambda: trial.baseline_forest(base, meta), "Patients vs healthy", stem, formats, dpi)
 
 
 def summary(inputs: dict[str, str], config: dict, out: str) -> None:
@@ -522,7 +520,7 @@ def _panel_summary(top_path: str, panel_meta: str, alpha: float) -> list[str]:
 
 
 def validate_panel(codebook: str, out: dict[str, str], min_per_arm: int) -> None:
-    from .panel import build_panel_frame, write_panel
+    from pnitrial.data.panel import build_panel_frame, write_panel
 
     try:
         cb = load_codebook(codebook)
@@ -544,8 +542,8 @@ def fit_panel_chunk(
     inputs: dict[str, str], chunk: int, chunks: int, opts: AnalysisOptions, out: dict[str, str]
 ) -> None:
     """One contiguous slice of the analytes, fitted in one batched call."""
-    from .panel import chunk_analytes, read_panel
-    from .panel_analysis import analyse_panel
+    from pnitrial.analyses.panel import analyse_panel
+    from pnitrial.data.panel import chunk_analytes, read_panel
 
     meta = json.loads(Path(inputs["meta"]).read_text())
     rows, values, pmeta = read_panel(inputs["rows"], inputs["values"], inputs["panel_meta"], meta["covariates"])
@@ -564,7 +562,7 @@ def fit_panel_chunk(
 def panel_tables(
     effects: list[str], fits: list[str], meta_path: str, panel_meta: str, method: str, top_n: int, out: dict[str, str]
 ) -> None:
-    from .tables import panel_effects_table, panel_top_table
+    from pnitrial.report.tables import panel_effects_table, panel_top_table
 
     pmeta = json.loads(Path(panel_meta).read_text())
     eff = pd.concat([pd.read_csv(p, dtype={"visit": str}) for p in effects], ignore_index=True)
@@ -579,8 +577,8 @@ def panel_tables(
 def panel_figures(
     effects_path: str, panel_meta: str, alpha: float, top_n: int, stems: dict[str, str], formats, dpi: int
 ) -> None:
-    from .figures import save_or_explain
-    from .panel_figures import top_forest, volcano
+    from pnitrial.report.figures.panel import top_forest, volcano
+    from pnitrial.report.figures.style import save_or_explain
 
     pmeta = json.loads(Path(panel_meta).read_text())
     eff = pd.read_csv(effects_path, dtype={"visit": str})
@@ -592,8 +590,8 @@ def permutation_tests(
     frame_path: str, meta_path: str, effects_path: str, primary: str, B: int, seed: int, method: str, out: str
 ) -> None:
     """Permutation p of the primary mixed-model estimand for every outcome, next to the model p."""
-    from .multiplicity import adjust_within
-    from .permutation import permutation_test
+    from pnitrial.analyses.permutation import permutation_test
+    from pnitrial.inference.multiplicity import adjust_within
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     estimand = primary if primary in ("clda", "lmm") else "clda"
@@ -615,7 +613,7 @@ def permutation_tests(
 
 
 def manifest(files: list[str], root: str, out: str) -> None:
-    from .provenance import write_manifest
+    from pnitrial.report.provenance import write_manifest
 
     write_manifest(files, root, out)
     log.info("manifest of %d files written to %s", len(files), out)
@@ -623,7 +621,7 @@ def manifest(files: list[str], root: str, out: str) -> None:
 
 def verify(results: str, expected: str, mode: str = "bytes") -> None:
     """Fail, explaining every difference, when results/ differ from the expected snapshot."""
-    from .verification import verify_results
+    from pnitrial.report.verification import verify_results
 
     diffs = verify_results(results, expected, mode)
     if diffs:
@@ -637,6 +635,6 @@ def verify(results: str, expected: str, mode: str = "bytes") -> None:
 
 
 def provenance(config: dict, inputs: dict[str, str], workflow_dir: str, out: str) -> None:
-    from .provenance import write_provenance
+    from pnitrial.report.provenance import write_provenance
 
     write_provenance(config, inputs, workflow_dir, out)

@@ -3,9 +3,9 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from pnitrial.codebook import load_codebook as read_codebook
+from pnitrial.data.codebook import load_codebook as read_codebook
 from pnitrial.errors import ValidationError
-from pnitrial.panel import analyte_count
+from pnitrial.data.panel import analyte_count
 
 
 # The codebook is read and checked by pnitrial.codebook, the one codebook reader, before any job

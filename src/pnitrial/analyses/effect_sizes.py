@@ -1,0 +1,109 @@
+"""Effect sizes in one table: the standardised intervention effect and Hedges g for patients vs healthy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pnitrial.data.codebook import TRIAL_ROLES
+
+COLUMNS = [
+    "outcome",
+    "family",
+    "comparison",
+    "effect_size",
+    "estimand",
+    "visit",
+    "value",
+    "ci_low",
+    "ci_high",
+    "estimate",
+    "denominator_sd",
+    "n_1",
+    "n_2",
+    "scale",
+]
+
+
+def model_scale(values: pd.Series, outcome: dict) -> np.ndarray:
+    """Values on the scale the models use (log for log-transformed outcomes)."""
+    v = values.to_numpy(dtype=float)
+    return np.log(v) if outcome["transform"] == "log" else v
+
+
+def pooled_sd(groups: list[np.ndarray]) -> float:
+    """Within-group SD pooled over groups, weights n - 1 (the denominator of Cohen's d)."""
+    ss = sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
+    df = sum(len(g) - 1 for g in groups)
+    return float(np.sqrt(ss / df)) if df > 0 else float("nan")
+
+
+def baseline_sds(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """Per outcome: pooled baseline SD of the two trial arms, with the arm sizes."""
+    base = frame[(frame["visit"] == meta["visits"][0]) & frame["role"].isin(TRIAL_ROLES)]
+    rows = []
+    for o in meta["outcomes"]:
+        sub = base[base["outcome"] == o["key"]]
+        y = model_scale(sub["value"], o)
+        arms = [y[(sub["role"] == r).to_numpy()] for r in TRIAL_ROLES]
+        rows.append({"outcome": o["key"], "sd": pooled_sd(arms), "n_1": len(arms[0]), "n_2": len(arms[1])})
+    return pd.DataFrame(rows, columns=["outcome", "sd", "n_1", "n_2"])
+
+
+def standardised_difference(estimate: float, ci: tuple[float, float], sd: float) -> tuple[float, float, float]:
+    """Model-based effect over the pooled baseline SD, CI scaled alike (Feingold 2009, Psychol Methods 14:43)."""
+    return estimate / sd, ci[0] / sd, ci[1] / sd
+
+
+def effect_sizes(effects: pd.DataFrame, baseline: pd.DataFrame | None, frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """Standardised intervention effects of the primary estimand, then Hedges g vs healthy controls."""
+    sds = baseline_sds(frame, meta).set_index("outcome")
+    families = {o["key"]: o["family"] for o in meta["outcomes"]}
+    scales = {o["key"]: "log" if o["transform"] == "log" else "raw" for o in meta["outcomes"]}
+    prim = effects[
+        effects["primary"].astype(bool)
+        & (effects["scale"] == "model")
+        & effects["contrast"].str.startswith("interaction:")
+    ]
+    rows = []
+    for r in prim.itertuples(index=False):
+        s = sds.loc[r.outcome]
+        d, lo, hi = standardised_difference(r.estimate, (r.ci_low, r.ci_high), s["sd"])
+        rows.append(
+            {
+                "outcome": r.outcome,
+                "family": families[r.outcome],
+                "comparison": f"{meta['arms']['intervention']} vs {meta['arms']['control']}, change to {r.visit}",
+                "effect_size": "standardised difference",
+                "estimand": r.estimand,
+                "visit": r.visit,
+                "value": d,
+                "ci_low": lo,
+                "ci_high": hi,
+                "estimate": r.estimate,
+                "denominator_sd": s["sd"],
+                "n_1": int(s["n_1"]),
+                "n_2": int(s["n_2"]),
+                "scale": scales[r.outcome],
+            }
+        )
+    for r in (baseline if baseline is not None else pd.DataFrame()).itertuples(index=False):
+        rows.append(
+            {
+                "outcome": r.outcome,
+                "family": r.family,
+                "comparison": f"patients vs {meta['arms'].get('healthy')}, {meta['visits'][0]}",
+                "effect_size": "Hedges g",
+                "estimand": "",
+                "visit": meta["visits"][0],
+                "value": r.hedges_g,
+                "ci_low": r.g_ci_low,
+                "ci_high": r.g_ci_high,
+                "estimate": r.difference,
+                "denominator_sd": np.nan,
+                "n_1": r.n_patients,
+                "n_2": r.n_healthy,
+                "scale": r.scale,
+            }
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,343 @@
+"""One outcome's trial analysis under three estimands.
+
+- ``lmm``: arm x visit mixed model; behaves like a change-score analysis (no baseline adjustment).
+- ``clda``: constrained longitudinal analysis; baseline in the response with a common mean.
+- ``ancova``: each later visit regressed on baseline and arm, complete pairs.
+cLDA and ANCOVA adjust for chance baseline imbalance and are the recommended primary analyses
+of randomised pre-post trials (Vickers & Altman 2001; Twisk et al. 2018; Coffman et al. 2016).
+Each model is fitted, then summarised; a failure is reported in its rows, never raised or dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pnitrial.failures import failure_status, fit_status, is_ok, log
+from pnitrial.inference.contrasts import Estimate, Inference
+from pnitrial.inference.wald import wald
+from pnitrial.models.censored import fit_censored
+from pnitrial.models.design import build_ancova, build_clda_model, build_trial_model, trial_contrasts, trial_rows
+from pnitrial.models.engine import LMMFit
+from pnitrial.models.fallback import fit_with_fallback
+from pnitrial.models.ols import ancova_effect
+
+ESTIMANDS = ("lmm", "clda", "ancova")
+CENSORED = "clda_censored"  # the cLDA model with below-LOD values censored (lod.method: censored)
+CENSORED_DDF = "asymptotic (censored ML)"
+LMM_CONTRASTS = ("interaction", "within:intervention", "within:control", "between")
+
+
+@dataclass
+class AnalysisOptions:
+    ddf: str = "kenward-roger"
+    alpha: float = 0.05
+    random_slope: bool = False
+    primary: str = "clda"
+    censored: bool = False  # lod.method `censored`: add the censored cLDA, primary where values are censored
+
+
+@dataclass
+class OutcomeResult:
+    fits: list[dict] = field(default_factory=list)
+    effects: list[dict] = field(default_factory=list)
+    emmeans: list[dict] = field(default_factory=list)
+    anova: list[dict] = field(default_factory=list)
+
+
+def _finite(x: float | None) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _exp(x: float | None) -> float | None:
+    """exp on the ratio scale; None where the model-scale value is missing or beyond a double."""
+    return _finite(math.exp(x)) if x is not None and math.isfinite(x) and x < 700 else None
+
+
+MIN_PER_ARM = 2  # a model needs at least two participants with the outcome in each arm
+
+
+def _enough_per_arm(n_by_role: dict[str, int], what: str) -> None:
+    """Refuse a model an arm cannot support (a one-participant arm has no within-arm variance)."""
+    for role in ("intervention", "control"):
+        if n_by_role.get(role, 0) < MIN_PER_ARM:
+            raise ValueError(f"{n_by_role.get(role, 0)} participant(s) of the {role} arm in {what}; need {MIN_PER_ARM}")
+
+
+class _Rows:
+    """Builds the effect rows of one outcome, adding ratio rows for log outcomes."""
+
+    def __init__(self, outcome: dict, opts: AnalysisOptions, result: OutcomeResult, primary: str):
+        self.o, self.opts, self.result, self.primary = outcome, opts, result, primary
+
+    def add(self, estimand: str, contrast: str, visit: str, e: Estimate | None, method: str, status: str) -> None:
+        vals = dict(e.__dict__) if e is not None else {}
+        if e is not None and not (math.isfinite(e.estimate) and math.isfinite(e.se) and e.se > 0):
+            status = "not estimable: the estimate or its SE is not finite"
+        elif e is not None and is_ok(status) and not math.isfinite(e.p):
+            status = "not estimable: no valid denominator df"
+        if not is_ok(status):
+            # an invalid fit has no test: no p, no interval, and no place in a multiplicity adjustment
+            vals.update(statistic=None, p=None, ci_low=None, ci_high=None)
+        if "df" in vals:
+            vals["df"] = _finite(vals["df"])
+        base = {
+            "outcome": self.o["key"],
+            "family": self.o["family"],
+            "estimand": estimand,
+            "contrast": contrast,
+            "visit": visit,
+            "primary": estimand == self.primary and contrast.startswith("interaction:"),
+            "ddf_method": method,
+            "fit_status": status,
+        }
+        cols = ("estimate", "se", "df", "statistic", "statistic_type", "p", "ci_low", "ci_high")
+        self.result.effects.append({**base, "scale": "model", **{c: vals.get(c) for c in cols}})
+        if self.o["transform"] == "log":
+            ratio = {c: vals.get(c) for c in cols}
+            if e is not None:
+                ratio.update(estimate=_exp(vals.get("estimate")), se=None)
+                ratio.update(ci_low=_exp(vals.get("ci_low")), ci_high=_exp(vals.get("ci_high")))
+            self.result.effects.append({**base, "scale": "ratio", **ratio})
+
+
+def _fit_summary(base: dict, fit: LMMFit, inf: Inference, n_by_role: dict[str, int]) -> dict:
+    cov = fit.random_cov
+    row = dict(
+        base,
+        status=fit_status(fit.converged, fit.singular, fit.sigma**2, float(cov[0, 0])),
+        n_participants=fit.data.m,
+        n_intervention=n_by_role["intervention"],
+        n_control=n_by_role["control"],
+        n_obs=fit.data.n,
+        var_participant=float(cov[0, 0]),
+        var_residual=fit.sigma**2,
+        reml_criterion=fit.criterion,
+        converged=fit.converged,
+        singular=fit.singular,
+        gradient_max=fit.gradient_max,
+        warnings="; ".join(fit.warnings + inf.warnings),
+        error="",
+        coefficients={n: float(b) for n, b in zip(fit.data.fixed_names, fit.beta, strict=True)},
+    )
+    if fit.data.q > 1:
+        row.update(var_slope=float(cov[1, 1]), cov_intercept_slope=float(cov[0, 1]))
+    return row
+
+
+def _failed(base: dict, exc: Exception) -> dict:
+    log.warning("%s %s: %s", base["outcome"], base["estimand"], failure_status(exc), exc_info=True)
+    return dict(base, status="failed", converged=False, singular=None, error=failure_status(exc)[len("failed: ") :])
+
+
+def _fit_header(o: dict, estimand: str, model: str, ddf: str, visit: str = "") -> dict:
+    return {
+        "outcome": o["key"],
+        "family": o["family"],
+        "transform": o["transform"],
+        "estimand": estimand,
+        "visit": visit,
+        "model": model,
+        "ddf_method": ddf,
+    }
+
+
+def _cov_terms(meta: dict) -> str:
+    return "".join(f" + {c}" for c in meta["covariates"])
+
+
+def _re_term(opts: AnalysisOptions) -> str:
+    return " + (1 + time | participant)" if opts.random_slope else " + (1 | participant)"
+
+
+def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+    covs = _cov_terms(meta)
+    base = _fit_header(o, "lmm", f"arm * visit{covs}{_re_term(opts)}", opts.ddf)
+    try:
+        tm = build_trial_model(frame, meta, o, random_slope=opts.random_slope)
+        _enough_per_arm(tm.n_by_role, "the mixed model")
+        fit = fit_with_fallback(tm.data)
+        inf = Inference(fit, opts.ddf, opts.alpha)
+    except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
+        res.fits.append(_failed(base, exc))
+        for v in meta["visits"][1:]:
+            for c in LMM_CONTRASTS:
+                rows.add("lmm", f"{c}:{v}", v, None, opts.ddf, "failed")
+        return
+    summary = _fit_summary(base, fit, inf, tm.n_by_role)
+    res.fits.append(summary)
+    status = summary["status"]
+    for contrast, visit, L in trial_contrasts(tm.grid):
+        rows.add("lmm", contrast, visit, inf.estimate(L), opts.ddf, status)
+    labels = {"intervention": meta["arms"]["intervention"], "control": meta["arms"]["control"]}
+    back = math.exp if o["transform"] == "log" else (lambda x: x)
+    for (role, visit), L in tm.grid.rows.items():
+        e = inf.estimate(L)
+        res.emmeans.append(
+            {
+                "outcome": o["key"],
+                "arm": labels[role],
+                "role": role,
+                "visit": visit,
+                "emmean": e.estimate,
+                "se": e.se,
+                "df": _finite(e.df),
+                "ci_low": e.ci_low,
+                "ci_high": e.ci_high,
+                "response": back(e.estimate),
+                "response_ci_low": back(e.ci_low),
+                "response_ci_high": back(e.ci_high),
+                "fit_status": status,
+            }
+        )
+    ft = inf.ftest(np.eye(tm.data.p)[list(tm.interaction_columns)])
+    res.anova.append(
+        {
+            "outcome": o["key"],
+            "family": o["family"],
+            "term": "arm:visit",
+            "ndf": ft.ndf,
+            "ddf": _finite(ft.ddf),
+            "F": ft.F,
+            "p": ft.p,
+            "statistic_type": ft.statistic_type,
+            "ddf_method": opts.ddf,
+            "fit_status": status,
+        }
+    )
+
+
+def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+    covs = _cov_terms(meta)
+    base = _fit_header(o, "clda", f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}", opts.ddf)
+    try:
+        em = build_clda_model(frame, meta, o, random_slope=opts.random_slope)
+        _enough_per_arm(em.n_by_role, "the cLDA model")
+        fit = fit_with_fallback(em.data)
+        inf = Inference(fit, opts.ddf, opts.alpha)
+    except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
+        res.fits.append(_failed(base, exc))
+        for v in meta["visits"][1:]:
+            rows.add("clda", f"interaction:{v}", v, None, opts.ddf, "failed")
+        return
+    summary = _fit_summary(base, fit, inf, em.n_by_role)
+    res.fits.append(summary)
+    for v, col in em.effects.items():
+        rows.add("clda", f"interaction:{v}", v, inf.estimate(np.eye(em.data.p)[col]), opts.ddf, summary["status"])
+
+
+def _clda_censored(
+    frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows
+) -> None:
+    """The cLDA model with values below the LOD as left-censored, by ML (censored.py); Wald z inference."""
+    model = f"visit + arm:visit[after baseline]{_cov_terms(meta)} + (1 | participant), left-censored at the LOD"
+    base = _fit_header(o, CENSORED, model, CENSORED_DDF)
+    try:
+        if opts.random_slope:
+            raise ValueError("the censored model has a random intercept only (model.random_slope is set)")
+        em = build_clda_model(frame, meta, o)
+        _enough_per_arm(em.n_by_role, "the censored model")
+        rows_ = trial_rows(frame, o["key"], meta["covariates"])
+        _some_detected(rows_, meta)
+        cens = rows_["censored"].to_numpy().astype(bool)
+        lod = rows_["lod"].to_numpy(dtype=float)
+        limit = np.where(cens, lod, 1.0)
+        limit = np.log(limit) if o["transform"] == "log" else limit
+        fit = fit_censored(em.data, cens, limit)
+    except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
+        res.fits.append(_failed(base, exc))
+        for v in meta["visits"][1:]:
+            rows.add(CENSORED, f"interaction:{v}", v, None, CENSORED_DDF, "failed")
+        return
+    status = fit_status(fit.converged, fit.singular, fit.sigma**2, fit.sigma_u**2)
+    res.fits.append(
+        dict(
+            base,
+            status=status,
+            n_participants=em.data.m,
+            n_intervention=em.n_by_role["intervention"],
+            n_control=em.n_by_role["control"],
+            n_obs=em.data.n,
+            var_participant=fit.sigma_u**2,
+            var_residual=fit.sigma**2,
+            converged=fit.converged,
+            singular=fit.singular,
+            gradient_max=fit.gradient_max,
+            n_censored=fit.n_censored,
+            ml_deviance=-2 * fit.loglik,
+            warnings="; ".join(fit.warnings),
+            error="",
+            coefficients={n: float(b) for n, b in zip(em.data.fixed_names, fit.beta, strict=True)},
+        )
+    )
+    for v, col in em.effects.items():
+        est, se = float(fit.beta[col]), math.sqrt(float(fit.vcov[col, col]))
+        w = wald(est, se, math.inf, opts.alpha)
+        e = Estimate(est, se, math.inf, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
+        rows.add(CENSORED, f"interaction:{v}", v, e, CENSORED_DDF, status)
+
+
+def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+    covs = _cov_terms(meta)
+    for v in meta["visits"][1:]:
+        base = _fit_header(o, "ancova", f"{v} ~ arm + baseline{covs} (OLS, complete pairs)", "ols", visit=v)
+        try:
+            d = build_ancova(frame, meta, o, v)
+            _enough_per_arm(d.n_by_role, f"complete pairs at {v}")
+            e, fit = ancova_effect(d, opts.alpha)
+        except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
+            res.fits.append(_failed(base, exc))
+            rows.add("ancova", f"interaction:{v}", v, None, "ols", "failed")
+            continue
+        res.fits.append(
+            dict(
+                base,
+                status="ok",
+                n_participants=fit.n,
+                n_intervention=d.n_by_role["intervention"],
+                n_control=d.n_by_role["control"],
+                n_obs=fit.n,
+                var_residual=fit.sigma2,
+                converged=True,
+                singular=False,
+                warnings="",
+                error="",
+                coefficients={n: float(b) for n, b in zip(d.names, fit.beta, strict=True)},
+            )
+        )
+        rows.add("ancova", f"interaction:{v}", v, e, "ols", "ok")
+
+
+def _some_detected(rows: pd.DataFrame, meta: dict) -> None:
+    """The censored likelihood has no maximum when every value of an arm at a visit is below the LOD."""
+    trial = rows[rows["role"].isin(("intervention", "control"))]
+    for (role, visit), cell in trial.groupby(["role", "visit"], sort=True):
+        if len(cell) and cell["censored"].astype(bool).all():
+            raise ValueError(
+                f"every value of the {meta['arms'][role]} arm at {visit} is below the LOD: "
+                "the censored model has no finite estimate"
+            )
+
+
+def has_censored(frame: pd.DataFrame, key: str) -> bool:
+    """Whether any trial-arm value of the outcome is below its limit of detection."""
+    sel = (frame["outcome"] == key) & frame["role"].isin(("intervention", "control"))
+    return bool(frame.loc[sel, "censored"].astype(bool).any())
+
+
+def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions) -> OutcomeResult:
+    """Every estimand for one outcome; failures are returned in the rows, never raised."""
+    o = next(x for x in meta["outcomes"] if x["key"] == key)
+    res = OutcomeResult()
+    censored = opts.censored and has_censored(frame, key)
+    primary = CENSORED if censored and opts.primary == "clda" else opts.primary
+    rows = _Rows(o, opts, res, primary)
+    _lmm(frame, meta, o, opts, res, rows)
+    _clda(frame, meta, o, opts, res, rows)
+    if censored:
+        _clda_censored(frame, meta, o, opts, res, rows)
+    _ancova(frame, meta, o, opts, res, rows)
+    return res

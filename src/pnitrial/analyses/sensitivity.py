@@ -1,0 +1,328 @@
+"""Sensitivity of the intervention effect at the last visit, side by side on the model scale.
+
+Rows per outcome: the primary analysis (all available data); the same estimand refitted on complete
+cases, with outliers winsorised or excluded, and under each other below-LOD substitution; the
+difference in mean change of the complete cases with the mixed ANOVA's interaction F (pingouin);
+and the Hodges-Lehmann shift of the change scores with the Wilcoxon-Mann-Whitney test.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pingouin as pg
+from scipy import optimize, stats
+
+from pnitrial.analyses.estimands import CENSORED, AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import TRIAL_ROLES
+from pnitrial.data.longframe import LOD_RULES
+from pnitrial.failures import attempt
+
+COLUMNS = [
+    "outcome",
+    "family",
+    "analysis",
+    "estimand",
+    "visit",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "statistic",
+    "statistic_type",
+    "df",
+    "p",
+    "n_participants",
+    "n_changed",
+    "method",
+    "status",
+]
+OUTLIER_METHODS = ("none", "winsorise", "exclude")
+LOD_LABELS = {"sqrt2": "LOD/sqrt(2)", "half": "LOD/2", "lod": "LOD"}
+
+
+# -- Wilcoxon-Mann-Whitney and the Hodges-Lehmann shift, as R's wilcox.test(x, y, conf.int = TRUE)
+
+
+def wilcoxon_null_counts(m: int, n: int) -> np.ndarray:
+    """Counts of U = 0..mn over the C(m+n, m) orderings (Mann & Whitney 1947, Ann Math Stat 18:50)."""
+    # c(m, n) = c(m - 1, n) shifted by n (the largest item is an x) + c(m, n - 1) (it is a y)
+    prev = [np.ones(1) for _ in range(n + 1)]  # m = 0: U = 0 whatever n
+    for i in range(1, m + 1):
+        cur = [np.ones(1)]  # n = 0: U = 0
+        for j in range(1, n + 1):
+            c = np.zeros(i * j + 1)
+            c[j : j + len(prev[j])] += prev[j]
+            c[: len(cur[j - 1])] += cur[j - 1]
+            cur.append(c)
+        prev = cur
+    return prev[n]
+
+
+def hodges_lehmann(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> dict:
+    """Shift x - y: median of pairwise differences with its rank interval (Hodges & Lehmann 1963, Ann Math Stat 34:598).
+
+    Exact when both samples have fewer than 50 values and no ties, else the normal approximation
+    with continuity correction and the interval found by root search, as R's wilcox.test.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    m, n = len(x), len(y)
+    ranks = stats.rankdata(np.concatenate([x, y]))
+    w = float(ranks[:m].sum() - m * (m + 1) / 2)
+    ties = len(np.unique(ranks)) < m + n
+    diffs = np.sort(np.subtract.outer(x, y).ravel())
+    if m < 50 and n < 50 and not ties:
+        return {"estimate": float(np.median(diffs)), **_exact_wilcoxon(w, diffs, m, n, alpha), "W": w}
+    return {**_asymptotic_wilcoxon(x, y, w, alpha), "W": w}
+
+
+def _exact_wilcoxon(w: float, diffs: np.ndarray, m: int, n: int, alpha: float) -> dict:
+    counts = wilcoxon_null_counts(m, n)
+    cdf = np.cumsum(counts) / counts.sum()
+    lower = cdf[int(w)]
+    upper = 1.0 - (cdf[int(w) - 1] if w >= 1 else 0.0)
+    p = min(2 * (upper if w > m * n / 2 else lower), 1.0)
+    qu = max(int(np.searchsorted(cdf, alpha / 2 - 10 * np.finfo(float).eps)), 1)  # R's qwilcox(alpha/2)
+    ql = m * n - qu
+    return {"ci_low": float(diffs[qu - 1]), "ci_high": float(diffs[ql]), "p": float(p), "method": "exact"}
+
+
+def _asymptotic_wilcoxon(x: np.ndarray, y: np.ndarray, w: float, alpha: float) -> dict:
+    m, n = len(x), len(y)
+
+    def z_of(d: float, correct: bool) -> float:
+        r = stats.rankdata(np.concatenate([x - d, y]))
+        _, t = np.unique(r, return_counts=True)
+        dz = r[:m].sum() - m * (m + 1) / 2 - m * n / 2
+        sigma = math.sqrt(m * n / 12 * ((m + n + 1) - float((t**3 - t).sum()) / ((m + n) * (m + n - 1))))
+        return (dz - (np.sign(dz) * 0.5 if correct else 0.0)) / sigma
+
+    p = float(2 * stats.norm.sf(abs(z_of(0.0, True))))
+    lo_d, hi_d = float(x.min() - y.max()), float(x.max() - y.min())
+
+    def root(zq: float, correct: bool) -> float:
+        f_lo, f_hi = z_of(lo_d, correct) - zq, z_of(hi_d, correct) - zq
+        if f_lo <= 0:
+            return lo_d
+        if f_hi >= 0:
+            return hi_d
+        # Brent's zeroin with R's uniroot tolerance (1e-4), so the step function's root is R's
+        return float(
+            optimize.brentq(lambda d: z_of(d, correct) - zq, lo_d, hi_d, xtol=1e-4, rtol=4 * np.finfo(float).eps)
+        )
+
+    q = float(stats.norm.ppf(1 - alpha / 2))
+    return {
+        "estimate": root(0.0, False),
+        "ci_low": root(q, True),
+        "ci_high": root(-q, True),
+        "p": p,
+        "method": "normal approximation",
+    }
+
+
+# -- data variants
+
+
+def change_scores(frame: pd.DataFrame, meta: dict, key: str) -> dict[str, pd.Series]:
+    """Model-scale change from the first to the last visit per trial participant, by role."""
+    sub = frame[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES)]
+    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
+    y = np.log(sub["value"]) if outcome["transform"] == "log" else sub["value"]
+    wide = sub.assign(y=y).pivot_table(index=["pid", "role"], columns="visit_index", values="y")
+    last = len(meta["visits"]) - 1
+    if 0 not in wide or last not in wide:
+        return {r: pd.Series(dtype=float) for r in TRIAL_ROLES}
+    ch = (wide[last] - wide[0]).dropna()
+    return {r: ch.xs(r, level="role") for r in TRIAL_ROLES}
+
+
+def complete_cases(frame: pd.DataFrame, meta: dict, key: str) -> pd.DataFrame:
+    """The outcome's rows of the participants observed at every visit (other outcomes untouched)."""
+    sub = frame[frame["outcome"] == key]
+    n_visits = sub.groupby("pid")["visit_index"].nunique()
+    keep = n_visits.index[n_visits == len(meta["visits"])]
+    return frame[(frame["outcome"] != key) | frame["pid"].isin(keep)]
+
+
+ROBUST_SD = 1.482602218505602  # 1 / Phi^-1(3/4): the MAD of a normal sample estimates its SD
+
+
+def handle_outliers(frame: pd.DataFrame, meta: dict, key: str, method: str, k: float) -> tuple[pd.DataFrame, int]:
+    """Winsorise or exclude values beyond k robust SD of their visit's median on the model scale (trial arms).
+
+    The robust SD is 1.4826 x the median absolute deviation (Hampel 1974, JASA 69:383), so an outlier
+    cannot widen its own threshold as it does a mean and SD. A visit whose MAD is 0 (most values tied)
+    has no outliers by this rule.
+    """
+    if method not in OUTLIER_METHODS:
+        raise ValueError(f"unknown outlier method {method!r}; expected one of {OUTLIER_METHODS}")
+    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
+    logged = outcome["transform"] == "log"
+    sel = (frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES)
+    sub = frame[sel]
+    y = (np.log(sub["value"]) if logged else sub["value"]).astype(float)
+    g = y.groupby(sub["visit_index"])
+    med = g.transform("median")
+    scale = ROBUST_SD * (y - med).abs().groupby(sub["visit_index"]).transform("median")
+    low, high = med - k * scale, med + k * scale
+    beyond = ((y < low) | (y > high)) & (scale > 0)
+    if method == "none" or not beyond.any():
+        return frame, 0
+    if method == "exclude":
+        return frame.drop(index=sub.index[beyond.to_numpy()]), int(beyond.sum())
+    clipped = y.clip(low, high)
+    out = frame.astype({"value": float})
+    out.loc[sub.index, "value"] = np.exp(clipped) if logged else clipped
+    return out, int(beyond.sum())
+
+
+def resubstitute(frame: pd.DataFrame, key: str, lod_method: str) -> pd.DataFrame:
+    """The outcome's below-LOD values substituted by another rule (LOD x factor)."""
+    sel = (frame["outcome"] == key) & (frame["censored"] == 1)
+    out = frame.copy()
+    out.loc[sel, "value"] = out.loc[sel, "lod"] * LOD_RULES[lod_method]
+    return out
+
+
+# -- one outcome
+
+
+def _primary_row(
+    frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions, visit: str, estimand: str | None = None
+) -> dict:
+    """The primary effect at `visit`, or that of `estimand` when given."""
+    res = analyse_outcome(frame, meta, key, opts)
+    rows = [
+        e
+        for e in res.effects
+        if (e["estimand"] == estimand if estimand else e["primary"])
+        and e["scale"] == "model"
+        and e["contrast"] == f"interaction:{visit}"
+    ]
+    if not rows:
+        return {"status": "failed: no primary effect"}
+    e = rows[0]
+    return {
+        "estimand": e["estimand"],
+        "estimate": e["estimate"],
+        "ci_low": e["ci_low"],
+        "ci_high": e["ci_high"],
+        "statistic": e["statistic"],
+        "statistic_type": e["statistic_type"],
+        "df": e["df"],
+        "p": e["p"],
+        "method": e["ddf_method"],
+        "status": e["fit_status"],
+    }
+
+
+def mixed_anova_row(frame: pd.DataFrame, meta: dict, key: str, alpha: float) -> dict:
+    """Difference in mean change (complete cases, pooled t CI) and the mixed ANOVA interaction F."""
+    data = complete_cases(frame, meta, key)
+    sub = data[(data["outcome"] == key) & data["role"].isin(TRIAL_ROLES)]
+    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
+    sub = sub.assign(y=np.log(sub["value"]) if outcome["transform"] == "log" else sub["value"])
+    ch = change_scores(data, meta, key)
+    a, b = ch["intervention"].to_numpy(), ch["control"].to_numpy()
+    if len(a) < 2 or len(b) < 2:
+        return {"status": "failed: fewer than 2 complete cases in an arm"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        aov = pg.mixed_anova(data=sub, dv="y", within="visit_index", between="role", subject="pid")
+    inter = aov[aov["Source"] == "Interaction"].iloc[0]
+    tt = stats.ttest_ind(a, b, equal_var=True)
+    ci = tt.confidence_interval(1 - alpha)
+    return {
+        "estimate": float(a.mean() - b.mean()),
+        "ci_low": float(ci.low),
+        "ci_high": float(ci.high),
+        "statistic": float(inter["F"]),
+        "statistic_type": "F",
+        "df": float(inter["DF2"]),
+        "p": float(inter["p_unc"] if "p_unc" in inter else inter["p-unc"]),
+        "n_participants": len(a) + len(b),
+        "method": "pingouin.mixed_anova; CI from the pooled t test of the changes",
+        "status": "ok",
+    }
+
+
+def hodges_lehmann_row(frame: pd.DataFrame, meta: dict, key: str, alpha: float) -> dict:
+    ch = change_scores(frame, meta, key)
+    a, b = ch["intervention"].to_numpy(), ch["control"].to_numpy()
+    if len(a) < 2 or len(b) < 2:
+        return {"status": "failed: fewer than 2 change scores in an arm"}
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return {"status": "failed: every change score is the same (for an assay: all values below the LOD?)"}
+    hl = hodges_lehmann(a, b, alpha)
+    return {
+        "estimate": hl["estimate"],
+        "ci_low": hl["ci_low"],
+        "ci_high": hl["ci_high"],
+        "statistic": hl["W"],
+        "statistic_type": "W",
+        "p": hl["p"],
+        "n_participants": len(a) + len(b),
+        "method": f"Wilcoxon-Mann-Whitney, {hl['method']}",
+        "status": "ok",
+    }
+
+
+def sensitivity_rows(
+    frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
+) -> list[dict]:
+    """Every sensitivity analysis of one outcome's intervention effect at the last visit."""
+    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
+    visit = meta["visits"][-1]
+    n_all = int(frame.loc[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES), "pid"].nunique())
+
+    def row(analysis: str, values: dict | None, n: int | None = None, changed: int | None = None) -> dict:
+        base = {"outcome": key, "family": outcome["family"], "analysis": analysis, "visit": visit}
+        return {**base, "n_participants": n, "n_changed": changed, **values}
+
+    def primary(analysis: str, data: pd.DataFrame, o: AnalysisOptions, n, changed, estimand=None) -> dict:
+        values, failed = attempt(f"{key} sensitivity ({analysis})", _primary_row, data, meta, key, o, visit, estimand)
+        return row(analysis, values if failed is None else {"status": failed}, n, changed)
+
+    rows = [primary("primary (all available data)", frame, opts, n_all, 0)]
+    cc = complete_cases(frame, meta, key)
+    n_cc = int(cc.loc[(cc["outcome"] == key) & cc["role"].isin(TRIAL_ROLES), "pid"].nunique())
+    rows.append(primary("complete cases", cc, opts, n_cc, n_all - n_cc))
+    if outliers != "none":
+        label = f"outliers beyond {k:g} robust SD {'winsorised' if outliers == 'winsorise' else 'excluded'}"
+        trimmed, failed = attempt(f"{key} sensitivity ({label})", handle_outliers, frame, meta, key, outliers, k)
+        if failed is None:
+            rows.append(primary(label, trimmed[0], opts, n_all, trimmed[1]))
+        else:
+            rows.append(row(label, {"status": failed}, n_all))
+    n_cens = int(frame.loc[frame["outcome"] == key, "censored"].sum())
+    if n_cens:
+        # substitution rows fit the substitution estimand (the censored model ignores the values)
+        plain = opts.primary if opts.primary in ("clda", "lmm", "ancova") else "clda"
+        for m in LOD_RULES:
+            if m != meta.get("lod_method", "sqrt2"):
+                alt = resubstitute(frame, key, m)
+                rows.append(primary(f"below-LOD values as {LOD_LABELS[m]}", alt, opts, n_all, n_cens, plain))
+        if not opts.censored:
+            cens_opts = replace(opts, censored=True)
+            rows.append(primary("below-LOD values censored (ML)", frame, cens_opts, n_all, n_cens, CENSORED))
+    for label, fn in (
+        ("mixed ANOVA, complete cases", mixed_anova_row),
+        ("Hodges-Lehmann shift of the changes", hodges_lehmann_row),
+    ):
+        values, failed = attempt(f"{key} sensitivity ({label})", fn, frame, meta, key, opts.alpha)
+        rows.append(row(label, values if failed is None else {"status": failed}))
+    return rows
+
+
+def sensitivity_table(
+    frame: pd.DataFrame, meta: dict, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
+) -> pd.DataFrame:
+    rows = []
+    for o in meta["outcomes"]:
+        got, failed = attempt(f"{o['key']} sensitivity", sensitivity_rows, frame, meta, o["key"], opts, outliers, k)
+        rows += got if failed is None else [{"outcome": o["key"], "family": o["family"], "status": failed}]
+    return pd.DataFrame(rows).reindex(columns=COLUMNS)

@@ -1,0 +1,1 @@
+"""Data: the codebook, validation of the trial and panel tables, the pseudonymised long frame, the simulator."""

@@ -1,0 +1,1 @@
+"""Inference kept apart from fitting: Wald tests, Kenward-Roger, Satterthwaite (single and batched), multiplicity."""

@@ -1,0 +1,89 @@
+"""Tests and intervals for linear functions of the fixed effects, kept apart from fitting.
+
+Methods: 'kenward-roger' (pbkrtest / emmeans default for lmer: adjusted covariance,
+KR df), 'satterthwaite' (lmerTest: unadjusted covariance, Satterthwaite df) and
+'asymptotic' (z-tests, labelled as such).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from pnitrial.inference.kenward_roger import kenward_roger_df, kenward_roger_ftest, kr_vcov_adjusted
+from pnitrial.inference.satterthwaite import fai_cornelius_df, satterthwaite_basis, satterthwaite_df
+from pnitrial.inference.wald import wald
+from pnitrial.models.engine import LMMFit
+
+METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    estimate: float
+    se: float
+    df: float
+    statistic: float
+    statistic_type: str  # "t" or "z"
+    p: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True)
+class FTest:
+    ndf: int
+    ddf: float
+    F: float
+    p: float
+    statistic_type: str  # "F" or "chisq/df"
+
+
+class Inference:
+    """Binds a fit to one ddf method; computes the per-fit pieces once."""
+
+    def __init__(self, fit: LMMFit, method: str = "kenward-roger", alpha: float = 0.05):
+        if method not in METHODS:
+            raise ValueError(f"unknown ddf method {method!r}; expected one of {METHODS}")
+        self.fit, self.method, self.alpha = fit, method, alpha
+        self.warnings: list[str] = []
+        if method == "kenward-roger":
+            self._kr = kr_vcov_adjusted(fit)
+            self.vcov = self._kr.phi_adj
+        else:
+            self.vcov = fit.vcov
+        if method == "satterthwaite":
+            self._satt = satterthwaite_basis(fit)
+            self.warnings += self._satt.warnings
+
+    def df(self, L: np.ndarray) -> float:
+        if self.method == "kenward-roger":
+            return kenward_roger_df(L, self._kr)[0]
+        if self.method == "satterthwaite":
+            return satterthwaite_df(L, self.fit.vcov, self._satt)
+        return np.inf
+
+    def estimate(self, L: np.ndarray) -> Estimate:
+        L = np.asarray(L, dtype=float)
+        est = float(L @ self.fit.beta)
+        se = float(np.sqrt(L @ self.vcov @ L))
+        df = self.df(L)
+        w = wald(est, se, df, self.alpha)
+        return Estimate(est, se, df, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
+
+    def ftest(self, Lmat: np.ndarray) -> FTest:
+        """Wald F for L beta = 0 with the method's denominator df (lmerTest anova / KRmodcomp)."""
+        Lmat = np.atleast_2d(np.asarray(Lmat, dtype=float))
+        q = Lmat.shape[0]
+        b = self.fit.beta
+        if self.method == "kenward-roger":
+            t = kenward_roger_ftest(Lmat, b, self._kr)
+            return FTest(t.ndf, t.ddf, t.F, t.p, "F")
+        lb = Lmat @ b
+        F = float(lb @ np.linalg.solve(Lmat @ self.fit.vcov @ Lmat.T, lb)) / q
+        if self.method == "satterthwaite":
+            ddf = fai_cornelius_df(Lmat, self.fit.vcov, self._satt)
+            return FTest(q, ddf, F, float(stats.f.sf(F, q, ddf)), "F")
+        return FTest(q, np.inf, F, float(stats.chi2.sf(F * q, q)), "chisq/df")

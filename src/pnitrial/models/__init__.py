@@ -1,0 +1,2 @@
+"""Models: designs built from validated names, the exact (RE)ML engines (single, batched,
+censored), the fallback optimiser and least squares."""

@@ -1,0 +1,1 @@
+"""Figures: one public style module (style) and one module per figure family."""

@@ -1,0 +1,56 @@
+"""Heatmaps of biomarker-symptom correlations: one panel per analysis, FDR-significant cells starred."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from pnitrial.report.figures.style import apply_style
+
+TITLES = {
+    "rm_corr": "Repeated-measures r (trial participants, all visits)",
+    "change_pearson": "Change-change Pearson r (intervention arm)",
+    "change_spearman": "Change-change Spearman rho (intervention arm)",
+}
+
+
+def association_heatmap(table: pd.DataFrame, meta: dict, alpha: float = 0.05) -> plt.Figure:
+    """Rows biomarkers, columns clinical outcomes; colour r in [-1, 1]; * where the FDR-adjusted p < alpha."""
+    apply_style()
+    labels = {o["key"]: o["label"] for o in meta["outcomes"]}
+    xs = list(dict.fromkeys(table["biomarker"]))
+    ys = list(dict.fromkeys(table["clinical"]))
+    analyses = [a for a in TITLES if (table["analysis"] == a).any()]
+    if not analyses:
+        fig, ax = plt.subplots(figsize=(4, 1), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No biomarker-symptom pairs in this codebook", ha="center", va="center")
+        return fig
+    fig, axes = plt.subplots(
+        len(analyses),
+        1,
+        figsize=(1.6 + 0.55 * max(len(ys), 1), 0.6 + (0.9 + 0.32 * len(xs)) * max(len(analyses), 1)),
+        layout="constrained",
+        squeeze=False,
+    )
+    image = None
+    for k, (ax, a) in enumerate(zip(axes[:, 0], analyses, strict=True)):
+        sub = table[table["analysis"] == a].set_index(["biomarker", "clinical"])
+        r = np.full((len(xs), len(ys)), np.nan)
+        star = np.zeros_like(r, dtype=bool)
+        for (x, y), row in sub.iterrows():
+            r[xs.index(x), ys.index(y)] = row["r"]
+            star[xs.index(x), ys.index(y)] = bool(row["p_fdr"] < alpha)
+        image = ax.imshow(np.ma.masked_invalid(r), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+        for i, j in zip(*np.nonzero(np.isfinite(r)), strict=True):
+            ax.text(j, i, f"{r[i, j]:.2f}" + ("*" if star[i, j] else ""), ha="center", va="center", fontsize=6)
+        ax.set_yticks(range(len(xs)), [labels.get(k, k) for k in xs], fontsize=7)
+        bottom = k == len(analyses) - 1  # outcome names once, under the last panel
+        names = [labels.get(c, c) for c in ys] if bottom else [""] * len(ys)
+        ax.set_xticks(range(len(ys)), names, fontsize=7, rotation=40, ha="right")
+        ax.set_title(TITLES[a], fontsize=8, loc="left")
+        ax.spines[:].set_visible(False)
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.6, label=f"r (* FDR-adjusted p < {alpha:g})")
+    return fig

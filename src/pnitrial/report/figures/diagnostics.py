@@ -1,0 +1,63 @@
+"""Diagnostic panels per outcome: residual QQ, residuals vs fitted, random-intercept QQ, Cook's distance."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
+
+from pnitrial.report.figures.style import ARM_COLOURS, apply_style
+
+
+def _qq(ax, values: np.ndarray, title: str) -> None:
+    """Normal QQ plot with the line through the quartiles (as R's qqline)."""
+    v = np.sort(values[np.isfinite(values)])
+    n = len(v)
+    if n < 3:
+        ax.text(0.5, 0.5, "too few values", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(title, fontsize=8, loc="left")
+        return
+    a = 3 / 8 if n <= 10 else 0.5  # R's ppoints
+    q = stats.norm.ppf((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
+    ax.plot(q, v, "o", ms=3, color="#333333", alpha=0.8)
+    y1, y2 = np.quantile(v, [0.25, 0.75])
+    x1, x2 = stats.norm.ppf([0.25, 0.75])
+    slope = (y2 - y1) / (x2 - x1)
+    ax.axline((x1, y1), slope=slope, color="#b2182b", lw=0.9)
+    ax.set_xlabel("normal quantile")
+    ax.set_title(title, fontsize=8, loc="left")
+
+
+def diagnostic_panels(
+    label: str,
+    fitted: np.ndarray,
+    residuals: np.ndarray,
+    random_effects: np.ndarray,
+    cooks: np.ndarray,
+    arms: np.ndarray,
+    threshold: float,
+):
+    """Four panels; participants are shown by their arm's colour only, never by identifier."""
+    apply_style()
+    fig, axes = plt.subplots(2, 2, figsize=(7.2, 5.6), layout="constrained")
+    _qq(axes[0, 0], residuals, "Conditional residuals, normal QQ")
+    ax = axes[0, 1]
+    ax.plot(fitted, residuals, "o", ms=3, color="#333333", alpha=0.7)
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("fitted value")
+    ax.set_ylabel("residual")
+    ax.set_title("Residuals vs fitted", fontsize=8, loc="left")
+    _qq(axes[1, 0], random_effects[:, 0], "Random intercepts, normal QQ")
+    ax = axes[1, 1]
+    order = np.argsort(-np.nan_to_num(cooks, nan=-np.inf), kind="stable")
+    colours = [ARM_COLOURS.get(a, "#7f7f7f") for a in arms[order]]
+    ax.bar(np.arange(1, len(order) + 1), cooks[order], color=colours, width=0.8)
+    ax.axhline(threshold, color="#b2182b", lw=0.9, ls="--")
+    for role in dict.fromkeys(arms[order]):
+        ax.bar([], [], color=ARM_COLOURS.get(role, "#7f7f7f"), label=role)
+    ax.legend(fontsize=7, frameon=False)
+    ax.set_xlabel("participants, ranked")
+    ax.set_ylabel("Cook's distance")
+    ax.set_title(f"Participant influence (line: 4/m = {threshold:.3g})", fontsize=8, loc="left")
+    fig.suptitle(label, fontsize=9)
+    return fig

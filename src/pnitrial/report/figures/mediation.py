@@ -1,0 +1,68 @@
+"""Path diagrams of the mediation analyses: arm -> mediator -> outcome, one small panel per pair."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from pnitrial.analyses.mediation import B_PATH, INDIRECT, PATHS
+from pnitrial.report.figures.style import apply_style
+
+BOXES = {"x": (0.13, 0.2), "m": (0.5, 0.82), "y": (0.87, 0.2)}
+# arrow end points clear of the boxes: arm -> mediator, mediator -> outcome, arm -> outcome
+ARROWS = {("x", "m"): ((0.16, 0.33), (0.4, 0.7)), ("m", "y"): ((0.6, 0.7), (0.84, 0.33))}
+ARROWS[("x", "y")] = ((0.3, 0.2), (0.7, 0.2))
+
+
+def _estimate(rows: pd.DataFrame, path: str) -> str:
+    r = rows[rows["path"] == path]
+    if r.empty or pd.isna(r["estimate"].iloc[0]):
+        return "n/a"
+    r = r.iloc[0]
+    return f"{r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+
+
+def _arrow(ax, start: str, end: str, text: str, offset: tuple[float, float]) -> None:
+    (x0, y0), (x1, y1) = ARROWS[(start, end)]
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "lw": 1.0})
+    ax.text((x0 + x1) / 2 + offset[0], (y0 + y1) / 2 + offset[1], text, ha="center", va="center", fontsize=6.5)
+
+
+def path_diagrams(table: pd.DataFrame, meta: dict, arm_label: str) -> plt.Figure:
+    """a, b, c' and the indirect effect a*b (bootstrap CI) for every mediator-outcome pair."""
+    apply_style()
+    labels = {o["key"]: o["label"] for o in meta["outcomes"]}
+    pairs = list(dict.fromkeys(zip(table["mediator"], table["outcome"], strict=True)))
+    if not pairs:
+        fig, ax = plt.subplots(figsize=(4, 1), layout="constrained")
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No mediation pairs configured", ha="center", va="center")
+        return fig
+    ncol = min(3, len(pairs))
+    nrow = math.ceil(len(pairs) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.5 * nrow), layout="constrained", squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (mk, yk) in zip(axes.ravel(), pairs, strict=False):
+        rows = table[(table["mediator"] == mk) & (table["outcome"] == yk)]
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        names = {
+            "x": textwrap.fill(arm_label, 12),
+            "m": textwrap.fill(f"change in {labels.get(mk, mk)}", 22),
+            "y": textwrap.fill(f"change in {labels.get(yk, yk)}", 16),
+        }
+        for k, (x, y) in BOXES.items():
+            ax.text(x, y, names[k], ha="center", va="center", fontsize=7, bbox={"boxstyle": "round", "fc": "#f0f0f0"})
+        status = rows["status"].iloc[0]
+        if status != "ok":
+            ax.text(0.5, 0.5, status, ha="center", va="center", fontsize=7, color="#b2182b")
+            continue
+        _arrow(ax, "x", "m", "a = " + _estimate(rows, PATHS[0]).replace(" [", "\n["), (-0.16, 0.03))
+        _arrow(ax, "m", "y", "b = " + _estimate(rows, B_PATH).replace(" [", "\n["), (0.16, 0.03))
+        _arrow(ax, "x", "y", "c' = " + _estimate(rows, PATHS[3]), (0.0, -0.09))
+        ax.text(0.5, 0.0, "a*b = " + _estimate(rows, INDIRECT), ha="center", va="bottom", fontsize=7, weight="bold")
+    return fig
