@@ -926,7 +926,7 @@ each cut to {chars} characters).
 
 
 def render(messages: dict[str, str]) -> str:
-    from pnitrial.data.validate import MAX_VALUES_SHOWN, VALUE_CHARS
+    from pnitrial.data.table import MAX_VALUES_SHOWN, VALUE_CHARS
 
     head = DOC_HEAD.format(
         placeholder=PLACEHOLDER,

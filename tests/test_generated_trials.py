@@ -90,6 +90,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_generated_trials_through_snakemake(name, tmp_path):
     table, codebook = make_trial(**CASES[name])

@@ -20,6 +20,8 @@ from conftest import ROOT, run
 
 from pnitrial.report.precision import round_at
 
+pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m "not slow"` skips them
+
 CASES = ROOT / "tests" / "reference" / "cases"
 REAL = ("btheb", "chickweight", "bodyweight", "milk", "dietox", "fdd")
 

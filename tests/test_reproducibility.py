@@ -116,6 +116,7 @@ def _remanifest(results: Path) -> None:
     write_manifest([str(results / n) for n in names], results, results / "MANIFEST.sha256")
 
 
+@pytest.mark.slow
 def test_verify_explains_cells_noise_and_changes(completed, tmp_path):
     results, expected = _results_copy(completed, tmp_path)
     assert verify_results(results, expected) == []
@@ -132,6 +133,7 @@ def test_verify_explains_cells_noise_and_changes(completed, tmp_path):
     assert "row 2, column 'fit_status': 'not converged' (expected 'ok')" in text and "change in results" in text
 
 
+@pytest.mark.slow
 def test_tolerance_mode_accepts_last_digits_and_figures_of_agreeing_tables(completed, tmp_path):
     results, expected = _results_copy(completed, tmp_path)
     effects = results / "tables" / "effects.csv"
@@ -151,6 +153,7 @@ def test_tolerance_mode_accepts_last_digits_and_figures_of_agreeing_tables(compl
     assert any(r.startswith("differs: figures/forest.png (its input tables/effects.csv differs") for r in report)
 
 
+@pytest.mark.slow
 def test_figure_whose_tables_agree_is_said_to_differ_in_its_drawing(completed, tmp_path):
     results, expected = _results_copy(completed, tmp_path)
     (results / "figures" / "forest.png").write_bytes(b"other pixels")
@@ -168,6 +171,7 @@ def test_compare_tables_structure(tmp_path):
     assert compare_tables(a, b) == ["1 rows (expected 2)"]
 
 
+@pytest.mark.slow
 def test_snapshot_and_compare_command(completed, tmp_path, capsys):
     snap = tmp_path / "expected"
     write_snapshot(completed / "results", snap)
@@ -200,6 +204,7 @@ def haswell_run(tmp_path_factory) -> Path:
     return audited_run(tmp_path_factory.mktemp("haswell"), env=HASWELL)
 
 
+@pytest.mark.slow
 def test_both_code_paths_verify_against_the_committed_expectation(completed, haswell_run):
     assert digest(haswell_run / "results") == digest(completed / "results")
     for work in (completed, haswell_run):
@@ -207,6 +212,7 @@ def test_both_code_paths_verify_against_the_committed_expectation(completed, has
         assert res.returncode == 0, res.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_no_written_value_sits_near_a_rounding_boundary(completed, haswell_run):
     """Every number's distance from its rounding boundary is over 100 times the cross-kernel noise."""
     bad, every = unsafe(completed / "audit", haswell_run / "audit", safety=100.0)
@@ -214,6 +220,7 @@ def test_no_written_value_sits_near_a_rounding_boundary(completed, haswell_run):
     assert not bad, "\n".join(str(c) for c in bad[:20])
 
 
+@pytest.mark.slow
 def test_panel_verifies_on_the_other_code_path(panel_run, tmp_path):
     if not X86:
         pytest.skip("the Haswell kernels exist on x86-64 only")
@@ -225,6 +232,7 @@ def test_panel_verifies_on_the_other_code_path(panel_run, tmp_path):
     assert len(every) > 10000 and not bad, "\n".join(str(c) for c in bad[:20])
 
 
+@pytest.mark.slow
 def test_command_line_validate_simulate_and_compare(tmp_path, completed):
     import subprocess
     import sys

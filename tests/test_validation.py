@@ -14,7 +14,8 @@ from conftest import ROOT, SMALL, edit_codebook, run
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.longframe import build_long_frame
 from pnitrial.data.panel import analyte_count, build_panel_frame
-from pnitrial.data.validate import file_lines, read_table, validate_table
+from pnitrial.data.table import file_lines, read_table
+from pnitrial.data.validate import validate_table
 from pnitrial.errors import ValidationError
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 from conftest import EXCLUDED, ROOT, digest, run
 
@@ -16,6 +17,8 @@ from pnitrial.analyses.panel import analyse_panel
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.panel import build_panel_frame
 from pnitrial.report.precision import round_frame
+
+pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m "not slow"` skips them
 
 
 def _copy(dst: Path) -> Path:

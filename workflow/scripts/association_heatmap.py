@@ -2,10 +2,10 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.association_figure(
-    snakemake.input.table,
-    snakemake.input.meta,
-    snakemake.params.stem,
-    tuple(snakemake.params.formats),
-    snakemake.params.dpi,
-    snakemake.params.alpha,
+    table_path=snakemake.input.table,
+    meta_path=snakemake.input.meta,
+    stem=snakemake.params.stem,
+    formats=tuple(snakemake.params.formats),
+    dpi=snakemake.params.dpi,
+    alpha=snakemake.params.alpha,
 )

@@ -2,11 +2,11 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.association_table(
-    snakemake.input.frame,
-    snakemake.input.meta,
-    tuple(snakemake.params.families),
-    snakemake.params.method,
-    snakemake.params.alpha,
-    snakemake.params.min_n,
-    snakemake.output[0],
+    frame_path=snakemake.input.frame,
+    meta_path=snakemake.input.meta,
+    families=tuple(snakemake.params.families),
+    method=snakemake.params.method,
+    alpha=snakemake.params.alpha,
+    min_n=snakemake.params.min_n,
+    out=snakemake.output[0],
 )

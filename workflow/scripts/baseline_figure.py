@@ -2,9 +2,9 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.baseline_figure(
-    snakemake.input.baseline,
-    snakemake.input.meta,
-    snakemake.params.stem,
-    tuple(snakemake.params.formats),
-    snakemake.params.dpi,
+    baseline_path=snakemake.input.baseline,
+    meta_path=snakemake.input.meta,
+    stem=snakemake.params.stem,
+    formats=tuple(snakemake.params.formats),
+    dpi=snakemake.params.dpi,
 )

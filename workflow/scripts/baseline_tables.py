@@ -2,8 +2,8 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.baseline_tables(
-    snakemake.input.frame,
-    snakemake.input.meta,
-    snakemake.params.alpha,
-    dict(snakemake.output.items()),
+    frame_path=snakemake.input.frame,
+    meta_path=snakemake.input.meta,
+    alpha=snakemake.params.alpha,
+    out=dict(snakemake.output.items()),
 )

@@ -2,12 +2,12 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.diagnostics(
-    snakemake.input.frame,
-    snakemake.input.meta,
-    snakemake.params.primary,
-    snakemake.params.random_slope,
-    snakemake.output.table,
-    snakemake.params.figure_dir,
-    tuple(snakemake.params.formats),
-    snakemake.params.dpi,
+    frame_path=snakemake.input.frame,
+    meta_path=snakemake.input.meta,
+    primary=snakemake.params.primary,
+    random_slope=snakemake.params.random_slope,
+    out=snakemake.output.table,
+    figure_dir=snakemake.params.figure_dir,
+    formats=tuple(snakemake.params.formats),
+    dpi=snakemake.params.dpi,
 )

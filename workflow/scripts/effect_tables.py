@@ -2,8 +2,8 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.effect_tables(
-    list(snakemake.input.results),
-    snakemake.input.meta,
-    snakemake.params.method,
-    dict(snakemake.output.items()),
+    results=list(snakemake.input.results),
+    meta_path=snakemake.input.meta,
+    method=snakemake.params.method,
+    out=dict(snakemake.output.items()),
 )

@@ -1,11 +1,11 @@
 from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
-opts = steps.analysis_options(snakemake.params)
+opts = steps.analysis_options(params=snakemake.params)
 steps.fit_outcome(
-    snakemake.input.frame,
-    snakemake.input.meta,
-    snakemake.wildcards.outcome,
-    snakemake.output[0],
-    opts,
+    frame_path=snakemake.input.frame,
+    meta_path=snakemake.input.meta,
+    outcome=snakemake.wildcards.outcome,
+    out=snakemake.output[0],
+    opts=opts,
 )

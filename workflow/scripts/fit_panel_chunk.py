@@ -1,11 +1,11 @@
 from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
-opts = steps.analysis_options(snakemake.params)
+opts = steps.analysis_options(params=snakemake.params)
 steps.fit_panel_chunk(
-    dict(snakemake.input.items()),
-    int(snakemake.wildcards.chunk),
-    snakemake.params.chunks,
-    opts,
-    dict(snakemake.output.items()),
+    inputs=dict(snakemake.input.items()),
+    chunk=int(snakemake.wildcards.chunk),
+    chunks=snakemake.params.chunks,
+    opts=opts,
+    out=dict(snakemake.output.items()),
 )

@@ -2,9 +2,9 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.forest_figure(
-    snakemake.input.effects,
-    snakemake.input.meta,
-    snakemake.params.stem,
-    tuple(snakemake.params.formats),
-    snakemake.params.dpi,
+    effects_path=snakemake.input.effects,
+    meta_path=snakemake.input.meta,
+    stem=snakemake.params.stem,
+    formats=tuple(snakemake.params.formats),
+    dpi=snakemake.params.dpi,
 )

@@ -4,14 +4,14 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.panel_figures(
-    snakemake.input.effects,
-    snakemake.input.panel_meta,
-    snakemake.params.alpha,
-    snakemake.params.top_n,
-    {
+    effects_path=snakemake.input.effects,
+    panel_meta=snakemake.input.panel_meta,
+    alpha=snakemake.params.alpha,
+    top_n=snakemake.params.top_n,
+    stems={
         k: os.path.splitext(v[0])[0]
         for k, v in (("volcano", snakemake.output.volcano), ("forest", snakemake.output.forest))
     },
-    snakemake.params.formats,
-    snakemake.params.dpi,
+    formats=snakemake.params.formats,
+    dpi=snakemake.params.dpi,
 )

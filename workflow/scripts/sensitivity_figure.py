@@ -2,11 +2,11 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.sensitivity_figure(
-    snakemake.input.table,
-    snakemake.input.meta,
-    snakemake.wildcards.outcome,
-    snakemake.params.stem,
-    tuple(snakemake.params.formats),
-    snakemake.params.dpi,
-    snakemake.params.alpha,
+    table_path=snakemake.input.table,
+    meta_path=snakemake.input.meta,
+    outcome=snakemake.wildcards.outcome,
+    stem=snakemake.params.stem,
+    formats=tuple(snakemake.params.formats),
+    dpi=snakemake.params.dpi,
+    alpha=snakemake.params.alpha,
 )

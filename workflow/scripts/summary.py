@@ -5,4 +5,4 @@ steps.log_to(snakemake.log[0])
 inputs = {k: v if isinstance(v, str) else next(iter(v), None) for k, v in snakemake.input.items()}
 inputs["panel"] = list(snakemake.input.panel)
 inputs["permutation"] = next(iter(snakemake.input.permutation), None)
-steps.summary(inputs, dict(snakemake.params.config), snakemake.output[0])
+steps.summary(inputs=inputs, config=dict(snakemake.params.config), out=snakemake.output[0])

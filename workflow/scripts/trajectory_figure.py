@@ -2,12 +2,12 @@ from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
 steps.trajectory_figure(
-    snakemake.input.frame,
-    snakemake.input.meta,
-    snakemake.input.emmeans,
-    snakemake.wildcards.outcome,
-    snakemake.params.stem,
-    tuple(snakemake.params.formats),
-    snakemake.params.dpi,
-    snakemake.params.alpha,
+    frame_path=snakemake.input.frame,
+    meta_path=snakemake.input.meta,
+    emmeans_path=snakemake.input.emmeans,
+    outcome=snakemake.wildcards.outcome,
+    stem=snakemake.params.stem,
+    formats=tuple(snakemake.params.formats),
+    dpi=snakemake.params.dpi,
+    alpha=snakemake.params.alpha,
 )

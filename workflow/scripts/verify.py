@@ -1,4 +1,4 @@
 from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
-steps.verify(snakemake.params.results, snakemake.input.expected, snakemake.params.mode)
+steps.verify(results=snakemake.params.results, expected=snakemake.input.expected, mode=snakemake.params.mode)

@@ -19,8 +19,9 @@ from pnitrial.data.codebook import TRIAL_ROLES
 from pnitrial.failures import fit_status
 from pnitrial.inference.batched import BatchEstimates, batch_estimates, inference_basis
 from pnitrial.inference.wald import wald
-from pnitrial.models.batch import BatchFit, chol, chol_inv, chol_solve, dot, fit_batch, gram
+from pnitrial.models.batch import BatchFit, fit_batch
 from pnitrial.models.design import _covariate_columns, clda_columns, trial_columns, trial_contrasts
+from pnitrial.models.linalg import chol, chol_inv, chol_solve, dot, gram
 
 EFFECT_KEYS = ("estimate", "se", "df", "statistic", "p", "ci_low", "ci_high")
 TESTED = ("statistic", "p", "ci_low", "ci_high")  # reported only for fits whose status is ok or singular

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from pnitrial.data.codebook import ROLES, Codebook
-from pnitrial.data.validate import MISSING, parse_outcome, read_table, validate_table
+from pnitrial.data.table import MISSING, read_table
+from pnitrial.data.validate import parse_outcome, validate_table
 
 LOD_RULES = {"sqrt2": 1 / np.sqrt(2), "half": 0.5, "lod": 1.0}
 # with lod.method `censored` the censored model uses the limits; substituted values (LOD/sqrt(2))

@@ -21,8 +21,7 @@ import pandas as pd
 
 from pnitrial.data.codebook import Codebook
 from pnitrial.data.longframe import base_rows
-from pnitrial.data.validate import (
-    EXTREME,
+from pnitrial.data.table import (
     MISSING,
     NUMBER,
     Echo,
@@ -33,8 +32,8 @@ from pnitrial.data.validate import (
     number_hint,
     read_table,
     rows_text,
-    validate_table,
 )
+from pnitrial.data.validate import EXTREME, validate_table
 from pnitrial.errors import ValidationError
 
 MAX_COLUMNS_SHOWN = 10

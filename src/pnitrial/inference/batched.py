@@ -15,7 +15,8 @@ import numpy as np
 from pnitrial.inference.contrasts import METHODS
 from pnitrial.inference.satterthwaite import EIGEN_TOL
 from pnitrial.inference.wald import wald
-from pnitrial.models.batch import BatchFit, chol_inv, dot, lambda_derivatives, mm, vsum
+from pnitrial.models.batch import BatchFit, lambda_derivatives
+from pnitrial.models.linalg import chol_inv, dot, mm, vsum
 
 
 @dataclass

@@ -1,0 +1,264 @@
+"""The one-page HTML summary of a run: settings, effects, what failed and why, each further analysis.
+
+Everything on the page is read from the written tables, so it shows the numbers as results/ holds them.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pnitrial.report import render
+from pnitrial.report.tables import effects_readable
+
+__all__ = ["write_summary"]
+
+
+def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
+    """One page for the report: dataset, settings, intervention effects, fit problems, censoring."""
+    meta = json.loads(Path(inputs["meta"]).read_text())
+    # a panel-only trial has no outcome tables: the summary is the panel's
+    eff = pd.read_csv(inputs["effects"], dtype={"visit": str}) if inputs.get("effects") else None
+    fits = pd.read_csv(inputs["fits"]) if inputs.get("fits") else pd.DataFrame(columns=["status"])
+    lod = pd.read_csv(inputs["lod"])
+    n = meta["participants"]
+    settings = [
+        ("Dataset", meta["name"]),
+        (
+            "Participants",
+            f"{meta['arms']['intervention']} {n['intervention']}, {meta['arms']['control']} {n['control']}, "
+            + (
+                f"{meta['arms']['healthy']} {n['healthy']}"
+                if meta["arms"].get("healthy")
+                else "no healthy control group (so no patients-vs-healthy comparison is made)"
+            ),
+        ),
+        ("Visits", ", ".join(meta["visits"])),
+        (
+            "Model",
+            "REML linear mixed model, arm x visit"
+            + "".join(f" + {c}" for c in meta["covariates"])
+            + ", random participant intercept"
+            + (" and time slope" if config["model"]["random_slope"] else ""),
+        ),
+        ("Primary estimand", config["analysis"]["primary"]),
+        ("Denominator df", config["inference"]["ddf"]),
+        ("Multiplicity", f"{config['multiplicity']['method']} within each outcome family"),
+        (
+            "Below-LOD values",
+            (
+                "left-censored in the primary cLDA (ML), LOD/sqrt(2) elsewhere; "
+                if config["lod"]["method"] == "censored"
+                else f"substituted ({config['lod']['method']}); "
+            )
+            + f"{int(lod['n_below_lod'].sum())} of {int(lod['n'].sum())} assay results",
+        ),
+    ]
+    problems = fits[fits["status"] != "ok"].reindex(
+        columns=["outcome", "estimand", "visit", "status", "warnings", "error"]
+    )
+    parts = ["<h1>pnitrial analysis summary</h1>", "<table>"]
+    parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings]
+    parts.append("</table>")
+    if eff is not None:
+        parts.append(render.html_table(effects_readable(eff, meta), "Intervention effects"))
+        parts.append("<h2>Fits that need attention</h2>")
+        if problems.empty:
+            parts.append("<p>All models converged with positive variance components.</p>")
+        else:
+            parts.append(render.html_table(problems.astype(object).fillna(""), ""))
+    else:
+        parts.append("<p>The codebook declares no trial outcomes: the analysis is the panel's alone.</p>")
+    parts += _failure_summary(inputs)
+    if inputs.get("effect_sizes"):
+        parts += _effect_size_summary(inputs["effect_sizes"])
+    if inputs.get("permutation"):
+        parts += _permutation_summary(inputs["permutation"])
+    if inputs.get("sensitivity"):
+        parts += _sensitivity_summary(inputs["sensitivity"], config["inference"]["alpha"])
+    if inputs.get("diagnostics"):
+        parts += _diagnostics_summary(inputs["diagnostics"])
+    if inputs.get("mediation"):
+        parts += _mediation_summary(inputs["mediation"])
+    if inputs.get("associations"):
+        parts += _association_summary(inputs["associations"], config["inference"]["alpha"])
+    if inputs.get("panel"):
+        parts += _panel_summary(*inputs["panel"], alpha=config["inference"]["alpha"])
+    Path(out).write_text(render.html_page("pnitrial summary", "\n".join(parts) + "\n"), encoding="utf-8")
+
+
+STATUS_COLUMNS = ("status", "fit_status")
+
+
+def _failure_summary(inputs: dict[str, str]) -> list[str]:
+    """Every analysis of every table that failed or could not be estimated, with its reason."""
+    rows = []
+    for path in (inputs[k] for k in sorted(inputs)):
+        if not isinstance(path, str) or not path.endswith(".csv") or not Path(path).exists():
+            continue
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        col = next((c for c in STATUS_COLUMNS if c in table), None)
+        if col is None:
+            continue
+        bad = table[table[col].str.startswith(("failed", "not estimable"))]
+        for (outcome, status), g in bad.groupby([bad.get("outcome", pd.Series("", index=bad.index)), col]):
+            rows.append({"table": Path(path).name, "outcome": outcome, "rows": len(g), "reason": status})
+    head = "<h2>Analyses that failed</h2>"
+    if not rows:
+        return [head, "<p>None: every analysis of every outcome finished.</p>"]
+    note = "<p>Each is a row of its table with this status; everything else finished. Details in results/logs/.</p>"
+    return [head, note, render.html_table(pd.DataFrame(rows), "")]
+
+
+def _ci_text(v: float, lo: float, hi: float) -> str:
+    return "" if pd.isna(v) else f"{v:.2f} ({lo:.2f} to {hi:.2f})"
+
+
+def _effect_size_summary(path: str) -> list[str]:
+    es = pd.read_csv(path, dtype={"visit": str})
+    std = es[es["effect_size"] == "standardised difference"]
+    g = es[es["effect_size"] == "Hedges g"].set_index("outcome")
+    shown = pd.DataFrame(
+        {
+            "outcome": std["outcome"],
+            "visit": std["visit"],
+            "standardised difference (CI)": [_ci_text(*r) for r in std[["value", "ci_low", "ci_high"]].to_numpy()],
+            "Hedges g patients vs healthy (CI)": [
+                _ci_text(*g.loc[k, ["value", "ci_low", "ci_high"]]) if k in g.index else "" for k in std["outcome"]
+            ],
+        }
+    )
+    return [
+        "<h2>Effect sizes</h2>",
+        "<p>Intervention effect of the primary estimand over the pooled baseline SD (model scale), "
+        "and Hedges g for patients versus healthy controls at baseline.</p>",
+        render.html_table(shown, ""),
+    ]
+
+
+def _sensitivity_summary(path: str, alpha: float) -> list[str]:
+    sens = pd.read_csv(path, dtype={"visit": str})
+    rows = []
+    for key, g in sens.groupby("outcome", sort=False):
+        prim, rest = g.iloc[0], g.iloc[1:]
+        ok = rest[rest["estimate"].notna()]
+        same_sign = int((np.sign(ok["estimate"]) == np.sign(prim["estimate"])).sum())
+        rows.append(
+            {
+                "outcome": key,
+                "primary (CI)": _ci_text(prim["estimate"], prim["ci_low"], prim["ci_high"]),
+                "sensitivity estimates": f"{ok['estimate'].min():.3g} to {ok['estimate'].max():.3g}" if len(ok) else "",
+                "same direction": f"{same_sign} of {len(rest)}",
+                f"p < {alpha:g}": f"{int((g['p'] < alpha).sum())} of {len(g)}",
+                "not ok": int((g["status"] != "ok").sum()),
+            }
+        )
+    return [
+        "<h2>Sensitivity</h2>",
+        "<p>Intervention effect at the last visit under each sensitivity analysis "
+        "(complete cases, outliers, below-LOD substitution, mixed ANOVA, Hodges-Lehmann); "
+        "one forest plot per outcome in figures/sensitivity/.</p>",
+        render.html_table(pd.DataFrame(rows), ""),
+    ]
+
+
+def _diagnostics_summary(path: str) -> list[str]:
+    diag = pd.read_csv(path)
+    rows = []
+    for key, g in diag.groupby("outcome", sort=False):
+        top = g.iloc[0]
+        rows.append(
+            {
+                "outcome": key,
+                "influential participants": f"{int(g['influential'].isin([True, 'True']).sum())} of {len(g)}",
+                "largest Cook's distance": "" if pd.isna(top["cooks_distance"]) else f"{top['cooks_distance']:.3g}",
+                "its effect on the intervention effect": ""
+                if pd.isna(top["interaction_change"])
+                else f"{top['interaction_change']:+.3g}",
+                "status": "ok" if (g["fit_status"] == "ok").all() else "; ".join(sorted(set(g["fit_status"]) - {"ok"})),
+            }
+        )
+    return [
+        "<h2>Diagnostics</h2>",
+        "<p>Participant influence on the primary mixed model (deletion and refit; threshold 4/m); "
+        "residual and random-effect plots per outcome in figures/diagnostics/.</p>",
+        render.html_table(pd.DataFrame(rows), ""),
+    ]
+
+
+def _mediation_summary(path: str) -> list[str]:
+    med = pd.read_csv(path)
+    head = "<h2>Mediation</h2>"
+    if med.empty:
+        return [head, "<p>No mediator-outcome pairs configured (config mediation).</p>"]
+    ind = med[med["path"] == "a*b (indirect)"]
+    shown = pd.DataFrame(
+        {
+            "mediator": ind["mediator"],
+            "outcome": ind["outcome"],
+            "indirect a*b (bootstrap CI)": [_ci_text(*r) for r in ind[["estimate", "ci_low", "ci_high"]].to_numpy()],
+            "p_fdr": ind["p_fdr"].map(lambda v: f"{v:.3g}"),
+        }
+    )
+    bad = med[med["status"] != "ok"][["mediator", "outcome", "status"]].drop_duplicates()
+    parts = [
+        head,
+        "<p>Arm -> change in mediator -> change in outcome, adjusted for both baselines; "
+        "indirect effects with bias-corrected bootstrap intervals.</p>",
+        render.html_table(shown, ""),
+    ]
+    if not bad.empty:
+        parts.append(render.html_table(bad, "Pairs not analysed"))
+    return parts
+
+
+def _association_summary(path: str, alpha: float) -> list[str]:
+    assoc = pd.read_csv(path)
+    if assoc.empty:
+        return ["<h2>Biomarker-symptom associations</h2>", "<p>No biomarker-symptom pairs in this codebook.</p>"]
+    counts = [
+        f"{a}: {int((g['p_fdr'] < alpha).sum())} of {len(g)} pairs" for a, g in assoc.groupby("analysis", sort=False)
+    ]
+    top = assoc.sort_values(["p", "analysis", "biomarker", "clinical"], kind="stable").head(10)
+    top = top[["analysis", "biomarker", "clinical", "r", "p", "p_fdr"]].copy()
+    for c in ("r", "p", "p_fdr"):
+        top[c] = top[c].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    return [
+        "<h2>Biomarker-symptom associations</h2>",
+        f"<p>FDR-adjusted p &lt; {alpha:g}: {html.escape('; '.join(counts))}. Smallest p:</p>",
+        render.html_table(top, ""),
+    ]
+
+
+def _permutation_summary(path: str) -> list[str]:
+    perm = pd.read_csv(path, dtype={"visit": str})
+    if perm.empty:
+        return []
+    b = int(perm["rerandomisations"].dropna().max()) if perm["rerandomisations"].notna().any() else 0
+    cols = ["outcome", "contrast", "estimate", "p_model", "p_permutation", "mc_se", "fit_status"]
+    shown = perm.reindex(columns=cols).copy()
+    for c in ("estimate", "p_model", "p_permutation", "mc_se"):
+        shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+    return [
+        "<h2>Randomisation inference</h2>",
+        f"<p>Arm labels re-randomised {b} times (arm sizes kept) for the {html.escape(str(perm['estimand'].iloc[0]))} "
+        "intervention effect; permutation p with its Monte-Carlo SE next to the model p.</p>",
+        render.html_table(shown.fillna(""), ""),
+    ]
+
+
+def _panel_summary(top_path: str, panel_meta: str, alpha: float) -> list[str]:
+    pmeta = json.loads(Path(panel_meta).read_text())
+    top = pd.read_csv(top_path, dtype={"visit": str})
+    hits = int((top["p_fdr"] < alpha).sum())
+    more = " (at least; the table shows the top analytes only)" if hits == len(top) else ""
+    return [
+        f"<h2>{html.escape(pmeta['label'])}</h2>",
+        f"<p>{len(pmeta['analytes'])} analytes, {pmeta['n_missing']} missing values; "
+        f"{hits}{more} with FDR-adjusted p &lt; {alpha:g} for the primary intervention effect.</p>",
+        render.html_table(top.head(10).fillna(""), "Top analytes"),
+    ]
