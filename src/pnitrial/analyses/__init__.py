@@ -1,2 +1,14 @@
 """Analyses of the plan: estimands, panels, sensitivity, diagnostics, permutation, mediation,
 associations, effect sizes, patients vs healthy at baseline."""
+
+__all__ = [
+    "associations",
+    "baseline",
+    "diagnostics",
+    "effect_sizes",
+    "estimands",
+    "mediation",
+    "panel",
+    "permutation",
+    "sensitivity",
+]
