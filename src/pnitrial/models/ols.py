@@ -20,19 +20,30 @@ class OLSFit:
     n: int
 
 
-def fit_ols(d: AncovaData) -> OLSFit:
-    """Least squares by QR; refuses a rank-deficient design instead of dropping columns."""
-    n, p = d.X.shape
+def fit_ols(X: np.ndarray, y: np.ndarray) -> OLSFit:
+    """Least squares by QR, the one OLS of pnitrial (trial ANCOVA and every panel analyte).
+
+    Refuses, with the reason, a design with no residual df, a rank-deficient one (instead of
+    dropping columns as lm does) and a degenerate fit whose residual variance is rounding noise.
+
+    Examples
+    --------
+    >>> X = np.column_stack([np.ones(5), np.arange(5.0)])
+    >>> fit = fit_ols(X, np.array([1.0, 3.1, 4.9, 7.2, 8.8]))
+    >>> [round(float(b), 6) for b in fit.beta], fit.df_resid
+    ([1.06, 1.97], 3)
+    """
+    n, p = X.shape
     if n <= p:
         raise ValueError(f"{n} complete pairs cannot estimate {p} coefficients")
-    q, r = np.linalg.qr(d.X)
+    q, r = np.linalg.qr(X)
     if np.min(np.abs(np.diag(r))) < 1e-10 * np.max(np.abs(np.diag(r))):
         raise ValueError("ANCOVA design is rank deficient")
-    beta = np.linalg.solve(r, q.T @ d.y)
-    resid = d.y - d.X @ beta
+    beta = np.linalg.solve(r, q.T @ y)
+    resid = y - X @ beta
     df = n - p
     s2 = float(resid @ resid / df)
-    if not s2 > 1e-12 * float(np.var(d.y)):
+    if not s2 > 1e-12 * float(np.var(y)):
         # a p-value from a residual variance of rounding noise would be meaningless
         raise ValueError(f"degenerate: the model fits the {n} complete pairs exactly (residual variance {s2:.1e})")
     rinv = np.linalg.inv(r)
@@ -41,7 +52,7 @@ def fit_ols(d: AncovaData) -> OLSFit:
 
 def ancova_effect(d: AncovaData, alpha: float = 0.05) -> tuple[Estimate, OLSFit]:
     """Arm coefficient adjusted for baseline (Vickers & Altman 2001, BMJ 323:1123)."""
-    fit = fit_ols(d)
+    fit = fit_ols(d.X, d.y)
     est, se = float(fit.beta[1]), float(np.sqrt(fit.vcov[1, 1]))
     w = wald(est, se, float(fit.df_resid), alpha)
     return Estimate(est, se, float(fit.df_resid), w.statistic, "t", w.p, w.ci_low, w.ci_high), fit
