@@ -145,15 +145,21 @@ def test_panel_simulator_is_seeded_and_records_truth():
         simulate_panel(table, 10, 1.5, seed=1)
 
 
-def test_panel_recovers_the_simulated_effects(panel_trial):
-    """Model-based check of the whole panel path: effects found, nulls mostly not, CIs cover the truth."""
-    cb = load_codebook(panel_trial)
+def _panel_inputs(codebook: Path):
+    """The codebook, panel rows, values, panel metadata and the trial metadata the panel analysis reads."""
+    cb = load_codebook(codebook)
     rows, values, pmeta = build_panel_frame(cb)
     meta = {
         "visits": list(cb.visits),
         "arms": {"intervention": cb.intervention, "control": cb.control},
         "covariates": {"age": {"type": "numeric"}, "sex": {"type": "categorical"}},
     }
+    return cb, rows, values, pmeta, meta
+
+
+def test_panel_recovers_the_simulated_effects(panel_trial):
+    """Model-based check of the whole panel path: effects found, nulls mostly not, CIs cover the truth."""
+    cb, rows, values, pmeta, meta = _panel_inputs(panel_trial)
     eff, fits = analyse_panel(rows, values, meta, pmeta, AnalysisOptions())
     truth = pd.read_csv(panel_trial.parent / "panel_truth.csv")
     prim = eff[eff["primary"] & (eff["scale"] == "model")].merge(truth, left_on="outcome", right_on="analyte")
@@ -181,13 +187,7 @@ def test_panel_fdr_is_across_the_panel_per_estimand_and_visit(panel_trial):
 
 def test_an_analyte_that_cannot_be_tested_has_no_p_and_no_fdr(panel_trial):
     """An analyte equal at both visits: a degenerate ANCOVA and no valid mixed model, none of them tested."""
-    cb = load_codebook(panel_trial)
-    rows, values, pmeta = build_panel_frame(cb)
-    meta = {
-        "visits": list(cb.visits),
-        "arms": {"intervention": cb.intervention, "control": cb.control},
-        "covariates": {"age": {"type": "numeric"}, "sex": {"type": "categorical"}},
-    }
+    cb, rows, values, pmeta, meta = _panel_inputs(panel_trial)
     flat = values.copy()
     pre, post = (rows["visit"] == cb.visits[0]).to_numpy(), (rows["visit"] == cb.visits[1]).to_numpy()
     base = dict(zip(rows.loc[pre, "pid"], flat[pre, 0], strict=True))
