@@ -153,14 +153,19 @@ def _re_term(opts: AnalysisOptions) -> str:
     return " + (1 + time | participant)" if opts.random_slope else " + (1 | participant)"
 
 
+def _fit_mixed(model, what: str, opts: AnalysisOptions) -> tuple[LMMFit, Inference]:
+    """Fit a trial or cLDA model (with the fallback optimiser) and bind its inference to the ddf method."""
+    _enough_per_arm(model.n_by_role, what)
+    fit = fit_with_fallback(model.data)
+    return fit, Inference(fit, opts.ddf, opts.alpha)
+
+
 def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = _cov_terms(meta)
     base = _fit_header(o, "lmm", f"arm * visit{covs}{_re_term(opts)}", opts.ddf)
     try:
         tm = build_trial_model(frame, meta, o, random_slope=opts.random_slope)
-        _enough_per_arm(tm.n_by_role, "the mixed model")
-        fit = fit_with_fallback(tm.data)
-        inf = Inference(fit, opts.ddf, opts.alpha)
+        fit, inf = _fit_mixed(tm, "the mixed model", opts)
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
         for v in meta["visits"][1:]:
@@ -215,9 +220,7 @@ def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: 
     base = _fit_header(o, "clda", f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}", opts.ddf)
     try:
         em = build_clda_model(frame, meta, o, random_slope=opts.random_slope)
-        _enough_per_arm(em.n_by_role, "the cLDA model")
-        fit = fit_with_fallback(em.data)
-        inf = Inference(fit, opts.ddf, opts.alpha)
+        fit, inf = _fit_mixed(em, "the cLDA model", opts)
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
         for v in meta["visits"][1:]:
