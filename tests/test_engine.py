@@ -8,14 +8,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 
+from pnitrial.models.batch import batch_profile, batch_stats, criterion_derivatives, lambda_derivatives
 from pnitrial.models.engine import (
     ModelData,
     deviance,
     fit_lmm,
-    intercept_derivatives,
     sufficient_stats,
     theta_to_lambda,
 )
+
+
+def intercept_derivatives(s: float, d: ModelData, reml: bool = True) -> tuple[float, float]:
+    """The optimiser's closed-form slope and curvature of the criterion in s = theta^2 (one outcome)."""
+    bst, _ = batch_stats(d.X, d.group, d.y[:, None])
+    dof = bst.n - bst.p if reml else bst.n
+    g, h = criterion_derivatives(lambda_derivatives(batch_profile(np.array([s]), bst), bst, reml), dof)
+    return float(g[0]), float(h[0])
 
 
 def random_design(seed: int, m: int = 12, visits: int = 3, q: int = 1, sd_u: float = 1.0) -> ModelData:
@@ -87,11 +95,11 @@ def test_intercept_derivatives_equal_finite_differences(seed, s, reml):
         return deviance(np.array([np.sqrt(x)]), stats, reml)
 
     h = 1e-4 * s
-    d1, d2 = intercept_derivatives(s, stats, reml)
+    d1, d2 = intercept_derivatives(s, d, reml)
     assert d1 == pytest.approx((f(s + h) - f(s - h)) / (2 * h), rel=1e-6, abs=1e-6)
     # The curvature against central differences of the slope: differencing f twice loses too many digits.
     k = 1e-3 * s
-    slope_fd = (intercept_derivatives(s + k, stats, reml)[0] - intercept_derivatives(s - k, stats, reml)[0]) / (2 * k)
+    slope_fd = (intercept_derivatives(s + k, d, reml)[0] - intercept_derivatives(s - k, d, reml)[0]) / (2 * k)
     assert d2 == pytest.approx(slope_fd, rel=1e-5, abs=1e-6)
 
 
@@ -109,7 +117,7 @@ def test_newton_fit_equals_a_derivative_free_search(seed, sd_u, reml):
     assert fit.converged and fit.gradient_max < 1e-6
     if not fit.singular:
         assert fit.theta[0] == pytest.approx(res.x, rel=1e-4)
-        assert intercept_derivatives(fit.theta[0] ** 2, stats, reml)[0] == pytest.approx(0.0, abs=1e-7)
+        assert intercept_derivatives(fit.theta[0] ** 2, d, reml)[0] == pytest.approx(0.0, abs=1e-7)
 
 
 def test_residual_variance_near_zero_is_reported_as_not_converged():
@@ -147,7 +155,7 @@ def test_singular_fit_is_flagged():
     assert fit.singular and fit.theta[0] == 0.0
     assert any("singular" in w for w in fit.warnings)
     # A true boundary minimum: the criterion rises in theta^2 away from zero.
-    assert intercept_derivatives(0.0, sufficient_stats(fit.data))[0] >= 0.0
+    assert intercept_derivatives(0.0, fit.data)[0] >= 0.0
 
 
 def test_random_slope_with_two_visits_is_refused_like_lme4():

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from pnitrial.models.engine import GRADIENT_TOL, SINGULAR_TOL
+from pnitrial.models.convergence import converged, singular
 from pnitrial.models.linalg import chol, chol_inv, chol_solve, colsum, dot, vsum
 
 THETA_GRID = np.r_[0.0, np.geomspace(1e-3, 1e2, 11)]
@@ -72,10 +72,9 @@ def batch_stats(X: np.ndarray, group: np.ndarray, Y: np.ndarray) -> tuple[BatchS
         return Wf * X[:, a, None] if Xt is None else Wf * Xt[:, :, a]
 
     cols = [col(a) for a in range(p)]
-    XtX = np.empty((K, p, p))
-    for a in range(p):
-        for b in range(a + 1):
-            XtX[:, a, b] = XtX[:, b, a] = colsum(cols[a] * (X[:, b, None] if Xt is None else Xt[:, :, b]))
+    Xall = X[:, None, :] if Xt is None else Xt  # (n, 1 or K, p)
+    # one row of X'X per column: sums run over rows in order, so every entry has the bits of a scalar loop
+    XtX = np.stack([colsum(c[:, :, None] * Xall) for c in cols], axis=1)
     Xty_raw = np.stack([colsum(c * Y0) for c in cols], axis=1)
     ev = np.linalg.eigvalsh(XtX)
     deficient = ev[:, 0] <= 1e-10 * p * np.maximum(ev[:, -1], 0)
@@ -87,15 +86,14 @@ def batch_stats(X: np.ndarray, group: np.ndarray, Y: np.ndarray) -> tuple[BatchS
     ystar = np.where(W, Y0 - fitted, 0.0)  # (n, K)
     starts = np.flatnonzero(np.r_[True, np.diff(group) != 0])
     R = [np.add.reduceat(c, starts, axis=0) for c in (*cols, ystar)]  # p+1 arrays (m, K)
+    Rall = np.stack(R, axis=2)  # (m, K, p+1)
     ng = np.add.reduceat(Wf, starts, axis=0).astype(int)  # (m, K)
     sizes = np.arange(1, max(int(ng.max(initial=0)), 1) + 1)
     S = np.empty((K, len(sizes), p + 1, p + 1))
     for iv, v in enumerate(sizes):
         sel = (ng == v).astype(float)
         for i in range(p + 1):
-            Ri = R[i] * sel
-            for j in range(i + 1):
-                S[:, iv, i, j] = S[:, iv, j, i] = colsum(Ri * R[j])
+            S[:, iv, i, :] = colsum((R[i] * sel)[:, :, None] * Rall)
     st = BatchStats(
         sizes=sizes.astype(float),
         count=np.stack([colsum((ng == v).astype(float)) for v in sizes], axis=1),
@@ -233,7 +231,7 @@ def _newton(st: BatchStats, reml: bool, lo: np.ndarray, hi: np.ndarray, lam: np.
     return lam, ~active
 
 
-def _optimise(st: BatchStats, reml: bool) -> tuple[np.ndarray, np.ndarray]:
+def optimise_lambda(st: BatchStats, reml: bool) -> tuple[np.ndarray, np.ndarray]:
     """Grid on theta for the basin of the global minimum, then Newton in lambda."""
     K = len(st.n)
     grid_l = THETA_GRID**2
@@ -338,9 +336,9 @@ def _fit_columns(X: np.ndarray, group: np.ndarray, Y: np.ndarray, reml: bool) ->
     grad = np.full(K, np.nan)
     if len(good):
         sub = st.take(good)
-        lam[good], ok[good] = _optimise(sub, reml)
+        lam[good], ok[good] = optimise_lambda(sub, reml)
         grad[good], minimum = scaled_gradient(lam[good], sub, reml)
-        ok[good] &= minimum & (grad[good] < GRADIENT_TOL)
+        ok[good] &= converged(grad[good], minimum)
     pr = batch_profile(lam, st)
     s2 = pr.pwrss / _dof(st, reml)
     nan = np.where(bad, np.nan, 1.0)
@@ -352,7 +350,7 @@ def _fit_columns(X: np.ndarray, group: np.ndarray, Y: np.ndarray, reml: bool) ->
         vcov=s2[:, None, None] * chol_inv(pr.L) * nan[:, None, None],
         criterion=profiled_deviance(pr, st, reml) * nan,
         converged=ok,
-        singular=~bad & (np.sqrt(lam) < SINGULAR_TOL),
+        singular=~bad & singular(np.sqrt(lam)),
         gradient=grad,
         n_obs=n_obs,
         n_participants=st.m.astype(int),

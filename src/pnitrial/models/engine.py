@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-# lme4's isSingular() default: a diagonal theta element below this is a boundary fit.
-SINGULAR_TOL = 1e-4
-# lme4's checkConv() default tolerance on the Hessian-scaled gradient.
-GRADIENT_TOL = 2e-3
+from pnitrial.models.batch import batch_stats, optimise_lambda, scaled_gradient
+from pnitrial.models.convergence import SINGULAR_TOL, converged, singular
 
 
 @dataclass(frozen=True)
@@ -121,17 +119,6 @@ class Profile:
         )
 
 
-def _intercept_woodbury(s: np.ndarray, st: SufficientStats) -> tuple[np.ndarray, np.ndarray]:
-    """log|M| and the Woodbury correction for random-intercept scales s = theta^2 (one row per s).
-
-    Each participant's block is the scalar M_g = 1 + s n_g, so V_g^-1 = I - (s / M_g) 11'.
-    """
-    m = 1.0 + np.multiply.outer(s, st.A[:, 0, 0])  # (S, m)
-    rhs = np.concatenate([st.B[:, 0, :], st.c], axis=1)  # (m, p + 1)
-    corr = np.einsum("sg,ga,gb->sab", s[:, None] / m, rhs, rhs)
-    return np.log(m).sum(axis=1), corr
-
-
 def _gls(logdet_m: np.ndarray, corr: np.ndarray, st: SufficientStats) -> Profile:
     """Generalised least squares from the Woodbury corrections, stacked along the first axis."""
     p = st.p
@@ -149,8 +136,6 @@ def profile(theta: np.ndarray, st: SufficientStats) -> Profile:
     """Generalised least squares at theta by Woodbury on per-participant blocks."""
     q = st.A.shape[1]
     theta = np.asarray(theta, dtype=float)
-    if q == 1:
-        return _gls(*_intercept_woodbury(theta[:1] ** 2, st), st).at(0)
     lam = theta_to_lambda(theta, q)
     u = np.einsum("ji,gjk->gik", lam, st.B)  # Lambda'Z'X
     v = np.einsum("ji,gj->gi", lam, st.c)  # Lambda'Z'y
@@ -171,35 +156,6 @@ def _criterion(pr: Profile, st: SufficientStats, reml: bool) -> np.ndarray:
 def deviance(theta: np.ndarray, st: SufficientStats, reml: bool = True) -> float:
     """lme4's profiled deviance (REML criterion when reml=True)."""
     return float(_criterion(profile(theta, st), st, reml))
-
-
-def intercept_deviances(thetas: np.ndarray, st: SufficientStats, reml: bool = True) -> np.ndarray:
-    """The profiled deviance of a random-intercept model at many thetas in one vectorised pass."""
-    return _criterion(_gls(*_intercept_woodbury(np.asarray(thetas, dtype=float) ** 2, st), st), st, reml)
-
-
-def intercept_derivatives(s: float, st: SufficientStats, reml: bool = True) -> tuple[float, float]:
-    """First and second derivatives of the random-intercept deviance in s = theta^2 (Harville 1977, JASA 72:320)."""
-    pr = profile(np.array([np.sqrt(s)]), st)
-    n_g = st.A[:, 0, 0]
-    m = 1.0 + s * n_g
-    b = st.B[:, 0, :] / m[:, None]  # Z_g'V_g^-1 X_g
-    e = (st.c[:, 0] - st.B[:, 0, :] @ (pr.beta - st.beta_ols)) / m  # Z_g'V_g^-1 r_g at the GLS fit
-    dof = st.n - st.p if reml else st.n
-    # log|V| = sum log m_g; r'V^-1 r has slope -sum e_g^2 (envelope theorem) and a curvature through beta(s).
-    u = b.T @ e
-    k_inv_u = np.linalg.solve(pr.xtvx, u)
-    q1 = -float(e @ e)
-    q2 = 2.0 * float((n_g / m) @ (e * e)) - 2.0 * float(u @ k_inv_u)
-    d1 = float((n_g / m).sum()) + dof * q1 / pr.pwrss
-    d2 = -float(((n_g / m) ** 2).sum()) + dof * (q2 / pr.pwrss - (q1 / pr.pwrss) ** 2)
-    if reml:
-        # log|X'V^-1X| with d(X'V^-1X) = -b'b and d^2(X'V^-1X) = 2 b' diag(n_g / m_g) b.
-        k_inv_g = np.linalg.solve(pr.xtvx, b.T @ b)
-        k_inv_h = np.linalg.solve(pr.xtvx, b.T @ (b * (n_g / m)[:, None]))
-        d1 -= float(np.trace(k_inv_g))
-        d2 += 2.0 * float(np.trace(k_inv_h)) - float(np.sum(k_inv_g * k_inv_g.T))
-    return d1, d2
 
 
 def deviance_varpar(varpar: np.ndarray, st: SufficientStats, reml: bool = True) -> float:
@@ -250,83 +206,12 @@ class LMMFit:
         return dict(zip(self.data.fixed_names, self.beta.tolist(), strict=True))
 
 
-def _minimise_scalar(fun, lower: float = 0.0) -> tuple[float, bool]:
-    """Global-then-local search for one non-negative theta."""
-    grid = np.r_[lower, np.geomspace(1e-3, 1e2, 16)]
-    vals = np.array([fun(t) for t in grid])
-    i = int(np.argmin(vals))
-    lo = grid[max(i - 1, 0)]
-    hi = grid[min(i + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(fun, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12, "maxiter": 500})
-    best, fbest = float(res.x), float(res.fun)
-    if vals[i] < fbest:
-        best, fbest = float(grid[i]), float(vals[i])
-    # Newton polish on a central-difference derivative: Brent stops near sqrt(eps).
-    for _ in range(3):
-        h = 1e-5 * max(best, 1e-2)
-        if best - h < lower:
-            break
-        f0, fp, fm = fun(best), fun(best + h), fun(best - h)
-        d1, d2 = (fp - fm) / (2 * h), (fp - 2 * f0 + fm) / h**2
-        if d2 <= 0:
-            break
-        cand = max(best - d1 / d2, lower)
-        if fun(cand) <= fbest:
-            best, fbest = cand, fun(cand)
-        else:
-            break
-    if fun(lower) <= fbest:
-        best = lower
-    return best, bool(res.success)
-
-
-def _minimise_intercept(st: SufficientStats, reml: bool) -> tuple[float, float, bool]:
-    """Vectorised grid over theta, then safeguarded Newton on the closed-form slope in s = theta^2.
-
-    Returns theta, lme4's Hessian-scaled gradient at it and whether the search converged.
-    """
-    grid = np.r_[0.0, np.geomspace(1e-3, 1e2, 16)]
-    vals = intercept_deviances(grid, st, reml)
-    i = int(np.argmin(vals))
-    lo, hi = grid[max(i - 1, 0)] ** 2, grid[min(i + 1, len(grid) - 1)] ** 2
-    x = grid[i] ** 2
-    for _ in range(100):
-        d1, d2 = intercept_derivatives(x, st, reml)
-        if x == 0.0 and d1 >= 0.0:
-            return 0.0, 0.0, True  # the deviance is even in theta: zero gradient, rising away from the boundary
-        step = d1 / d2 if d2 > 0 else np.inf
-        if abs(step) <= 1e-12 * x:
-            break
-        lo, hi = (x, hi) if d1 < 0 else (lo, x)
-        x = x - step if lo < x - step < hi else 0.5 * (lo + hi)  # bisect when Newton leaves the bracket
-    else:
-        d2 = -1.0
-    t = float(np.sqrt(x))
-    if d2 <= 0 or not grid[max(i - 1, 0)] < t < grid[min(i + 1, len(grid) - 1)]:
-        # No interior minimum around the grid's best point (a flat or ragged criterion): search the deviance itself.
-        t, ok = _minimise_scalar(lambda t: deviance(np.array([t]), st, reml))
-        return (t, *_intercept_convergence(t, st, reml)) if ok else (t, np.inf, False)
-    if vals[0] <= deviance(np.array([t]), st, reml):
-        return 0.0, *_intercept_convergence(0.0, st, reml)
-    return t, *_scaled_gradient(t, x, d1, d2)
-
-
-def _intercept_convergence(t: float, st: SufficientStats, reml: bool) -> tuple[float, bool]:
-    """lme4's Hessian-scaled gradient in theta, from the closed-form derivatives in s = theta^2."""
-    if t <= SINGULAR_TOL * 1e-3:
-        # The deviance is even in theta, so its gradient is zero here; a minimum needs a non-negative slope.
-        return 0.0, intercept_derivatives(0.0, st, reml)[0] >= -1e-6
-    s = t * t
-    return _scaled_gradient(t, s, *intercept_derivatives(s, st, reml))
-
-
-def _scaled_gradient(t: float, s: float, d1: float, d2: float) -> tuple[float, bool]:
-    """|gradient| / sqrt(Hessian) in theta from the derivatives in s = theta^2 (chain rule)."""
-    grad, hess = 2 * t * d1, 2 * d1 + 4 * s * d2
-    if hess <= 0:
-        return abs(grad), False
-    gmax = abs(grad) / np.sqrt(hess)
-    return float(gmax), bool(gmax < GRADIENT_TOL)
+def _random_intercept_optimum(data: ModelData, reml: bool) -> tuple[np.ndarray, float, bool]:
+    """theta of a random-intercept model: the batched optimiser (models.batch) with one outcome."""
+    st, _ = batch_stats(data.X, data.group, data.y[:, None])
+    lam, ok = optimise_lambda(st, reml)
+    grad, minimum = scaled_gradient(lam, st, reml)
+    return np.sqrt(lam), float(grad[0]), bool(ok[0] and converged(grad[0], minimum[0]))
 
 
 def _gradient(fun, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
@@ -388,7 +273,7 @@ def _convergence(fun, theta: np.ndarray, q: int) -> tuple[float, bool]:
     except np.linalg.LinAlgError:
         return float(np.max(np.abs(g))), False
     gmax = float(np.max(np.abs(scaled)))
-    return gmax, gmax < GRADIENT_TOL
+    return gmax, bool(converged(gmax, True))
 
 
 def fit_lmm(data: ModelData, reml: bool = True) -> LMMFit:
@@ -410,8 +295,8 @@ def fit_lmm(data: ModelData, reml: bool = True) -> LMMFit:
         return deviance(np.atleast_1d(t), st, reml)
 
     if data.q == 1:
-        t, gmax, conv_ok = _minimise_intercept(st, reml)
-        theta, ok = np.array([t]), conv_ok
+        theta, gmax, ok = _random_intercept_optimum(data, reml)
+        conv_ok = ok
     else:
         theta, ok = _minimise_vector(fun, data.q)
         gmax, conv_ok = _convergence(fun, theta, data.q)
@@ -428,7 +313,7 @@ def fit_at_theta(
     st: SufficientStats,
     theta: np.ndarray,
     reml: bool,
-    converged: bool,
+    is_converged: bool,
     gradient_max: float,
     notes: list[str],
 ) -> LMMFit:
@@ -436,8 +321,8 @@ def fit_at_theta(
     pr = profile(theta, st)
     dof = data.n - data.p if reml else data.n
     sigma = float(np.sqrt(pr.pwrss / dof))
-    singular = bool(np.any(theta[np.isfinite(theta_lower_bounds(data.q))] < SINGULAR_TOL))
-    boundary = ["boundary (singular) fit: a random-effect variance is estimated at zero"] if singular else []
+    is_singular = bool(np.any(singular(theta[np.isfinite(theta_lower_bounds(data.q))])))
+    boundary = ["boundary (singular) fit: a random-effect variance is estimated at zero"] if is_singular else []
     return LMMFit(
         data=data,
         stats=st,
@@ -447,8 +332,8 @@ def fit_at_theta(
         sigma=sigma,
         vcov=sigma**2 * np.linalg.inv(pr.xtvx),
         criterion=deviance(theta, st, reml),
-        converged=converged,
-        singular=singular,
+        converged=is_converged,
+        singular=is_singular,
         gradient_max=gradient_max,
         warnings=boundary + notes,
     )

@@ -1,19 +1,26 @@
 """Small dense linear algebra vectorised over a leading (outcome) axis, for the batched engines.
 
-LAPACK's batched calls cost microseconds per matrix; p is small, so loops over p of length-K
-vector operations are an order of magnitude faster, and exact all the same.
+LAPACK's batched calls cost microseconds per matrix; for small p, loops over p of length-K vector
+operations are an order of magnitude faster, and exact all the same. From LAPACK_MIN_P columns on
+(long designs: many visits, many covariates) the loops cost more than LAPACK, which then factors
+each matrix on its own. The choice depends on p only, so an outcome's bits never depend on which
+outcomes share its batch.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["chol", "chol_inv", "chol_solve", "colsum", "dot", "gram", "mm", "vsum"]
+__all__ = ["chol", "chol_inv", "chol_solve", "colsum", "dot", "gram", "mm", "sym2_pinv", "vsum"]
+
+LAPACK_MIN_P = 10
 
 
 def chol(A: np.ndarray) -> np.ndarray:
     """Lower Cholesky factors of a stack of SPD matrices (K, p, p); NaN where not SPD."""
     p = A.shape[-1]
+    if p >= LAPACK_MIN_P:
+        return _lapack_chol(A)
     L = np.zeros_like(A)
     for j in range(p):
         d = A[:, j, j].copy()
@@ -32,8 +39,11 @@ def chol(A: np.ndarray) -> np.ndarray:
 def chol_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Solve (L L') x = b for stacks; b is (K, p) or (K, p, r)."""
     vec = b.ndim == 2
-    x = b[:, :, None].copy() if vec else b.copy()
     p = L.shape[-1]
+    if p >= LAPACK_MIN_P:
+        x = _lapack_solve(np.swapaxes(L, 1, 2), _lapack_solve(L, b[:, :, None] if vec else b))
+        return x[:, :, 0] if vec else x
+    x = b[:, :, None].copy() if vec else b.copy()
     for i in range(p):  # forward
         for r in range(i):
             x[:, i] -= L[:, i, r, None] * x[:, r]
@@ -43,6 +53,33 @@ def chol_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
             x[:, i] -= L[:, r, i, None] * x[:, r]
         x[:, i] /= L[:, i, i, None]
     return x[:, :, 0] if vec else x
+
+
+def _lapack_chol(A: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:  # one matrix is not SPD: factor each, NaN for the failures
+        out = np.full_like(A, np.nan)
+        for k, a in enumerate(A):
+            try:
+                out[k] = np.linalg.cholesky(a)
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _lapack_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    try:
+        with np.errstate(invalid="ignore"):
+            return np.linalg.solve(A, b)
+    except np.linalg.LinAlgError:  # NaN factors of failed outcomes
+        out = np.full(b.shape, np.nan)
+        for k in range(len(A)):
+            try:
+                out[k] = np.linalg.solve(A[k], b[k])
+            except np.linalg.LinAlgError:
+                pass
+        return out
 
 
 def chol_inv(L: np.ndarray) -> np.ndarray:
@@ -86,6 +123,26 @@ def vsum(w: np.ndarray, S: np.ndarray) -> np.ndarray:
     for v in range(1, S.shape[1]):
         acc += w[:, v].reshape(-1, *pad) * S[:, v]
     return acc
+
+
+def sym2_pinv(a: np.ndarray, b: np.ndarray, c: np.ndarray, tol: float) -> tuple[np.ndarray, ...]:
+    """Pseudo-inverse of [[a, b], [b, c]] over eigenvalues > tol; returns its three entries."""
+    mean, half = (a + c) / 2, np.sqrt(((a - c) / 2) ** 2 + b**2)
+    out = [np.zeros_like(a) for _ in range(3)]
+    for ev in (mean + half, mean - half):
+        # eigenvector from whichever row of (M - ev I) is better conditioned
+        v1 = np.stack([b, ev - a], axis=1)
+        v2 = np.stack([ev - c, b], axis=1)
+        v = np.where((dot(v1, v1) >= dot(v2, v2))[:, None], v1, v2)
+        nrm = np.sqrt(dot(v, v))
+        degenerate = nrm == 0  # a diagonal matrix: the axes are the eigenvectors
+        axis = np.where((np.abs(ev - a) <= np.abs(ev - c))[:, None], [1.0, 0.0], [0.0, 1.0])
+        v = np.where(degenerate[:, None], axis, v / np.where(degenerate, 1, nrm)[:, None])
+        w = np.where(ev > tol, 1.0 / np.where(ev > tol, ev, 1.0), 0.0)
+        out[0] += w * v[:, 0] ** 2
+        out[1] += w * v[:, 0] * v[:, 1]
+        out[2] += w * v[:, 1] ** 2
+    return tuple(out)
 
 
 # -- sufficient statistics --------------------------------------------------------------------
