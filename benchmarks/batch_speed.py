@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pnitrial.inference.batched import batch_estimates, inference_basis
-from pnitrial.inference.contrasts import Inference
+from pnitrial.inference.contrasts import Inference, batch_estimates, inference_basis
 from pnitrial.models.batch import fit_batch
 from pnitrial.models.engine import ModelData, fit_lmm
 

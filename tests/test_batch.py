@@ -21,11 +21,11 @@ from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
 from pnitrial.analyses.panel import analyse_panel, wide_from_long
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.longframe import build_long_frame
-from pnitrial.inference.batched import batch_estimates
-from pnitrial.inference.contrasts import METHODS, Inference
-from pnitrial.models.batch import batch_deviance, batch_stats, fit_batch
+from pnitrial.inference.contrasts import METHODS, Inference, batch_estimates
+from pnitrial.models.batch import fit_batch
 from pnitrial.models.design import trial_columns, trial_contrasts
 from pnitrial.models.engine import ModelData, fit_lmm
+from pnitrial.models.intercept import batch_deviance, batch_stats
 from pnitrial.models.linalg import chol, chol_inv, chol_solve
 
 CASES = ROOT / "tests" / "reference" / "cases"

@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize
 
-from pnitrial.models.batch import batch_profile, batch_stats, criterion_derivatives, lambda_derivatives
 from pnitrial.models.engine import (
     ModelData,
     deviance,
@@ -16,6 +15,7 @@ from pnitrial.models.engine import (
     sufficient_stats,
     theta_to_lambda,
 )
+from pnitrial.models.intercept import batch_profile, batch_stats, criterion_derivatives, lambda_derivatives
 
 
 def intercept_derivatives(s: float, d: ModelData, reml: bool = True) -> tuple[float, float]:

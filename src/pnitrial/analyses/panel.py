@@ -15,7 +15,7 @@ import pandas as pd
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
 from pnitrial.data.codebook import TRIAL_ROLES
 from pnitrial.failures import fit_status
-from pnitrial.inference.batched import BatchEstimates, batch_estimates, inference_basis
+from pnitrial.inference.contrasts import BatchEstimates, batch_estimates, inference_basis
 from pnitrial.inference.wald import wald
 from pnitrial.models.batch import BatchFit, fit_batch
 from pnitrial.models.design import _covariate_columns, clda_columns, trial_columns, trial_contrasts

@@ -12,10 +12,24 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from pnitrial.inference.kenward_roger import kenward_roger_df, kenward_roger_ftest, kr_vcov_adjusted
-from pnitrial.inference.satterthwaite import fai_cornelius_df, satterthwaite_basis, satterthwaite_df
+from pnitrial.inference.kenward_roger import (
+    kenward_roger_batch,
+    kenward_roger_df,
+    kenward_roger_df_batch,
+    kenward_roger_ftest,
+    kr_vcov_adjusted,
+)
+from pnitrial.inference.satterthwaite import (
+    fai_cornelius_df,
+    satterthwaite_basis,
+    satterthwaite_batch,
+    satterthwaite_df,
+    satterthwaite_df_batch,
+)
 from pnitrial.inference.wald import wald
+from pnitrial.models.batch import BatchFit
 from pnitrial.models.engine import LMMFit
+from pnitrial.models.linalg import dot
 
 METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
 
@@ -87,3 +101,50 @@ class Inference:
             ddf = fai_cornelius_df(Lmat, self.fit.vcov, self._satt)
             return FTest(q, ddf, F, float(stats.f.sf(F, q, ddf)), "F")
         return FTest(q, np.inf, F, float(stats.chi2.sf(F * q, q)), "chisq/df")
+
+
+# -- batched fits: one contrast for every outcome ---------------------------------------------
+
+
+@dataclass
+class BatchEstimates:
+    """One linear combination L'beta per outcome."""
+
+    estimate: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    statistic: np.ndarray
+    statistic_type: str
+    p: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+
+
+def batch_estimates(
+    fit: BatchFit, L: np.ndarray, method: str = "kenward-roger", alpha: float = 0.05, basis=None
+) -> BatchEstimates:
+    """L'beta for every outcome with the method's SE and df; z-tests are labelled z."""
+    if method not in METHODS:
+        raise ValueError(f"unknown ddf method {method!r}; expected one of {METHODS}")
+    Lk = np.broadcast_to(np.asarray(L, dtype=float), fit.beta.shape)
+    est = dot(Lk, fit.beta)
+    if method == "kenward-roger":
+        basis = basis or kenward_roger_batch(fit)
+        vcov, df = basis.phi_adj, kenward_roger_df_batch(L, basis)
+    elif method == "satterthwaite":
+        basis = basis or satterthwaite_batch(fit)
+        vcov, df = fit.vcov, satterthwaite_df_batch(L, fit, basis)
+    else:
+        vcov, df = fit.vcov, np.full(len(est), np.inf)
+    se = np.sqrt(dot(Lk, (vcov * Lk[:, None, :]).sum(axis=-1)))
+    w = wald(est, se, df, alpha)
+    return BatchEstimates(est, se, df, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
+
+
+def inference_basis(fit: BatchFit, method: str):
+    """The per-fit part of a method, computed once and shared by every contrast."""
+    if method == "kenward-roger":
+        return kenward_roger_batch(fit)
+    if method == "satterthwaite":
+        return satterthwaite_batch(fit)
+    return None

@@ -3,6 +3,9 @@
 The marginal covariance is a linear combination Sigma = sum_r gamma_r G_r of known
 matrices (one per random-effect (co)variance, then the residual variance); all
 of them are block-diagonal by participant, so every trace is a sum over blocks.
+`kr_vcov_adjusted` forms those traces block by block for any random-effects structure;
+`kenward_roger_batch` writes them out in closed form for compound symmetry and computes
+them for every outcome of a batched fit at once. Both feed one df formula, `pbkrtest_ddf`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from pnitrial.models.batch import BatchFit
 from pnitrial.models.engine import LMMFit
+from pnitrial.models.linalg import chol_inv, dot, mm, sym2_pinv, vsum
 
 
 @dataclass
@@ -89,8 +94,31 @@ class KRTest:
     p: float
 
 
-def _div_zero(x: float, y: float, tol: float = 1e-14) -> float:
-    return 1.0 if abs(x) < tol and abs(y) < tol else x / y
+def pbkrtest_ddf(A1, A2, q):
+    """Denominator df m and F scaling lambda from A1, A2 (Kenward & Roger 1997, eq. 3.3-3.5; pbkrtest Lb_ddf).
+
+    pbkrtest's sequence kept step by step for its edge cases (v0 near 0, 0/0 taken as 1, m near 2);
+    A1, A2 are floats for one contrast or arrays for a batch of outcomes.
+
+    Examples
+    --------
+    >>> m, scaling = pbkrtest_ddf(0.1, 0.1, 1)
+    >>> round(float(m), 6), round(float(scaling), 6)
+    (20.0, 1.0)
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        B = (A1 + 6 * A2) / (2 * q)
+        g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
+        denom = 3 * q + 2 * (1 - g)
+        c1, c2, c3 = g / denom, (q - g) / denom, (q + 2 - g) / denom
+        v0 = 1 + c1 * B
+        v0 = np.where(np.abs(v0) < 1e-10, 0.0, v0)
+        v1, v2 = 1 - c2 * B, 1 - c3 * B
+        ratio = np.where((np.abs(1 - A2 / q) < 1e-14) & (np.abs(v1) < 1e-14), 1.0, (1 - A2 / q) / v1)
+        rho = ratio**2 * v0 / v2 / q
+        m = 4 + (q + 2) / (q * rho - 1)
+        scaling = np.where(np.abs(m - 2) < 1e-2, 1.0, m * (1 - A2 / q) / (m - 2))
+    return m, scaling
 
 
 def kenward_roger_df(L: np.ndarray, basis: KRBasis) -> tuple[float, float]:
@@ -107,17 +135,7 @@ def kenward_roger_df(L: np.ndarray, basis: KRBasis) -> tuple[float, float]:
             e = 1.0 if i == j else 2.0
             A1 += e * basis.W[i, j] * np.trace(u[i]) * np.trace(u[j])
             A2 += e * basis.W[i, j] * np.sum(u[i] * u[j].T)
-    q = L.shape[0]
-    B = (A1 + 6 * A2) / (2 * q)
-    g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
-    denom = 3 * q + 2 * (1 - g)
-    c1, c2, c3 = g / denom, (q - g) / denom, (q + 2 - g) / denom
-    v0 = 1 + c1 * B
-    v0 = 0.0 if abs(v0) < 1e-10 else v0
-    v1, v2 = 1 - c2 * B, 1 - c3 * B
-    rho = _div_zero(1 - A2 / q, v1) ** 2 * v0 / v2 / q
-    m = 4 + (q + 2) / (q * rho - 1)
-    scaling = 1.0 if abs(m - 2) < 1e-2 else m * (1 - A2 / q) / (m - 2)
+    m, scaling = pbkrtest_ddf(A1, A2, L.shape[0])
     return float(m), float(scaling)
 
 
@@ -130,3 +148,71 @@ def kenward_roger_ftest(L: np.ndarray, beta: np.ndarray, basis: KRBasis) -> KRTe
     wald = float(lb @ np.linalg.solve(L @ basis.phi_adj @ L.T, lb))
     F = scaling * wald / q
     return KRTest(ndf=q, ddf=m, scaling=scaling, F=F, p=float(stats.f.sf(F, q, m)))
+
+
+# -- random intercept, closed form, many outcomes at once ------------------------------------
+
+
+@dataclass
+class KenwardRogerBatch:
+    phi: np.ndarray  # (K, p, p) unadjusted Var(beta)
+    phi_adj: np.ndarray  # Phi_A
+    P: tuple[np.ndarray, np.ndarray]  # (K, p, p) each, for sigma_u^2 then sigma^2
+    W: tuple[np.ndarray, np.ndarray, np.ndarray]  # 2 x inverse expected information: (11, 12, 22)
+
+
+def kenward_roger_batch(fit: BatchFit) -> KenwardRogerBatch:
+    """Phi_A = Phi + 2 Phi U Phi (Kenward & Roger 1997, Biometrics 53:983; pbkrtest vcovAdj).
+
+    For Sigma_g = s_u 11' + s I the traces reduce to sums over cluster sizes v with
+    h = 1/(1 + lambda v): Sigma_g^-k = s^-k (I + (h^k - 1)/v 11').
+    """
+    st, pr = fit.stats, fit.profile
+    v, h, cnt = st.sizes, pr.h, st.count
+    s2 = np.nan_to_num(fit.sigma, nan=1.0) ** 2
+    SB = st.S[:, :, : st.p, : st.p]
+    XtX = st.XtX
+    k2, k3 = (s2**-2)[:, None, None], (s2**-3)[:, None, None]
+    P1 = -k2 * vsum(h**2, SB)
+    P2 = -k2 * (XtX + vsum((h**2 - 1) / v, SB))
+    Q11 = k3 * vsum(v * h**3, SB)
+    Q12 = k3 * vsum(h**3, SB)
+    Q22 = k3 * (XtX + vsum((h**3 - 1) / v, SB))
+    K11 = (cnt * (v * h) ** 2).sum(axis=1) / s2**2
+    K12 = (cnt * v * h**2).sum(axis=1) / s2**2
+    K22 = (cnt * (v + h**2 - 1)).sum(axis=1) / s2**2
+    phi = s2[:, None, None] * chol_inv(pr.L)
+
+    def tr(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        return (A * np.swapaxes(B, 1, 2)).sum(axis=(1, 2))
+
+    PhiP1, PhiP2 = mm(phi, P1), mm(phi, P2)
+    i11 = K11 - 2 * tr(phi, Q11) + tr(PhiP1, PhiP1)
+    i12 = K12 - 2 * tr(phi, Q12) + tr(PhiP1, PhiP2)
+    i22 = K22 - 2 * tr(phi, Q22) + tr(PhiP2, PhiP2)
+    det = i11 * i22 - i12**2
+    mean, half = (i11 + i22) / 2, np.sqrt(((i11 - i22) / 2) ** 2 + i12**2)
+    condi = np.minimum(np.abs(mean + half), np.abs(mean - half))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(condi > 1e-10, np.stack([i22, -i12, i11]) / det, np.nan)
+    pinv = np.stack(sym2_pinv(i11, i12, i22, 0.0))
+    inv = np.where(condi > 1e-10, inv, pinv)
+    w11, w12, w22 = 2 * inv
+    U12 = Q12 - mm(mm(P1, phi), P2)
+    U = w12[:, None, None] * (U12 + U12.swapaxes(1, 2))
+    U += w11[:, None, None] * (Q11 - mm(mm(P1, phi), P1))
+    U += w22[:, None, None] * (Q22 - mm(mm(P2, phi), P2))
+    phi_adj = phi + 2 * mm(mm(phi, U), phi)
+    return KenwardRogerBatch(phi, phi_adj, (P1, P2), (w11, w12, w22))
+
+
+def kenward_roger_df_batch(L: np.ndarray, basis: KenwardRogerBatch) -> np.ndarray:
+    """KR denominator df of a single contrast (Kenward & Roger 1997, eq. 3.3, with q = 1)."""
+    Lk = np.broadcast_to(L, basis.phi.shape[:2])
+    phiL = (basis.phi * Lk[:, None, :]).sum(axis=-1)
+    s = dot(Lk, phiL)
+    t1 = dot(phiL, (basis.P[0] * phiL[:, None, :]).sum(axis=-1)) / s
+    t2 = dot(phiL, (basis.P[1] * phiL[:, None, :]).sum(axis=-1)) / s
+    w11, w12, w22 = basis.W
+    A = w11 * t1**2 + 2 * w12 * t1 * t2 + w22 * t2**2  # A1 = A2 when q = 1
+    return pbkrtest_ddf(A, A, 1.0)[0]

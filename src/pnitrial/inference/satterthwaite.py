@@ -1,7 +1,10 @@
 """Satterthwaite denominator degrees of freedom as computed by lmerTest.
 
 Parameters tau = (theta, sigma); Cov(tau-hat) = 2 H^+ with H the Hessian of the
-(RE)ML deviance in tau; J_k = d Var(beta-hat) / d tau_k.
+(RE)ML deviance in tau; J_k = d Var(beta-hat) / d tau_k. `satterthwaite_basis` differentiates
+numerically, as lmerTest does, for any random-effects structure; `satterthwaite_batch` writes
+H and J in closed form for a random intercept, for every outcome of a batched fit at once.
+Both feed one formula, `satterthwaite_nu`.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from pnitrial.models import numderiv
+from pnitrial.models.batch import BatchFit
 from pnitrial.models.engine import LMMFit, covbeta_varpar, deviance_varpar
+from pnitrial.models.intercept import lambda_derivatives
+from pnitrial.models.linalg import chol_inv, dot, mm, sym2_pinv
 
 # lmerTest's tolerance for zero eigenvalues of the deviance Hessian.
 EIGEN_TOL = 1e-8
@@ -47,8 +53,19 @@ def satterthwaite_df(L: np.ndarray, vcov: np.ndarray, basis: SatterthwaiteBasis)
     L = np.asarray(L, dtype=float)
     var = float(L @ vcov @ L)
     g = np.einsum("i,ijk,j->k", L, basis.jacobian, L)
-    denom = float(g @ basis.vcov_varpar @ g)
-    return 2 * var**2 / denom if denom > 0 else np.inf
+    return float(satterthwaite_nu(var, float(g @ basis.vcov_varpar @ g)))
+
+
+def satterthwaite_nu(var, denom):
+    """nu = 2 Var(L'beta)^2 / Var(Var(L'beta)-hat), infinite when the variance is known (Satterthwaite 1946).
+
+    Examples
+    --------
+    >>> float(satterthwaite_nu(2.0, 0.5)), float(satterthwaite_nu(2.0, 0.0))
+    (16.0, inf)
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 2 * np.square(var) / denom, np.inf)
 
 
 def fai_cornelius_df(Lmat: np.ndarray, vcov: np.ndarray, basis: SatterthwaiteBasis) -> float:
@@ -66,3 +83,42 @@ def fai_cornelius_df(Lmat: np.ndarray, vcov: np.ndarray, basis: SatterthwaiteBas
         return 2.0
     E = float(np.sum(nu / (nu - 2)))
     return 2 * E / (E - len(nu))
+
+
+# -- random intercept, closed form, many outcomes at once ------------------------------------
+
+
+@dataclass
+class SatterthwaiteBatch:
+    cov_tau: tuple[np.ndarray, np.ndarray, np.ndarray]  # Cov(theta, sigma): (tt, ts, ss)
+    theta_weight: np.ndarray  # (K, p, p) 2 theta sigma^2 C^-1 UtU C^-1 = dVar(beta)/dtheta
+    Cinv: np.ndarray
+
+
+def satterthwaite_batch(fit: BatchFit) -> SatterthwaiteBatch:
+    """lmerTest's Cov(tau) = 2 H^-1 with H the analytic Hessian of the deviance in (theta, sigma)."""
+    st, pr = fit.stats, fit.profile
+    der = lambda_derivatives(pr, st, fit.reml)
+    theta = np.nan_to_num(fit.theta, nan=1.0)
+    lam, sig = theta**2, np.nan_to_num(fit.sigma, nan=1.0)
+    s2 = sig**2
+    h_tt = 2 * (der.f1 + der.r1 / s2) + 4 * lam * (der.f2 + der.r2 / s2)
+    h_ts = -4 * theta * der.r1 / sig**3
+    dof = st.n - st.p if fit.reml else st.n
+    h_ss = 6 * der.r / s2**2 - 2 * dof / s2
+    inv = sym2_pinv(h_tt, h_ts, h_ss, EIGEN_TOL)
+    Cinv = chol_inv(pr.L)
+    jt = 2 * theta[:, None, None] * s2[:, None, None] * mm(mm(Cinv, der.UtU), Cinv)
+    return SatterthwaiteBatch(tuple(2 * x for x in inv), jt, Cinv)
+
+
+def satterthwaite_df_batch(L: np.ndarray, fit: BatchFit, basis: SatterthwaiteBatch) -> np.ndarray:
+    """nu = 2 (L'VL)^2 / (g' Cov(tau) g) per outcome (Satterthwaite 1946; lmerTest contest1D)."""
+    Lk = np.broadcast_to(L, fit.beta.shape)
+    sig = fit.sigma
+    lcl = dot(Lk, (basis.Cinv * Lk[:, None, :]).sum(axis=-1))
+    var = sig**2 * lcl
+    g_t = dot(Lk, (basis.theta_weight * Lk[:, None, :]).sum(axis=-1))
+    g_s = 2 * sig * lcl
+    tt, ts, ss = basis.cov_tau
+    return satterthwaite_nu(var, g_t**2 * tt + 2 * g_t * g_s * ts + g_s**2 * ss)

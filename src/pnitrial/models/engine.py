@@ -13,10 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
 
-from pnitrial.models.batch import batch_stats, optimise_lambda, scaled_gradient
-from pnitrial.models.convergence import SINGULAR_TOL, converged, singular
+from pnitrial.models.intercept import batch_stats
+from pnitrial.models.optimise import (
+    converged,
+    minimise_theta,
+    optimise_lambda,
+    scaled_gradient,
+    singular,
+    theta_convergence,
+)
 
 
 @dataclass(frozen=True)
@@ -207,73 +213,16 @@ class LMMFit:
 
 
 def _random_intercept_optimum(data: ModelData, reml: bool) -> tuple[np.ndarray, float, bool]:
-    """theta of a random-intercept model: the batched optimiser (models.batch) with one outcome."""
+    """theta of a random-intercept model: the batched optimiser (models.optimise) with one outcome."""
     st, _ = batch_stats(data.X, data.group, data.y[:, None])
     lam, ok = optimise_lambda(st, reml)
     grad, minimum = scaled_gradient(lam, st, reml)
     return np.sqrt(lam), float(grad[0]), bool(ok[0] and converged(grad[0], minimum[0]))
 
 
-def _gradient(fun, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """Central differences, forward at an active lower bound (deviance is even in theta)."""
-    g = np.empty_like(x)
-    for k in range(len(x)):
-        h = 1e-6 * max(abs(x[k]), 1e-2)
-        e = np.zeros_like(x)
-        e[k] = h
-        if x[k] - h < lower[k]:
-            g[k] = (fun(x + e) - fun(x)) / h
-        else:
-            g[k] = (fun(x + e) - fun(x - e)) / (2 * h)
-    return g
-
-
-def _minimise_vector(fun, q: int) -> tuple[np.ndarray, bool]:
-    lower = theta_lower_bounds(q)
-    start = theta_to_lambda_start(q)
-    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    best = None
-    for x0 in (start, start * 0.5, start * 2.0):
-        res = optimize.minimize(
-            fun,
-            x0,
-            jac=lambda x: _gradient(fun, x, lower),
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
-        )
-        if best is None or res.fun < best.fun:
-            best = res
-    return np.asarray(best.x, dtype=float), bool(best.success)
-
-
-def theta_to_lambda_start(q: int) -> np.ndarray:
+def theta_start(q: int) -> np.ndarray:
     """lme4's starting value: Lambda = I."""
     return np.where(np.isfinite(theta_lower_bounds(q)), 1.0, 0.0)
-
-
-def _convergence(fun, theta: np.ndarray, q: int) -> tuple[float, bool]:
-    """lme4-style check: Hessian-scaled gradient over the interior parameters."""
-    lower = theta_lower_bounds(q)
-    free = ~(theta <= lower + SINGULAR_TOL * 1e-3)
-    if not free.any():
-        g = _gradient(fun, theta, lower)
-        return float(np.max(np.abs(np.minimum(g, 0.0)))), bool(np.all(g >= -1e-6))
-    g = _gradient(fun, theta, lower)[free]
-    idx = np.flatnonzero(free)
-    k = len(idx)
-    H = np.empty((k, k))
-    for a in range(k):
-        e = np.zeros_like(theta)
-        e[idx[a]] = 1e-4 * max(abs(theta[idx[a]]), 1e-2)
-        H[a] = (_gradient(fun, theta + e, lower)[free] - _gradient(fun, theta - e, lower)[free]) / (2 * e[idx[a]])
-    H = (H + H.T) / 2
-    try:
-        scaled = np.linalg.solve(np.linalg.cholesky(H), g)
-    except np.linalg.LinAlgError:
-        return float(np.max(np.abs(g))), False
-    gmax = float(np.max(np.abs(scaled)))
-    return gmax, bool(converged(gmax, True))
 
 
 def fit_lmm(data: ModelData, reml: bool = True) -> LMMFit:
@@ -298,8 +247,9 @@ def fit_lmm(data: ModelData, reml: bool = True) -> LMMFit:
         theta, gmax, ok = _random_intercept_optimum(data, reml)
         conv_ok = ok
     else:
-        theta, ok = _minimise_vector(fun, data.q)
-        gmax, conv_ok = _convergence(fun, theta, data.q)
+        lower = theta_lower_bounds(data.q)
+        theta, ok = minimise_theta(fun, theta_start(data.q), lower)
+        gmax, conv_ok = theta_convergence(fun, theta, lower)
     notes = []
     if not (ok and conv_ok):
         notes.append(f"model failed to converge: scaled gradient {gmax:.2g}")

@@ -1,0 +1,190 @@
+"""The optimiser core: minimising the profiled (RE)ML criterion, and lme4's convergence rules.
+
+A random-intercept model (one outcome or thousands) is minimised in lambda = theta^2 with the
+closed-form derivatives of models.intercept: a grid on theta finds the basin of the global
+minimum, a safeguarded Newton iteration polishes it, and every outcome keeps its own bracket and
+stopping rule, so its result does not depend on which outcomes share its batch. Models with
+several random effects per participant (a random slope) are minimised over lme4's theta by
+L-BFGS-B with finite-difference gradients. Both verdicts use one rule: a minimum whose
+Hessian-scaled gradient |g| / sqrt(H) is below GRADIENT_TOL (lme4's checkConv); a fit is
+singular when a diagonal element of theta is below SINGULAR_TOL (lme4's isSingular).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize
+
+from pnitrial.models.intercept import (
+    BatchStats,
+    batch_deviance,
+    batch_profile,
+    criterion_derivatives,
+    criterion_dof,
+    lambda_derivatives,
+)
+
+__all__ = [
+    "GRADIENT_TOL",
+    "SINGULAR_TOL",
+    "converged",
+    "minimise_theta",
+    "optimise_lambda",
+    "scaled_gradient",
+    "singular",
+    "theta_convergence",
+]
+
+SINGULAR_TOL = 1e-4
+GRADIENT_TOL = 2e-3
+THETA_GRID = np.r_[0.0, np.geomspace(1e-3, 1e2, 11)]
+NEWTON_MAX = 60
+# Newton stops when the step is this small relative to max(lambda, LAMBDA_FLOOR).
+STEP_RTOL = 1e-12
+LAMBDA_FLOOR = 1e-10
+
+
+def converged(scaled_gradient, minimum):
+    """Whether an optimum passes lme4's convergence check; works on scalars and on arrays of outcomes.
+
+    Examples
+    --------
+    >>> bool(converged(1e-5, True)), bool(converged(0.01, True)), bool(converged(1e-5, False))
+    (True, False, False)
+    """
+    return np.logical_and(minimum, np.asarray(scaled_gradient) < GRADIENT_TOL)
+
+
+def singular(theta_diagonal):
+    """Whether a relative standard deviation sits on the boundary (lme4's isSingular default).
+
+    Examples
+    --------
+    >>> bool(singular(0.0)), bool(singular(0.3))
+    (True, False)
+    """
+    return np.asarray(theta_diagonal) < SINGULAR_TOL
+
+
+# -- one random intercept, any number of outcomes ---------------------------------------------
+
+
+def _newton(st: BatchStats, reml: bool, lo: np.ndarray, hi: np.ndarray, lam: np.ndarray):
+    """Safeguarded Newton on the criterion's derivative inside [lo, hi]; bisection when it misbehaves."""
+    dof = criterion_dof(st, reml)
+    active = np.ones(len(lam), dtype=bool)
+    for _ in range(NEWTON_MAX):
+        idx = np.flatnonzero(active)
+        if len(idx) == 0:
+            break
+        sub = st if len(idx) == len(lam) else st.take(idx)
+        g, H = criterion_derivatives(lambda_derivatives(batch_profile(lam[idx], sub), sub, reml), dof[idx])
+        x = lam[idx]
+        lo_i = np.where(g < 0, x, lo[idx])  # the derivative's sign shrinks the bracket
+        hi_i = np.where(g > 0, x, hi[idx])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cand = x - g / H
+        bad = ~np.isfinite(cand) | (H <= 0) | (cand <= lo_i) | (cand >= hi_i)
+        new = np.where(bad, np.where(lo_i > 0, np.sqrt(lo_i * hi_i), 0.5 * hi_i), cand)
+        new = np.where(g == 0, x, new)
+        done = np.abs(new - x) <= STEP_RTOL * np.maximum(x, LAMBDA_FLOOR)
+        done |= hi_i - lo_i <= STEP_RTOL * np.maximum(hi_i, LAMBDA_FLOOR)
+        lam[idx], lo[idx], hi[idx] = new, lo_i, hi_i
+        active[idx[done]] = False
+    return lam, ~active
+
+
+def optimise_lambda(st: BatchStats, reml: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Grid on theta for the basin of the global minimum, then Newton in lambda."""
+    K = len(st.n)
+    grid_l = THETA_GRID**2
+    G = len(grid_l)
+    # all grid points in one batched call: outcome k's copies sit at rows k*G .. k*G+G-1
+    devs = batch_deviance(np.tile(grid_l, K), st.take(np.repeat(np.arange(K), G)), reml).reshape(K, G)
+    i = np.argmin(np.where(np.isfinite(devs), devs, np.inf), axis=1)
+    # zero is the optimum when it is the best grid point and the criterion rises from it
+    g0, _ = criterion_derivatives(lambda_derivatives(batch_profile(np.zeros(K), st), st, reml), criterion_dof(st, reml))
+    boundary = (i == 0) & (g0 >= 0)
+    lam = np.zeros(K)
+    ok = boundary.copy()
+    inner = np.flatnonzero(~boundary)
+    if len(inner):
+        j = i[inner]
+        lo = grid_l[np.maximum(j - 1, 0)]
+        hi = grid_l[np.clip(j + 1, 1, len(grid_l) - 1)]
+        start = np.where(j == 0, 0.5 * grid_l[1], grid_l[j])
+        lam[inner], ok[inner] = _newton(st.take(inner), reml, lo, hi, start)
+    worse = batch_deviance(lam, st, reml) > devs[np.arange(K), i]  # never leave a better grid point
+    return np.where(worse, grid_l[i], lam), ok & ~worse
+
+
+def scaled_gradient(lam: np.ndarray, st: BatchStats, reml: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """lme4's convergence check in theta (|g| / sqrt(H)); at zero, how steeply it falls away.
+
+    Returns (scaled gradient, whether the point is a minimum).
+    """
+    g, H = criterion_derivatives(lambda_derivatives(batch_profile(lam, st), st, reml), criterion_dof(st, reml))
+    theta = np.sqrt(lam)
+    g_t, H_t = 2 * theta * g, 2 * g + 4 * lam * H
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = np.where(lam > 0, np.abs(g_t) / np.sqrt(np.abs(H_t)), np.maximum(-g, 0.0))
+    minimum = np.where(lam > 0, H_t > 0, g >= 0)
+    return np.nan_to_num(scaled, nan=np.inf), minimum
+
+
+# -- several random effects per participant ------------------------------------------------
+
+
+def _gradient(fun, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Central differences, forward at an active lower bound (deviance is even in theta)."""
+    g = np.empty_like(x)
+    for k in range(len(x)):
+        h = 1e-6 * max(abs(x[k]), 1e-2)
+        e = np.zeros_like(x)
+        e[k] = h
+        if x[k] - h < lower[k]:
+            g[k] = (fun(x + e) - fun(x)) / h
+        else:
+            g[k] = (fun(x + e) - fun(x - e)) / (2 * h)
+    return g
+
+
+def minimise_theta(fun, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, bool]:
+    """L-BFGS-B over lme4's theta from three starts (Lambda = I scaled by 1, 1/2, 2); the best wins."""
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    best = None
+    for x0 in (start, start * 0.5, start * 2.0):
+        res = optimize.minimize(
+            fun,
+            x0,
+            jac=lambda x: _gradient(fun, x, lower),
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
+        )
+        if best is None or res.fun < best.fun:
+            best = res
+    return np.asarray(best.x, dtype=float), bool(best.success)
+
+
+def theta_convergence(fun, theta: np.ndarray, lower: np.ndarray) -> tuple[float, bool]:
+    """lme4's check by finite differences: Hessian-scaled gradient over the interior parameters."""
+    free = ~(theta <= lower + SINGULAR_TOL * 1e-3)
+    if not free.any():
+        g = _gradient(fun, theta, lower)
+        return float(np.max(np.abs(np.minimum(g, 0.0)))), bool(np.all(g >= -1e-6))
+    g = _gradient(fun, theta, lower)[free]
+    idx = np.flatnonzero(free)
+    k = len(idx)
+    H = np.empty((k, k))
+    for a in range(k):
+        e = np.zeros_like(theta)
+        e[idx[a]] = 1e-4 * max(abs(theta[idx[a]]), 1e-2)
+        H[a] = (_gradient(fun, theta + e, lower)[free] - _gradient(fun, theta - e, lower)[free]) / (2 * e[idx[a]])
+    H = (H + H.T) / 2
+    try:
+        scaled = np.linalg.solve(np.linalg.cholesky(H), g)
+    except np.linalg.LinAlgError:
+        return float(np.max(np.abs(g))), False
+    gmax = float(np.max(np.abs(scaled)))
+    return gmax, bool(converged(gmax, True))
