@@ -1,5 +1,5 @@
-"""Analyses of the plan: estimands, panels, sensitivity, diagnostics, permutation, mediation,
-associations, effect sizes, patients vs healthy at baseline."""
+"""Analyses of the plan: estimands, panels, the rows they write (one builder), sensitivity,
+diagnostics, permutation, mediation, associations, effect sizes, patients vs healthy at baseline."""
 
 __all__ = [
     "associations",
@@ -10,5 +10,6 @@ __all__ = [
     "mediation",
     "panel",
     "permutation",
+    "rows",
     "sensitivity",
 ]

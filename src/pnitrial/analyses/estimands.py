@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pnitrial.failures import failure_status, fit_status, is_ok, log
+from pnitrial.analyses.rows import effect_columns, fit_header, mixed_fit_values, records
+from pnitrial.failures import failure_status, fit_status, log
 from pnitrial.inference.contrasts import Estimate, Inference
 from pnitrial.inference.wald import wald
 from pnitrial.models.censored import fit_censored
@@ -52,11 +53,6 @@ def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _exp(x: float | None) -> float | None:
-    """exp on the ratio scale; None where the model-scale value is missing or beyond a double."""
-    return _finite(math.exp(x)) if x is not None and math.isfinite(x) and x < 700 else None
-
-
 MIN_PER_ARM = 2  # a model needs at least two participants with the outcome in each arm
 
 
@@ -68,62 +64,36 @@ def _enough_per_arm(n_by_role: dict[str, int], what: str) -> None:
 
 
 class _Rows:
-    """Builds the effect rows of one outcome, adding ratio rows for log outcomes."""
+    """Binds one outcome's effect rows to its result; the rows come from analyses.rows."""
 
     def __init__(self, outcome: dict, opts: AnalysisOptions, result: OutcomeResult, primary: str):
         self.o, self.opts, self.result, self.primary = outcome, opts, result, primary
 
     def add(self, estimand: str, contrast: str, visit: str, e: Estimate | None, method: str, status: str) -> None:
-        vals = dict(e.__dict__) if e is not None else {}
-        if e is not None and not (math.isfinite(e.estimate) and math.isfinite(e.se) and e.se > 0):
-            status = "not estimable: the estimate or its SE is not finite"
-        elif e is not None and is_ok(status) and not math.isfinite(e.p):
-            status = "not estimable: no valid denominator df"
-        if not is_ok(status):
-            # an invalid fit has no test: no p, no interval, and no place in a multiplicity adjustment
-            vals.update(statistic=None, p=None, ci_low=None, ci_high=None)
-        if "df" in vals:
-            vals["df"] = _finite(vals["df"])
-        base = {
-            "outcome": self.o["key"],
-            "family": self.o["family"],
-            "estimand": estimand,
-            "contrast": contrast,
-            "visit": visit,
-            "primary": estimand == self.primary and contrast.startswith("interaction:"),
-            "ddf_method": method,
-            "fit_status": status,
-        }
-        cols = ("estimate", "se", "df", "statistic", "statistic_type", "p", "ci_low", "ci_high")
-        self.result.effects.append({**base, "scale": "model", **{c: vals.get(c) for c in cols}})
-        if self.o["transform"] == "log":
-            ratio = {c: vals.get(c) for c in cols}
-            if e is not None:
-                ratio.update(estimate=_exp(vals.get("estimate")), se=None)
-                ratio.update(ci_low=_exp(vals.get("ci_low")), ci_high=_exp(vals.get("ci_high")))
-            self.result.effects.append({**base, "scale": "ratio", **ratio})
+        o = self.o
+        cols = effect_columns(
+            o["key"],
+            o["family"],
+            o["transform"] == "log",
+            estimand,
+            contrast,
+            visit,
+            estimand == self.primary,
+            method,
+            status,
+            e,
+        )
+        self.result.effects += records(cols)
 
 
 def _fit_summary(base: dict, fit: LMMFit, inf: Inference, n_by_role: dict[str, int]) -> dict:
-    cov = fit.random_cov
     row = dict(
         base,
-        status=fit_status(fit.converged, fit.singular, fit.sigma**2, float(cov[0, 0])),
-        n_participants=fit.data.m,
-        n_intervention=n_by_role["intervention"],
-        n_control=n_by_role["control"],
-        n_obs=fit.data.n,
-        var_participant=float(cov[0, 0]),
-        var_residual=fit.sigma**2,
-        reml_criterion=fit.criterion,
-        converged=fit.converged,
-        singular=fit.singular,
-        gradient_max=fit.gradient_max,
-        warnings="; ".join(fit.warnings + inf.warnings),
-        error="",
+        **mixed_fit_values(fit, n_by_role, "; ".join(fit.warnings + inf.warnings)),
         coefficients={n: float(b) for n, b in zip(fit.data.fixed_names, fit.beta, strict=True)},
     )
     if fit.data.q > 1:
+        cov = fit.random_cov
         row.update(var_slope=float(cov[1, 1]), cov_intercept_slope=float(cov[0, 1]))
     return row
 
@@ -134,15 +104,7 @@ def _failed(base: dict, exc: Exception) -> dict:
 
 
 def _fit_header(o: dict, estimand: str, model: str, ddf: str, visit: str = "") -> dict:
-    return {
-        "outcome": o["key"],
-        "family": o["family"],
-        "transform": o["transform"],
-        "estimand": estimand,
-        "visit": visit,
-        "model": model,
-        "ddf_method": ddf,
-    }
+    return fit_header(o["key"], o["family"], o["transform"], estimand, model, ddf, visit)
 
 
 def _cov_terms(meta: dict) -> str:

@@ -1,10 +1,10 @@
 """Every estimand for a panel of analytes, fitted in batches.
 
-The same estimands, contrasts and inference as analysis.py (cLDA, the arm x visit LMM and
-ANCOVA), computed for all analytes at once with batch.py and batch_inference.py: one design
-built from validated columns, each analyte with its own missing values. A random slope is not
-in the batched engine; with `random_slope` each analyte goes through the single-fit path.
-Rows and columns match analysis.py's, so the same table code gathers both.
+The same estimands, contrasts and inference as analyses.estimands (cLDA, the arm x visit LMM and
+ANCOVA), computed for all analytes at once with models.batch and the batched forms of the
+inference modules: one design built from validated columns, each analyte with its own missing
+values. A random slope is not in the batched engine; with `random_slope` each analyte goes through
+the single-fit path. Rows come from the one builder of analyses.rows, as a trial outcome's do.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ import numpy as np
 import pandas as pd
 
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.analyses.rows import EFFECT_COLUMNS, effect_columns, fit_header, mixed_fit_values
 from pnitrial.data.codebook import TRIAL_ROLES
-from pnitrial.failures import fit_status
 from pnitrial.inference.contrasts import BatchEstimates, batch_estimates, inference_basis
 from pnitrial.inference.wald import wald
 from pnitrial.models.batch import BatchFit, fit_batch
 from pnitrial.models.design import _covariate_columns, clda_columns, trial_columns, trial_contrasts
 from pnitrial.models.ols import fit_ols
-
-EFFECT_KEYS = ("estimate", "se", "df", "statistic", "p", "ci_low", "ci_high")
-TESTED = ("statistic", "p", "ci_low", "ci_high")  # reported only for fits whose status is ok or singular
 
 
 def _trial_rows(rows: pd.DataFrame, meta: dict) -> np.ndarray:
@@ -32,14 +29,8 @@ def _trial_rows(rows: pd.DataFrame, meta: dict) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def _status(fit: BatchFit) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        status = fit_status(fit.converged, fit.singular, fit.sigma**2, fit.var_participant)
-    return np.where(~fit.ok, "failed", status).astype(object)
-
-
 class _Table:
-    """Collects effect and fit rows as columns of arrays, one entry per analyte."""
+    """Collects a panel's effect and fit rows (analyses.rows) as columns of arrays, one entry per analyte."""
 
     def __init__(self, keys: list[str], family: str, transform: str, opts: AnalysisOptions):
         self.keys, self.family, self.transform, self.opts = np.array(keys, dtype=object), family, transform, opts
@@ -47,42 +38,15 @@ class _Table:
         self.fits: list[pd.DataFrame] = []
 
     def add_effect(self, estimand: str, contrast: str, visit: str, e: BatchEstimates, method: str, status) -> None:
-        K = len(self.keys)
-        status = np.broadcast_to(np.asarray(status, dtype=object), K).copy()
-        finite = np.isfinite(e.estimate) & np.isfinite(e.se) & (e.se > 0)
-        status[(status != "failed") & ~finite] = "not estimable: the estimate or its SE is not finite"
-        ok = status != "failed"
-        # as for trial outcomes: an invalid fit has no test, so no p, no interval, no place in the FDR
-        tested = np.isin(status, ("ok", "singular"))
-        cols = {k: np.where(tested if k in TESTED else ok & finite, getattr(e, k), np.nan) for k in EFFECT_KEYS}
-        cols["df"] = np.where(np.isfinite(cols["df"]), cols["df"], np.nan)
-        base = {
-            "outcome": self.keys,
-            "family": self.family,
-            "estimand": estimand,
-            "contrast": contrast,
-            "visit": visit,
-            "primary": estimand == self.opts.primary and contrast.startswith("interaction:"),
-            "ddf_method": method,
-            "fit_status": status,
-            "statistic_type": np.where(ok, e.statistic_type, None),
-        }
-        self.effects.append(pd.DataFrame({**base, "scale": "model", **cols}))
-        if self.transform == "log":
-            ratio = dict(cols, estimate=np.exp(cols["estimate"]), se=np.nan)
-            ratio.update(ci_low=np.exp(cols["ci_low"]), ci_high=np.exp(cols["ci_high"]))
-            self.effects.append(pd.DataFrame({**base, "scale": "ratio", **ratio}))
+        primary = estimand == self.opts.primary
+        log_scale = self.transform == "log"
+        for cols in effect_columns(
+            self.keys, self.family, log_scale, estimand, contrast, visit, primary, method, status, e
+        ):
+            self.effects.append(pd.DataFrame(cols))
 
     def add_fit(self, estimand: str, model: str, ddf: str, visit: str, values: dict) -> None:
-        head = {
-            "outcome": self.keys,
-            "family": self.family,
-            "transform": self.transform,
-            "estimand": estimand,
-            "visit": visit,
-            "model": model,
-            "ddf_method": ddf,
-        }
+        head = fit_header(self.keys, self.family, self.transform, estimand, model, ddf, visit)
         self.fits.append(pd.DataFrame({**head, **values}))
 
 
@@ -94,25 +58,6 @@ def _n_by_role(rows: pd.DataFrame, W: np.ndarray) -> dict[str, np.ndarray]:
         pid = rows["pid"].to_numpy()[sel]
         out[role] = pd.DataFrame(W[sel]).groupby(pid).any().sum(axis=0).to_numpy()
     return out
-
-
-def _lmm_fit_values(fit: BatchFit, n_role: dict, warnings: list[str]) -> dict:
-    return {
-        "status": _status(fit),
-        "n_participants": fit.n_participants,
-        "n_intervention": n_role["intervention"],
-        "n_control": n_role["control"],
-        "n_obs": fit.n_obs,
-        "var_participant": fit.var_participant,
-        "var_residual": fit.sigma**2,
-        "reml_criterion": fit.criterion,
-        "converged": fit.converged,
-        "singular": np.where(fit.ok, fit.singular, None),
-        # below 1e-10 the scaled gradient is rounding noise: report it as zero, not as noise digits
-        "gradient_max": np.where(fit.gradient < 1e-10, 0.0, fit.gradient),
-        "warnings": warnings,
-        "error": fit.error,
-    }
 
 
 def _fit_warnings(fit: BatchFit) -> list[str]:
@@ -139,11 +84,9 @@ def _mixed(
     n_role: dict,
 ):
     fit = fit_batch(np.column_stack(cols), sub["pid"].to_numpy(), Y)
-    status = _status(fit)
-    table.add_fit(
-        estimand, f"{model}{covs} + (1 | participant)", opts.ddf, "", _lmm_fit_values(fit, n_role, _fit_warnings(fit))
-    )
-    return fit, status, inference_basis(fit, opts.ddf)
+    values = mixed_fit_values(fit, n_role, _fit_warnings(fit), fit.error)
+    table.add_fit(estimand, f"{model}{covs} + (1 | participant)", opts.ddf, "", values)
+    return fit, values["status"], inference_basis(fit, opts.ddf)
 
 
 def analyse_panel(
@@ -252,9 +195,10 @@ def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: dict, visit: str, covs: str,
 
 
 def _ordered(table: _Table, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Analyte by analyte, in panel order, estimands as analysis.py writes them."""
+    """Analyte by analyte, in panel order, estimands as analyses.estimands writes them."""
     rank = {k: i for i, k in enumerate(keys)}
     eff = pd.concat(table.effects, ignore_index=True)
+    eff = eff[[c for c in EFFECT_COLUMNS if c in eff]]
     eff = eff.iloc[np.argsort(eff["outcome"].map(rank).to_numpy(), kind="stable")].reset_index(drop=True)
     fits = pd.concat(table.fits, ignore_index=True)
     fits = fits.iloc[np.argsort(fits["outcome"].map(rank).to_numpy(), kind="stable")].reset_index(drop=True)
@@ -262,7 +206,7 @@ def _ordered(table: _Table, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def long_from_wide(rows: pd.DataFrame, values: np.ndarray, keys: list[str]) -> pd.DataFrame:
-    """The long frame analysis.py reads, for the analytes `keys` (columns of `values`)."""
+    """The long frame analyses.estimands reads, for the analytes `keys` (columns of `values`)."""
     parts = []
     for j, k in enumerate(keys):
         ok = np.isfinite(values[:, j])

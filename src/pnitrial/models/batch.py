@@ -49,6 +49,10 @@ class BatchFit:
     profile: BatchProfile
 
     @property
+    def gradient_max(self) -> np.ndarray:
+        return self.gradient
+
+    @property
     def var_participant(self) -> np.ndarray:
         return self.sigma**2 * self.theta**2
 

@@ -203,6 +203,19 @@ class LMMFit:
         return np.r_[self.theta, self.sigma]
 
     @property
+    def n_obs(self) -> int:
+        return self.data.n
+
+    @property
+    def n_participants(self) -> int:
+        return self.data.m
+
+    @property
+    def var_participant(self) -> float:
+        """The random-intercept variance sigma^2 (Lambda Lambda')[0, 0]."""
+        return float(self.random_cov[0, 0])
+
+    @property
     def random_cov(self) -> np.ndarray:
         """Covariance matrix of the random effects, sigma^2 Lambda Lambda'."""
         lam = theta_to_lambda(self.theta, self.data.q)

@@ -10,55 +10,10 @@ import numpy as np
 import pandas as pd
 
 from pnitrial.analyses.estimands import OutcomeResult
+from pnitrial.analyses.rows import EFFECT_COLUMNS, FIT_COLUMNS
 from pnitrial.inference.multiplicity import adjust
 from pnitrial.report.precision import FLOAT_FORMAT, round_frame, round_records
 
-EFFECT_COLUMNS = [
-    "outcome",
-    "family",
-    "estimand",
-    "primary",
-    "contrast",
-    "visit",
-    "scale",
-    "estimate",
-    "se",
-    "df",
-    "statistic",
-    "statistic_type",
-    "p",
-    "p_fdr",
-    "p_adjust_method",
-    "ci_low",
-    "ci_high",
-    "ddf_method",
-    "fit_status",
-]
-FIT_COLUMNS = [
-    "outcome",
-    "family",
-    "estimand",
-    "visit",
-    "transform",
-    "model",
-    "status",
-    "n_participants",
-    "n_intervention",
-    "n_control",
-    "n_obs",
-    "var_participant",
-    "var_residual",
-    "var_slope",
-    "cov_intercept_slope",
-    "reml_criterion",
-    "ml_deviance",
-    "n_censored",
-    "converged",
-    "singular",
-    "ddf_method",
-    "warnings",
-    "error",
-]
 ESTIMAND_LABELS = {"lmm": "LMM arm x visit", "clda": "cLDA", "ancova": "ANCOVA", "clda_censored": "cLDA, censored"}
 
 
