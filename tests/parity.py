@@ -62,8 +62,8 @@ def pnitrial_values(codebook: Path, random_slope: bool = False) -> pd.DataFrame:
     def add(outcome, quantity, name, method, value):
         rows.append((outcome, quantity, name, method, float(value)))
 
-    for o in meta["outcomes"]:
-        key = o["key"]
+    for o in meta.outcomes:
+        key = o.key
         tm = build_trial_model(frame, meta, o, random_slope=random_slope)
         fit = fit_lmm(tm.data)
         for name, b, s in zip(tm.data.fixed_names, fit.beta, np.sqrt(np.diag(fit.vcov)), strict=True):
@@ -80,7 +80,7 @@ def pnitrial_values(codebook: Path, random_slope: bool = False) -> pd.DataFrame:
         add(key, "n_obs", "", "", tm.data.n)
         for i, t in enumerate(fit.theta, start=1):
             add(key, "theta", str(i), "", t)
-        arm_label = {"control": meta["arms"]["control"], "intervention": meta["arms"]["intervention"]}
+        arm_label = {"control": meta.arms["control"], "intervention": meta.arms["intervention"]}
         for method in METHODS:
             inf = Inference(fit, method)
             for (role, visit), L in tm.grid.rows.items():

@@ -32,7 +32,7 @@ def validate(argv: list[str]) -> int:
     except ValidationError as exc:
         print(exc, file=sys.stderr)
         return 1
-    n = meta["participants"]
+    n = meta.participants
     panel = f", a panel of {cb.panel.table.name}" if cb.panel is not None else ""
     print(f"{a.codebook}: valid ({len(cb.outcomes)} outcomes{panel}; participants {n})")
     return 0

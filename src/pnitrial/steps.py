@@ -17,6 +17,7 @@ import pandas as pd
 from pnitrial.analyses.estimands import AnalysisOptions, OutcomeResult, analyse_outcome
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.longframe import build_long_frame, lod_counts, read_frame, write_frame
+from pnitrial.data.trial import Trial
 from pnitrial.errors import ValidationError
 from pnitrial.failures import attempt
 from pnitrial.report import render
@@ -55,7 +56,7 @@ def validate_data(
         raise SystemExit(1) from None
     write_frame(frame, meta, Path(frame_out), Path(meta_out))
     write_csv(lod_counts(frame, meta), lod_out)
-    n = meta["participants"]
+    n = meta.participants
     log.info("validated %s: %d outcomes; participants: %s", cb.table.name, len(cb.outcomes), n)
 
 
@@ -74,8 +75,8 @@ def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: A
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     res, failed = attempt(f"{outcome} models", analyse_outcome, frame, meta, outcome, opts)
     if failed is not None:
-        o = next(x for x in meta["outcomes"] if x["key"] == outcome)
-        row = {"outcome": outcome, "family": o["family"], "estimand": "all", "status": "failed", "error": failed[8:]}
+        o = meta.outcome(outcome)
+        row = {"outcome": outcome, "family": o.family, "estimand": "all", "status": "failed", "error": failed[8:]}
         res = OutcomeResult(fits=[row])
     write_result(res, Path(out))
     for fit in res.fits:
@@ -88,7 +89,7 @@ def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: A
 
 
 def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str, str]) -> None:
-    meta = json.loads(Path(meta_path).read_text())
+    meta = Trial.read(meta_path)
     res = read_results(results)
     eff = write_csv(effects_table(res, method), out["effects"])
     write_csv(emmeans_table(res, meta), out["emmeans"])
@@ -139,7 +140,7 @@ def association_figure(table_path: str, meta_path: str, stem: str, formats: tupl
     from pnitrial.report.figures import style
     from pnitrial.report.figures.associations import association_heatmap
 
-    meta = json.loads(Path(meta_path).read_text())
+    meta = Trial.read(meta_path)
     table = pd.read_csv(table_path)
     style.save_or_explain(lambda: association_heatmap(table, meta, alpha), "Associations", stem, formats, dpi)
 
@@ -163,7 +164,7 @@ def sensitivity_figure(
     from pnitrial.report.figures import style
     from pnitrial.report.figures.sensitivity import sensitivity_forest
 
-    meta = json.loads(Path(meta_path).read_text())
+    meta = Trial.read(meta_path)
     table = pd.read_csv(table_path, dtype={"visit": str})
     make = lambda: sensitivity_forest(table, meta, outcome, alpha)  # noqa: E731
     style.save_or_explain(make, f"Sensitivity of {outcome}", stem, formats, dpi)
@@ -180,22 +181,20 @@ def diagnostics(
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     tables = []
-    for o in meta["outcomes"]:
-        stem = Path(figure_dir) / o["key"]
-        got, failed = attempt(
-            f"{o['key']} diagnostics", outcome_diagnostics, frame, meta, o["key"], primary, random_slope
-        )
-        table, arrays = got if failed is None else (pd.DataFrame([{"outcome": o["key"], "fit_status": failed}]), None)
+    for o in meta.outcomes:
+        stem = Path(figure_dir) / o.key
+        got, failed = attempt(f"{o.key} diagnostics", outcome_diagnostics, frame, meta, o.key, primary, random_slope)
+        table, arrays = got if failed is None else (pd.DataFrame([{"outcome": o.key, "fit_status": failed}]), None)
         tables.append(table)
         if arrays is None:
-            style.save(style.failed_panel(o["label"], table["fit_status"].iloc[0]), stem, formats, dpi)
-            log.warning("%s: %s", o["key"], table["fit_status"].iloc[0])
+            style.save(style.failed_panel(o.label, table["fit_status"].iloc[0]), stem, formats, dpi)
+            log.warning("%s: %s", o.key, table["fit_status"].iloc[0])
             continue
         # figures plot the numbers as the policy rounds them, so no last-bit noise moves a pixel
         for name in ("fitted", "residuals", "random_effects", "cooks"):
-            arrays[name] = round_array(arrays[name], f"diagnostics/{o['key']}/{name}")
-        style.save_or_explain(lambda a=arrays, o=o: diagnostic_panels(o["label"], **a), o["label"], stem, formats, dpi)
-        log.info("%s: %d influential participants", o["key"], int(table["influential"].sum()))
+            arrays[name] = round_array(arrays[name], f"diagnostics/{o.key}/{name}")
+        style.save_or_explain(lambda a=arrays, o=o: diagnostic_panels(o.label, **a), o.label, stem, formats, dpi)
+        log.info("%s: %d influential participants", o.key, int(table["influential"].sum()))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     write_csv(table.reindex(columns=COLUMNS), out)
 
@@ -218,7 +217,7 @@ def mediation_analyses(
     from pnitrial.report.figures.mediation import path_diagrams
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
-    outcomes = [o["key"] for o in meta["outcomes"] if o["family"] == settings["outcome_family"]]
+    outcomes = [o.key for o in meta.outcomes if o.family == settings["outcome_family"]]
     table = mediation_table(
         frame,
         meta,
@@ -231,7 +230,7 @@ def mediation_analyses(
         settings["min_participants"],
     )
     write_csv(table, out)
-    arm = f"{meta['arms']['intervention']} vs {meta['arms']['control']}"
+    arm = f"{meta.arms['intervention']} vs {meta.arms['control']}"
     style.save_or_explain(lambda: path_diagrams(table, meta, arm), "Mediation", stem, formats, dpi)
     for status in sorted(set(table["status"]) - {"ok"}):
         log.warning("mediation: %s", status)
@@ -258,7 +257,7 @@ def trajectory_figure(
 def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
     from pnitrial.report.figures import style, trial
 
-    meta = json.loads(Path(meta_path).read_text())
+    meta = Trial.read(meta_path)
     eff = pd.read_csv(effects_path, dtype={"visit": str})
     style.save_or_explain(lambda: trial.forest(eff, meta), "Intervention effects", stem, formats, dpi)
 
@@ -266,7 +265,7 @@ def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[s
 def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
     from pnitrial.report.figures import style, trial
 
-    meta = json.loads(Path(meta_path).read_text())
+    meta = Trial.read(meta_path)
     base = pd.read_csv(baseline_path)
     style.save_or_explain(lambda: trial.baseline_forest(base, meta), "Patients vs healthy", stem, formats, dpi)
 
@@ -304,8 +303,8 @@ def fit_panel_chunk(
     from pnitrial.analyses.panel import analyse_panel
     from pnitrial.data.panel import chunk_analytes, read_panel
 
-    meta = json.loads(Path(inputs["meta"]).read_text())
-    rows, values, pmeta = read_panel(inputs["rows"], inputs["values"], inputs["panel_meta"], meta["covariates"])
+    meta = Trial.read(inputs["meta"])
+    rows, values, pmeta = read_panel(inputs["rows"], inputs["values"], inputs["panel_meta"], meta.covariates)
     cols = chunk_analytes(len(pmeta["analytes"]), chunks, chunk)
     part = dict(pmeta, analytes=[pmeta["analytes"][j] for j in cols])
     eff, fits = analyse_panel(rows, values[:, cols], meta, part, opts)
@@ -358,9 +357,9 @@ def permutation_tests(
     cols = ["outcome", "family", "estimand", "contrast", "visit", "estimate", "wald_t", "p_model", "ddf_method"]
     cols += ["p_permutation", "mc_se", "p_permutation_adjusted", "p_adjust_method", "rerandomisations"]
     cols += ["rerandomisations_fitted", "n_intervention", "n_control", "seed", "fit_status"]
-    for o in meta["outcomes"]:
-        got, failed = attempt(f"{o['key']} permutation test", permutation_test, frame, meta, o, estimand, B, seed)
-        rows += got if failed is None else [{"outcome": o["key"], "family": o["family"], "fit_status": failed}]
+    for o in meta.outcomes:
+        got, failed = attempt(f"{o.key} permutation test", permutation_test, frame, meta, o, estimand, B, seed)
+        rows += got if failed is None else [{"outcome": o.key, "family": o.family, "fit_status": failed}]
     table = pd.DataFrame(rows, columns=[c for c in cols if c not in ("p_model", "ddf_method", "p_adjust_method")])
     table["contrast"] = table["contrast"].astype(object)
     eff = pd.read_csv(effects_path, dtype={"visit": str})
@@ -368,7 +367,7 @@ def permutation_tests(
     table = table.merge(model.rename(columns={"p": "p_model"}), on=["outcome", "contrast"], how="left")
     table = adjust_within(table, "p_permutation", ["family", "contrast"], method, "p_permutation_adjusted")
     write_csv(table.reindex(columns=cols), out)
-    log.info("permutation tests: %d outcomes, %d re-randomisations each, seed %d", len(meta["outcomes"]), B, seed)
+    log.info("permutation tests: %d outcomes, %d re-randomisations each, seed %d", len(meta.outcomes), B, seed)
 
 
 def manifest(files: list[str], root: str, out: str) -> None:

@@ -1,4 +1,4 @@
-"""Write the simulated reference cases (seeded) used by tests/test_parity_r.py.
+"""Write the simulated reference cases (seeded) used by tests/inference/test_parity_r.py.
 
 Usage: python tests/reference/make_cases.py   (rewrites tests/reference/cases/{unbalanced3,singular,slopes})
 """

@@ -17,6 +17,7 @@ import pingouin as pg
 from scipy import stats
 
 from pnitrial.data.codebook import TRIAL_ROLES
+from pnitrial.data.trial import Trial
 from pnitrial.failures import attempt
 from pnitrial.inference.multiplicity import adjust
 
@@ -76,8 +77,8 @@ def change_correlation(x: np.ndarray, y: np.ndarray, method: str, alpha: float =
 
 def _wide(frame: pd.DataFrame, outcomes: list[dict]) -> pd.DataFrame:
     """Trial participants x visit, one column per outcome on the model scale."""
-    sub = frame[frame["role"].isin(TRIAL_ROLES) & frame["outcome"].isin([o["key"] for o in outcomes])].copy()
-    logged = sub["outcome"].isin([o["key"] for o in outcomes if o["transform"] == "log"]).to_numpy()
+    sub = frame[frame["role"].isin(TRIAL_ROLES) & frame["outcome"].isin([o.key for o in outcomes])].copy()
+    logged = sub["outcome"].isin([o.key for o in outcomes if o.is_log]).to_numpy()
     y = sub["value"].to_numpy(dtype=float)
     sub["y"] = np.where(logged, np.log(np.where(logged, y, 1.0)), y)
     return sub.pivot_table(index=["pid", "role", "visit_index"], columns="outcome", values="y", sort=True)
@@ -87,27 +88,27 @@ METHODS = ("pearson", "spearman")
 
 
 def associations(
-    frame: pd.DataFrame, meta: dict, x_family: str, y_family: str, method: str, alpha: float = 0.05, min_n: int = 5
+    frame: pd.DataFrame, meta: Trial, x_family: str, y_family: str, method: str, alpha: float = 0.05, min_n: int = 5
 ) -> pd.DataFrame:
     """Every (x_family, y_family) outcome pair under each analysis; p adjusted over each analysis' matrix."""
-    xs = [o for o in meta["outcomes"] if o["family"] == x_family]
-    ys = [o for o in meta["outcomes"] if o["family"] == y_family]
+    xs = [o for o in meta.outcomes if o.family == x_family]
+    ys = [o for o in meta.outcomes if o.family == y_family]
     if not xs or not ys:
         return pd.DataFrame(columns=COLUMNS)
     wide = _wide(frame, xs + ys)
-    first, last = 0, len(meta["visits"]) - 1
+    first, last = 0, len(meta.visits) - 1
     rows = []
     for xo, yo in product(xs, ys):
-        if xo["key"] == yo["key"]:
+        if xo.key == yo.key:
             continue
-        pair = wide[[xo["key"], yo["key"]]].dropna().reset_index()
+        pair = wide[[xo.key, yo.key]].dropna().reset_index()
         pair.columns = ["pid", "role", "visit_index", "x", "y"]
-        pair_rows = [(_rm_row, (pair, xo["key"], yo["key"], alpha, min_n), "rm_corr")]
+        pair_rows = [(_rm_row, (pair, xo.key, yo.key, alpha, min_n), "rm_corr")]
         ch = _changes(pair, first, last)
-        pair_rows += [(_change_row, (ch, m, xo["key"], yo["key"], alpha, min_n), f"change_{m}") for m in METHODS]
+        pair_rows += [(_change_row, (ch, m, xo.key, yo.key, alpha, min_n), f"change_{m}") for m in METHODS]
         for fn, args, analysis in pair_rows:
-            got, failed = attempt(f"association {analysis} {xo['key']} x {yo['key']}", fn, *args)
-            rows.append(got or {"analysis": analysis, "biomarker": xo["key"], "clinical": yo["key"], "status": failed})
+            got, failed = attempt(f"association {analysis} {xo.key} x {yo.key}", fn, *args)
+            rows.append(got or {"analysis": analysis, "biomarker": xo.key, "clinical": yo.key, "status": failed})
     out = pd.DataFrame(rows, columns=COLUMNS)
     out["p_adjust_method"] = out["p_adjust_method"].astype(object)
     for a in ANALYSES:

@@ -10,6 +10,7 @@ import pingouin as pg
 from scipy import stats
 
 from pnitrial.data.codebook import TRIAL_ROLES
+from pnitrial.data.trial import Trial
 
 
 def welch_test(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> dict:
@@ -35,7 +36,7 @@ def hedges_g(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> tuple[float, 
     return g, g - z * se, g + z * se
 
 
-def baseline_vs_healthy(frame: pd.DataFrame, meta: dict, alpha: float = 0.05) -> pd.DataFrame:
+def baseline_vs_healthy(frame: pd.DataFrame, meta: Trial, alpha: float = 0.05) -> pd.DataFrame:
     """One row per outcome, on the model scale (log for log-transformed outcomes)."""
     cols = [
         "outcome",
@@ -58,19 +59,19 @@ def baseline_vs_healthy(frame: pd.DataFrame, meta: dict, alpha: float = 0.05) ->
         "ratio_ci_low",
         "ratio_ci_high",
     ]
-    if not meta["arms"].get("healthy"):
+    if not meta.arms.get("healthy"):
         return pd.DataFrame(columns=cols)
-    base = frame[frame["visit"] == meta["visits"][0]]
+    base = frame[frame["visit"] == meta.visits[0]]
     rows = []
-    for o in meta["outcomes"]:
-        sub = base[base["outcome"] == o["key"]]
-        v = np.log(sub["value"]) if o["transform"] == "log" else sub["value"]
+    for o in meta.outcomes:
+        sub = base[base["outcome"] == o.key]
+        v = np.log(sub["value"]) if o.is_log else sub["value"]
         x = v[sub["role"].isin(TRIAL_ROLES)].to_numpy(dtype=float)
         y = v[sub["role"] == "healthy"].to_numpy(dtype=float)
         row = {
-            "outcome": o["key"],
-            "family": o["family"],
-            "scale": "log" if o["transform"] == "log" else "raw",
+            "outcome": o.key,
+            "family": o.family,
+            "scale": "log" if o.is_log else "raw",
             "n_patients": len(x),
             "n_healthy": len(y),
         }
@@ -85,7 +86,7 @@ def baseline_vs_healthy(frame: pd.DataFrame, meta: dict, alpha: float = 0.05) ->
                 g_ci_low=glo,
                 g_ci_high=ghi,
             )
-            if o["transform"] == "log":
+            if o.is_log:
                 row.update(
                     ratio=math.exp(w["difference"]),
                     ratio_ci_low=math.exp(w["ci_low"]),

@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from pnitrial.data.codebook import Outcome
+from pnitrial.data.trial import Trial
 from pnitrial.models.design import build_clda_model, build_trial_model, trial_rows
 from pnitrial.models.engine import LMMFit, ModelData, fit_lmm, theta_to_lambda
 from pnitrial.report.precision import round_array
@@ -90,24 +92,24 @@ def cooks_distance(fit: LMMFit, column: int | None = None) -> tuple[np.ndarray, 
     return cooks, change, status
 
 
-def primary_model(frame: pd.DataFrame, meta: dict, outcome: dict, estimand: str, random_slope: bool = False):
+def primary_model(frame: pd.DataFrame, meta: Trial, outcome: Outcome, estimand: str, random_slope: bool = False):
     """The design of the primary mixed model (cLDA for clda and ancova primaries, else the arm x visit LMM)."""
     if estimand == "lmm":
         return "lmm", build_trial_model(frame, meta, outcome, random_slope)
     return "clda", build_clda_model(frame, meta, outcome, random_slope)
 
 
-def participant_roles(frame: pd.DataFrame, meta: dict, key: str) -> np.ndarray:
+def participant_roles(frame: pd.DataFrame, meta: Trial, key: str) -> np.ndarray:
     """Arm of each participant in the order of the design's participant codes (sorted pid)."""
-    sub = trial_rows(frame, key, meta["covariates"])
+    sub = trial_rows(frame, key, meta.covariates)
     return sub.drop_duplicates("pid")["role"].to_numpy()
 
 
 def outcome_diagnostics(
-    frame: pd.DataFrame, meta: dict, key: str, estimand: str, random_slope: bool = False
+    frame: pd.DataFrame, meta: Trial, key: str, estimand: str, random_slope: bool = False
 ) -> tuple[pd.DataFrame, dict | None]:
     """Influence table of one outcome and the arrays its figure needs (None when the fit failed)."""
-    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
+    outcome = meta.outcome(key)
     try:
         estimand, model = primary_model(frame, meta, outcome, estimand, random_slope)
         fit = fit_lmm(model.data)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pnitrial.data.codebook import TRIAL_ROLES
+from pnitrial.data.codebook import TRIAL_ROLES, Outcome
+from pnitrial.data.trial import Trial
 
 COLUMNS = [
     "outcome",
@@ -25,10 +26,10 @@ COLUMNS = [
 ]
 
 
-def model_scale(values: pd.Series, outcome: dict) -> np.ndarray:
+def model_scale(values: pd.Series, outcome: Outcome) -> np.ndarray:
     """Values on the scale the models use (log for log-transformed outcomes)."""
     v = values.to_numpy(dtype=float)
-    return np.log(v) if outcome["transform"] == "log" else v
+    return np.log(v) if outcome.is_log else v
 
 
 def pooled_sd(groups: list[np.ndarray]) -> float:
@@ -38,15 +39,15 @@ def pooled_sd(groups: list[np.ndarray]) -> float:
     return float(np.sqrt(ss / df)) if df > 0 else float("nan")
 
 
-def baseline_sds(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
+def baseline_sds(frame: pd.DataFrame, meta: Trial) -> pd.DataFrame:
     """Per outcome: pooled baseline SD of the two trial arms, with the arm sizes."""
-    base = frame[(frame["visit"] == meta["visits"][0]) & frame["role"].isin(TRIAL_ROLES)]
+    base = frame[(frame["visit"] == meta.visits[0]) & frame["role"].isin(TRIAL_ROLES)]
     rows = []
-    for o in meta["outcomes"]:
-        sub = base[base["outcome"] == o["key"]]
+    for o in meta.outcomes:
+        sub = base[base["outcome"] == o.key]
         y = model_scale(sub["value"], o)
         arms = [y[(sub["role"] == r).to_numpy()] for r in TRIAL_ROLES]
-        rows.append({"outcome": o["key"], "sd": pooled_sd(arms), "n_1": len(arms[0]), "n_2": len(arms[1])})
+        rows.append({"outcome": o.key, "sd": pooled_sd(arms), "n_1": len(arms[0]), "n_2": len(arms[1])})
     return pd.DataFrame(rows, columns=["outcome", "sd", "n_1", "n_2"])
 
 
@@ -55,11 +56,13 @@ def standardised_difference(estimate: float, ci: tuple[float, float], sd: float)
     return estimate / sd, ci[0] / sd, ci[1] / sd
 
 
-def effect_sizes(effects: pd.DataFrame, baseline: pd.DataFrame | None, frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
+def effect_sizes(
+    effects: pd.DataFrame, baseline: pd.DataFrame | None, frame: pd.DataFrame, meta: Trial
+) -> pd.DataFrame:
     """Standardised intervention effects of the primary estimand, then Hedges g vs healthy controls."""
     sds = baseline_sds(frame, meta).set_index("outcome")
-    families = {o["key"]: o["family"] for o in meta["outcomes"]}
-    scales = {o["key"]: "log" if o["transform"] == "log" else "raw" for o in meta["outcomes"]}
+    families = {o.key: o.family for o in meta.outcomes}
+    scales = {o.key: "log" if o.is_log else "raw" for o in meta.outcomes}
     prim = effects[
         effects["primary"].astype(bool)
         & (effects["scale"] == "model")
@@ -73,7 +76,7 @@ def effect_sizes(effects: pd.DataFrame, baseline: pd.DataFrame | None, frame: pd
             {
                 "outcome": r.outcome,
                 "family": families[r.outcome],
-                "comparison": f"{meta['arms']['intervention']} vs {meta['arms']['control']}, change to {r.visit}",
+                "comparison": f"{meta.arms['intervention']} vs {meta.arms['control']}, change to {r.visit}",
                 "effect_size": "standardised difference",
                 "estimand": r.estimand,
                 "visit": r.visit,
@@ -92,10 +95,10 @@ def effect_sizes(effects: pd.DataFrame, baseline: pd.DataFrame | None, frame: pd
             {
                 "outcome": r.outcome,
                 "family": r.family,
-                "comparison": f"patients vs {meta['arms'].get('healthy')}, {meta['visits'][0]}",
+                "comparison": f"patients vs {meta.arms.get('healthy')}, {meta.visits[0]}",
                 "effect_size": "Hedges g",
                 "estimand": "",
-                "visit": meta["visits"][0],
+                "visit": meta.visits[0],
                 "value": r.hedges_g,
                 "ci_low": r.g_ci_low,
                 "ci_high": r.g_ci_high,

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from pnitrial.analyses.rows import effect_columns, fit_header, mixed_fit_values, records
+from pnitrial.data.codebook import Outcome
+from pnitrial.data.trial import Trial
 from pnitrial.failures import failure_status, fit_status, log
 from pnitrial.inference.contrasts import Estimate, Inference
 from pnitrial.inference.wald import wald
@@ -66,15 +68,15 @@ def _enough_per_arm(n_by_role: dict[str, int], what: str) -> None:
 class _Rows:
     """Binds one outcome's effect rows to its result; the rows come from analyses.rows."""
 
-    def __init__(self, outcome: dict, opts: AnalysisOptions, result: OutcomeResult, primary: str):
+    def __init__(self, outcome: Outcome, opts: AnalysisOptions, result: OutcomeResult, primary: str):
         self.o, self.opts, self.result, self.primary = outcome, opts, result, primary
 
     def add(self, estimand: str, contrast: str, visit: str, e: Estimate | None, method: str, status: str) -> None:
         o = self.o
         cols = effect_columns(
-            o["key"],
-            o["family"],
-            o["transform"] == "log",
+            o.key,
+            o.family,
+            o.is_log,
             estimand,
             contrast,
             visit,
@@ -103,12 +105,12 @@ def _failed(base: dict, exc: Exception) -> dict:
     return dict(base, status="failed", converged=False, singular=None, error=failure_status(exc)[len("failed: ") :])
 
 
-def _fit_header(o: dict, estimand: str, model: str, ddf: str, visit: str = "") -> dict:
-    return fit_header(o["key"], o["family"], o["transform"], estimand, model, ddf, visit)
+def _fit_header(o: Outcome, estimand: str, model: str, ddf: str, visit: str = "") -> dict:
+    return fit_header(o.key, o.family, o.transform, estimand, model, ddf, visit)
 
 
-def _cov_terms(meta: dict) -> str:
-    return "".join(f" + {c}" for c in meta["covariates"])
+def _cov_terms(meta: Trial) -> str:
+    return "".join(f" + {c}" for c in meta.covariates)
 
 
 def _re_term(opts: AnalysisOptions) -> str:
@@ -122,7 +124,7 @@ def _fit_mixed(model, what: str, opts: AnalysisOptions) -> tuple[LMMFit, Inferen
     return fit, Inference(fit, opts.ddf, opts.alpha)
 
 
-def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+def _lmm(frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = _cov_terms(meta)
     base = _fit_header(o, "lmm", f"arm * visit{covs}{_re_term(opts)}", opts.ddf)
     try:
@@ -130,7 +132,7 @@ def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: O
         fit, inf = _fit_mixed(tm, "the mixed model", opts)
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
-        for v in meta["visits"][1:]:
+        for v in meta.visits[1:]:
             for c in LMM_CONTRASTS:
                 rows.add("lmm", f"{c}:{v}", v, None, opts.ddf, "failed")
         return
@@ -139,13 +141,13 @@ def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: O
     status = summary["status"]
     for contrast, visit, L in trial_contrasts(tm.grid):
         rows.add("lmm", contrast, visit, inf.estimate(L), opts.ddf, status)
-    labels = {"intervention": meta["arms"]["intervention"], "control": meta["arms"]["control"]}
-    back = math.exp if o["transform"] == "log" else (lambda x: x)
+    labels = {"intervention": meta.arms["intervention"], "control": meta.arms["control"]}
+    back = math.exp if o.is_log else (lambda x: x)
     for (role, visit), L in tm.grid.rows.items():
         e = inf.estimate(L)
         res.emmeans.append(
             {
-                "outcome": o["key"],
+                "outcome": o.key,
                 "arm": labels[role],
                 "role": role,
                 "visit": visit,
@@ -163,8 +165,8 @@ def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: O
     ft = inf.ftest(np.eye(tm.data.p)[list(tm.interaction_columns)])
     res.anova.append(
         {
-            "outcome": o["key"],
-            "family": o["family"],
+            "outcome": o.key,
+            "family": o.family,
             "term": "arm:visit",
             "ndf": ft.ndf,
             "ddf": _finite(ft.ddf),
@@ -177,7 +179,7 @@ def _lmm(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: O
     )
 
 
-def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+def _clda(frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = _cov_terms(meta)
     base = _fit_header(o, "clda", f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}", opts.ddf)
     try:
@@ -185,7 +187,7 @@ def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: 
         fit, inf = _fit_mixed(em, "the cLDA model", opts)
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
-        for v in meta["visits"][1:]:
+        for v in meta.visits[1:]:
             rows.add("clda", f"interaction:{v}", v, None, opts.ddf, "failed")
         return
     summary = _fit_summary(base, fit, inf, em.n_by_role)
@@ -195,7 +197,7 @@ def _clda(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: 
 
 
 def _clda_censored(
-    frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows
+    frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows
 ) -> None:
     """The cLDA model with values below the LOD as left-censored, by ML (censored.py); Wald z inference."""
     model = f"visit + arm:visit[after baseline]{_cov_terms(meta)} + (1 | participant), left-censored at the LOD"
@@ -205,16 +207,16 @@ def _clda_censored(
             raise ValueError("the censored model has a random intercept only (model.random_slope is set)")
         em = build_clda_model(frame, meta, o)
         _enough_per_arm(em.n_by_role, "the censored model")
-        rows_ = trial_rows(frame, o["key"], meta["covariates"])
+        rows_ = trial_rows(frame, o.key, meta.covariates)
         _some_detected(rows_, meta)
         cens = rows_["censored"].to_numpy().astype(bool)
         lod = rows_["lod"].to_numpy(dtype=float)
         limit = np.where(cens, lod, 1.0)
-        limit = np.log(limit) if o["transform"] == "log" else limit
+        limit = np.log(limit) if o.is_log else limit
         fit = fit_censored(em.data, cens, limit)
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
-        for v in meta["visits"][1:]:
+        for v in meta.visits[1:]:
             rows.add(CENSORED, f"interaction:{v}", v, None, CENSORED_DDF, "failed")
         return
     status = fit_status(fit.converged, fit.singular, fit.sigma**2, fit.sigma_u**2)
@@ -245,9 +247,11 @@ def _clda_censored(
         rows.add(CENSORED, f"interaction:{v}", v, e, CENSORED_DDF, status)
 
 
-def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
+def _ancova(
+    frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows
+) -> None:
     covs = _cov_terms(meta)
-    for v in meta["visits"][1:]:
+    for v in meta.visits[1:]:
         base = _fit_header(o, "ancova", f"{v} ~ arm + baseline{covs} (OLS, complete pairs)", "ols", visit=v)
         try:
             d = build_ancova(frame, meta, o, v)
@@ -276,13 +280,13 @@ def _ancova(frame: pd.DataFrame, meta: dict, o: dict, opts: AnalysisOptions, res
         rows.add("ancova", f"interaction:{v}", v, e, "ols", "ok")
 
 
-def _some_detected(rows: pd.DataFrame, meta: dict) -> None:
+def _some_detected(rows: pd.DataFrame, meta: Trial) -> None:
     """The censored likelihood has no maximum when every value of an arm at a visit is below the LOD."""
     trial = rows[rows["role"].isin(("intervention", "control"))]
     for (role, visit), cell in trial.groupby(["role", "visit"], sort=True):
         if len(cell) and cell["censored"].astype(bool).all():
             raise ValueError(
-                f"every value of the {meta['arms'][role]} arm at {visit} is below the LOD: "
+                f"every value of the {meta.arms[role]} arm at {visit} is below the LOD: "
                 "the censored model has no finite estimate"
             )
 
@@ -293,9 +297,9 @@ def has_censored(frame: pd.DataFrame, key: str) -> bool:
     return bool(frame.loc[sel, "censored"].astype(bool).any())
 
 
-def analyse_outcome(frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions) -> OutcomeResult:
+def analyse_outcome(frame: pd.DataFrame, meta: Trial, key: str, opts: AnalysisOptions) -> OutcomeResult:
     """Every estimand for one outcome; failures are returned in the rows, never raised."""
-    o = next(x for x in meta["outcomes"] if x["key"] == key)
+    o = meta.outcome(key)
     res = OutcomeResult()
     censored = opts.censored and has_censored(frame, key)
     primary = CENSORED if censored and opts.primary == "clda" else opts.primary

@@ -16,6 +16,7 @@ import pandas as pd
 import pingouin as pg
 
 from pnitrial.data.codebook import TRIAL_ROLES
+from pnitrial.data.trial import Trial
 from pnitrial.failures import attempt
 
 COLUMNS = [
@@ -53,14 +54,13 @@ def pair_seed(seed: int, mediator: str, outcome: str) -> int:
     return int(ss.generate_state(1)[0])
 
 
-def mediation_data(frame: pd.DataFrame, meta: dict, mediator: str, outcome: str) -> pd.DataFrame:
+def mediation_data(frame: pd.DataFrame, meta: Trial, mediator: str, outcome: str) -> pd.DataFrame:
     """Per trial participant with both outcomes at the first and last visit: x, m, y, m0, y0."""
-    by_key = {o["key"]: o for o in meta["outcomes"]}
-    last = len(meta["visits"]) - 1
+    last = len(meta.visits) - 1
     cols = {}
     for name, key in (("m", mediator), ("y", outcome)):
         sub = frame[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES) & frame["visit_index"].isin([0, last])]
-        v = np.log(sub["value"]) if by_key[key]["transform"] == "log" else sub["value"].astype(float)
+        v = np.log(sub["value"]) if meta.outcome(key).is_log else sub["value"].astype(float)
         wide = sub.assign(v=v).pivot_table(index=["pid", "role"], columns="visit_index", values="v")
         if 0 not in wide or last not in wide:
             return pd.DataFrame(columns=["x", "m", "y", "m0", "y0"])
@@ -92,7 +92,7 @@ def mediation(data: pd.DataFrame, n_boot: int, seed: int, alpha: float = 0.05) -
 
 def mediation_table(
     frame: pd.DataFrame,
-    meta: dict,
+    meta: Trial,
     mediators: list[str],
     outcomes: list[str],
     n_boot: int,
@@ -104,7 +104,7 @@ def mediation_table(
     """Every mediator x outcome pair; the indirect effects' p adjusted across the pairs."""
     from pnitrial.inference.multiplicity import adjust
 
-    known = {o["key"] for o in meta["outcomes"]}
+    known = {o.key for o in meta.outcomes}
     rows = []
     for mk in mediators:
         for yk in outcomes:

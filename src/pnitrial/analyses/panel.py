@@ -14,7 +14,8 @@ import pandas as pd
 
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
 from pnitrial.analyses.rows import EFFECT_COLUMNS, effect_columns, fit_header, mixed_fit_values
-from pnitrial.data.codebook import TRIAL_ROLES
+from pnitrial.data.codebook import TRIAL_ROLES, Outcome
+from pnitrial.data.trial import Trial
 from pnitrial.inference.contrasts import BatchEstimates, batch_estimates, inference_basis
 from pnitrial.inference.wald import wald
 from pnitrial.models.batch import BatchFit, fit_batch
@@ -22,9 +23,9 @@ from pnitrial.models.design import _covariate_columns, clda_columns, trial_colum
 from pnitrial.models.ols import fit_ols
 
 
-def _trial_rows(rows: pd.DataFrame, meta: dict) -> np.ndarray:
+def _trial_rows(rows: pd.DataFrame, meta: Trial) -> np.ndarray:
     keep = rows["role"].isin(TRIAL_ROLES).to_numpy().copy()
-    for c in meta["covariates"]:
+    for c in meta.covariates:
         keep &= rows[c].notna().to_numpy()
     return np.flatnonzero(keep)
 
@@ -90,7 +91,7 @@ def _mixed(
 
 
 def analyse_panel(
-    rows: pd.DataFrame, values: np.ndarray, meta: dict, panel: dict, opts: AnalysisOptions
+    rows: pd.DataFrame, values: np.ndarray, meta: Trial, panel: dict, opts: AnalysisOptions
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Effects and fits of every analyte (columns of `values`); failures are rows, never raised."""
     keys = list(panel["analytes"])
@@ -100,8 +101,8 @@ def analyse_panel(
     idx = _trial_rows(rows, meta)
     sub = rows.iloc[idx].reset_index(drop=True)
     Y = np.log(values[idx]) if panel["transform"] == "log" else values[idx]
-    visits = [v for v in meta["visits"] if v in set(sub["visit"])]
-    covs = "".join(f" + {c}" for c in meta["covariates"])
+    visits = [v for v in meta.visits if v in set(sub["visit"])]
+    covs = "".join(f" + {c}" for c in meta.covariates)
     n_role = _n_by_role(sub, np.isfinite(Y))
 
     cols, names, _inter, grid = trial_columns(sub, visits, meta)
@@ -116,7 +117,7 @@ def analyse_panel(
         e = batch_estimates(fit, L, opts.ddf, opts.alpha, basis)
         table.add_effect("clda", f"interaction:{v}", v, e, opts.ddf, status)
 
-    for v in meta["visits"][1:]:
+    for v in meta.visits[1:]:
         _ancova(sub, Y, meta, v, covs, table, opts)
     eff, fits = _ordered(table, keys)
     return _refit_not_converged(eff, fits, rows, values, meta, panel, opts)
@@ -138,14 +139,14 @@ def _refit_not_converged(eff, fits, rows, values, meta, panel, opts) -> tuple[pd
     return _ordered(table, keys)
 
 
-def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: dict, visit: str, covs: str, table: _Table, opts) -> None:
+def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: Trial, visit: str, covs: str, table: _Table, opts) -> None:
     """y at `visit` ~ arm + baseline + covariates by OLS on complete pairs, every analyte at once."""
-    base_rows = sub.index[sub["visit"] == meta["visits"][0]]
+    base_rows = sub.index[sub["visit"] == meta.visits[0]]
     post_rows = sub.index[sub["visit"] == visit]
     pairs = sub.loc[base_rows, ["pid"]].reset_index().merge(sub.loc[post_rows, ["pid"]].reset_index(), on="pid")
     b, a = pairs["index_x"].to_numpy(), pairs["index_y"].to_numpy()
     basesub = sub.loc[b]
-    ccols, _ = _covariate_columns(basesub, meta["covariates"])
+    ccols, _ = _covariate_columns(basesub, meta.covariates)
     K, N = Y.shape[1], len(b)
     fixed = np.column_stack([np.ones(N), (basesub["role"] == "intervention").to_numpy(dtype=float)])
     X = np.concatenate(
@@ -214,22 +215,10 @@ def long_from_wide(rows: pd.DataFrame, values: np.ndarray, keys: list[str]) -> p
     return pd.concat(parts, ignore_index=True)
 
 
-def panel_meta(meta: dict, panel: dict) -> dict:
-    """The trial metadata with the analytes as outcomes, for the single-fit path."""
-    outs = [
-        {
-            "key": k,
-            "column": k,
-            "label": k,
-            "unit": panel["unit"],
-            "family": panel["family"],
-            "transform": panel["transform"],
-            "lod": None,
-            "range": None,
-        }
-        for k in panel["analytes"]
-    ]
-    return dict(meta, outcomes=outs)
+def panel_meta(meta: Trial, panel: dict) -> Trial:
+    """The trial with the analytes as its outcomes, for the single-fit path."""
+    outs = [Outcome(k, k, k, panel["unit"], panel["family"], panel["transform"]) for k in panel["analytes"]]
+    return meta.with_outcomes(tuple(outs))
 
 
 def _one_at_a_time(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -245,9 +234,9 @@ def _one_at_a_time(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.Da
     return pd.DataFrame(eff), pd.DataFrame(fits)
 
 
-def wide_from_long(frame: pd.DataFrame, meta: dict, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+def wide_from_long(frame: pd.DataFrame, meta: Trial, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     """Rows (participant x visit) and a values matrix for outcomes `keys` of a long frame."""
-    ident = ["pid", "role", "visit", "visit_index", *meta["covariates"]]
+    ident = ["pid", "role", "visit", "visit_index", *meta.covariates]
     rows = frame[ident].drop_duplicates(["pid", "visit_index"]).sort_values(["pid", "visit_index"], kind="stable")
     rows = rows.reset_index(drop=True)
     wide = frame[frame["outcome"].isin(keys)].pivot(index=["pid", "visit_index"], columns="outcome", values="value")

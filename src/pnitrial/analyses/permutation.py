@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pnitrial.data.codebook import Outcome
+from pnitrial.data.trial import Trial
 from pnitrial.models.batch import fit_batch
 from pnitrial.models.design import build_clda_model, build_trial_model
 
@@ -33,9 +35,9 @@ class PermutationDesign:
     interactions: dict[str, tuple[int, int]]  # visit -> (arm x visit column, visit column)
 
 
-def permutation_design(frame: pd.DataFrame, meta: dict, outcome: dict, estimand: str) -> PermutationDesign:
+def permutation_design(frame: pd.DataFrame, meta: Trial, outcome: Outcome, estimand: str) -> PermutationDesign:
     """The random-intercept design of `estimand` ('clda' or 'lmm') and where the arm enters it."""
-    label = meta["arms"]["intervention"]
+    label = meta.arms["intervention"]
     if estimand == "clda":
         em = build_clda_model(frame, meta, outcome)
         d, arm_col = em.data, None
@@ -48,12 +50,12 @@ def permutation_design(frame: pd.DataFrame, meta: dict, outcome: dict, estimand:
     names = list(d.fixed_names)
     inter = {
         v: (names.index(f"arm{label}:visit{v}"), names.index(f"visit{v}"))
-        for v in meta["visits"][1:]
+        for v in meta.visits[1:]
         if f"arm{label}:visit{v}" in names
     }
     # each participant's arm, in the order of the design's participant codes (first appearance)
-    sub = frame[(frame["outcome"] == outcome["key"]) & frame["role"].isin(["intervention", "control"])]
-    for c in meta["covariates"]:
+    sub = frame[(frame["outcome"] == outcome.key) & frame["role"].isin(["intervention", "control"])]
+    for c in meta.covariates:
         sub = sub[sub[c].notna()]
     sub = sub.sort_values(["pid", "visit_index"], kind="stable")
     arm = (sub.groupby("pid", sort=False)["role"].first() == "intervention").to_numpy(dtype=float)
@@ -83,7 +85,9 @@ def outcome_seed(seed: int, key: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, zlib.crc32(key.encode())])
 
 
-def permutation_test(frame: pd.DataFrame, meta: dict, outcome: dict, estimand: str, B: int, seed: int) -> list[dict]:
+def permutation_test(
+    frame: pd.DataFrame, meta: Trial, outcome: Outcome, estimand: str, B: int, seed: int
+) -> list[dict]:
     """One row per later visit: observed estimate and t, permutation p, its Monte-Carlo SE."""
     pdz = permutation_design(frame, meta, outcome, estimand)
     visits = list(pdz.interactions)
@@ -92,7 +96,7 @@ def permutation_test(frame: pd.DataFrame, meta: dict, outcome: dict, estimand: s
     est = observed.beta[0, cols]
     t_obs = est / np.sqrt(observed.vcov[0, cols, cols])
     ok_obs = observed.ok & observed.converged
-    rng = np.random.default_rng(outcome_seed(seed, outcome["key"]))
+    rng = np.random.default_rng(outcome_seed(seed, outcome.key))
     exceed = np.zeros(len(cols))
     used = 0
     for start in range(0, B, BLOCK):
@@ -104,8 +108,8 @@ def permutation_test(frame: pd.DataFrame, meta: dict, outcome: dict, estimand: s
     p = (1 + exceed) / (used + 1)
     return [
         {
-            "outcome": outcome["key"],
-            "family": outcome["family"],
+            "outcome": outcome.key,
+            "family": outcome.family,
             "estimand": estimand,
             "contrast": f"interaction:{v}",
             "visit": v,

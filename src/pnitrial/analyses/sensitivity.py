@@ -20,6 +20,7 @@ from scipy import optimize, stats
 from pnitrial.analyses.estimands import CENSORED, AnalysisOptions, analyse_outcome
 from pnitrial.data.codebook import TRIAL_ROLES
 from pnitrial.data.longframe import LOD_RULES
+from pnitrial.data.trial import Trial
 from pnitrial.failures import attempt
 
 COLUMNS = [
@@ -127,31 +128,31 @@ def _asymptotic_wilcoxon(x: np.ndarray, y: np.ndarray, w: float, alpha: float) -
 # -- data variants
 
 
-def change_scores(frame: pd.DataFrame, meta: dict, key: str) -> dict[str, pd.Series]:
+def change_scores(frame: pd.DataFrame, meta: Trial, key: str) -> dict[str, pd.Series]:
     """Model-scale change from the first to the last visit per trial participant, by role."""
     sub = frame[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES)]
-    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
-    y = np.log(sub["value"]) if outcome["transform"] == "log" else sub["value"]
+    outcome = meta.outcome(key)
+    y = np.log(sub["value"]) if outcome.is_log else sub["value"]
     wide = sub.assign(y=y).pivot_table(index=["pid", "role"], columns="visit_index", values="y")
-    last = len(meta["visits"]) - 1
+    last = len(meta.visits) - 1
     if 0 not in wide or last not in wide:
         return {r: pd.Series(dtype=float) for r in TRIAL_ROLES}
     ch = (wide[last] - wide[0]).dropna()
     return {r: ch.xs(r, level="role") for r in TRIAL_ROLES}
 
 
-def complete_cases(frame: pd.DataFrame, meta: dict, key: str) -> pd.DataFrame:
+def complete_cases(frame: pd.DataFrame, meta: Trial, key: str) -> pd.DataFrame:
     """The outcome's rows of the participants observed at every visit (other outcomes untouched)."""
     sub = frame[frame["outcome"] == key]
     n_visits = sub.groupby("pid")["visit_index"].nunique()
-    keep = n_visits.index[n_visits == len(meta["visits"])]
+    keep = n_visits.index[n_visits == len(meta.visits)]
     return frame[(frame["outcome"] != key) | frame["pid"].isin(keep)]
 
 
 ROBUST_SD = 1.482602218505602  # 1 / Phi^-1(3/4): the MAD of a normal sample estimates its SD
 
 
-def handle_outliers(frame: pd.DataFrame, meta: dict, key: str, method: str, k: float) -> tuple[pd.DataFrame, int]:
+def handle_outliers(frame: pd.DataFrame, meta: Trial, key: str, method: str, k: float) -> tuple[pd.DataFrame, int]:
     """Winsorise or exclude values beyond k robust SD of their visit's median on the model scale (trial arms).
 
     The robust SD is 1.4826 x the median absolute deviation (Hampel 1974, JASA 69:383), so an outlier
@@ -160,8 +161,8 @@ def handle_outliers(frame: pd.DataFrame, meta: dict, key: str, method: str, k: f
     """
     if method not in OUTLIER_METHODS:
         raise ValueError(f"unknown outlier method {method!r}; expected one of {OUTLIER_METHODS}")
-    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
-    logged = outcome["transform"] == "log"
+    outcome = meta.outcome(key)
+    logged = outcome.is_log
     sel = (frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES)
     sub = frame[sel]
     y = (np.log(sub["value"]) if logged else sub["value"]).astype(float)
@@ -192,7 +193,7 @@ def resubstitute(frame: pd.DataFrame, key: str, lod_method: str) -> pd.DataFrame
 
 
 def _primary_row(
-    frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions, visit: str, estimand: str | None = None
+    frame: pd.DataFrame, meta: Trial, key: str, opts: AnalysisOptions, visit: str, estimand: str | None = None
 ) -> dict:
     """The primary effect at `visit`, or that of `estimand` when given."""
     res = analyse_outcome(frame, meta, key, opts)
@@ -220,12 +221,12 @@ def _primary_row(
     }
 
 
-def mixed_anova_row(frame: pd.DataFrame, meta: dict, key: str, alpha: float) -> dict:
+def mixed_anova_row(frame: pd.DataFrame, meta: Trial, key: str, alpha: float) -> dict:
     """Difference in mean change (complete cases, pooled t CI) and the mixed ANOVA interaction F."""
     data = complete_cases(frame, meta, key)
     sub = data[(data["outcome"] == key) & data["role"].isin(TRIAL_ROLES)]
-    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
-    sub = sub.assign(y=np.log(sub["value"]) if outcome["transform"] == "log" else sub["value"])
+    outcome = meta.outcome(key)
+    sub = sub.assign(y=np.log(sub["value"]) if outcome.is_log else sub["value"])
     ch = change_scores(data, meta, key)
     a, b = ch["intervention"].to_numpy(), ch["control"].to_numpy()
     if len(a) < 2 or len(b) < 2:
@@ -250,7 +251,7 @@ def mixed_anova_row(frame: pd.DataFrame, meta: dict, key: str, alpha: float) -> 
     }
 
 
-def hodges_lehmann_row(frame: pd.DataFrame, meta: dict, key: str, alpha: float) -> dict:
+def hodges_lehmann_row(frame: pd.DataFrame, meta: Trial, key: str, alpha: float) -> dict:
     ch = change_scores(frame, meta, key)
     a, b = ch["intervention"].to_numpy(), ch["control"].to_numpy()
     if len(a) < 2 or len(b) < 2:
@@ -272,15 +273,15 @@ def hodges_lehmann_row(frame: pd.DataFrame, meta: dict, key: str, alpha: float) 
 
 
 def sensitivity_rows(
-    frame: pd.DataFrame, meta: dict, key: str, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
+    frame: pd.DataFrame, meta: Trial, key: str, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
 ) -> list[dict]:
     """Every sensitivity analysis of one outcome's intervention effect at the last visit."""
-    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
-    visit = meta["visits"][-1]
+    outcome = meta.outcome(key)
+    visit = meta.visits[-1]
     n_all = int(frame.loc[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES), "pid"].nunique())
 
     def row(analysis: str, values: dict | None, n: int | None = None, changed: int | None = None) -> dict:
-        base = {"outcome": key, "family": outcome["family"], "analysis": analysis, "visit": visit}
+        base = {"outcome": key, "family": outcome.family, "analysis": analysis, "visit": visit}
         return {**base, "n_participants": n, "n_changed": changed, **values}
 
     def primary(analysis: str, data: pd.DataFrame, o: AnalysisOptions, n, changed, estimand=None) -> dict:
@@ -303,7 +304,7 @@ def sensitivity_rows(
         # substitution rows fit the substitution estimand (the censored model ignores the values)
         plain = opts.primary if opts.primary in ("clda", "lmm", "ancova") else "clda"
         for m in LOD_RULES:
-            if m != meta.get("lod_method", "sqrt2"):
+            if m != meta.lod_method:
                 alt = resubstitute(frame, key, m)
                 rows.append(primary(f"below-LOD values as {LOD_LABELS[m]}", alt, opts, n_all, n_cens, plain))
         if not opts.censored:
@@ -319,10 +320,10 @@ def sensitivity_rows(
 
 
 def sensitivity_table(
-    frame: pd.DataFrame, meta: dict, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
+    frame: pd.DataFrame, meta: Trial, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
 ) -> pd.DataFrame:
     rows = []
-    for o in meta["outcomes"]:
-        got, failed = attempt(f"{o['key']} sensitivity", sensitivity_rows, frame, meta, o["key"], opts, outliers, k)
-        rows += got if failed is None else [{"outcome": o["key"], "family": o["family"], "status": failed}]
+    for o in meta.outcomes:
+        got, failed = attempt(f"{o.key} sensitivity", sensitivity_rows, frame, meta, o.key, opts, outliers, k)
+        rows += got if failed is None else [{"outcome": o.key, "family": o.family, "status": failed}]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)

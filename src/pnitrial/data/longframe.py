@@ -7,8 +7,6 @@ downstream can show them.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pandas as pd
 
 from pnitrial.data.codebook import ROLES, Codebook
 from pnitrial.data.table import MISSING, read_table
+from pnitrial.data.trial import Trial
 from pnitrial.data.validate import parse_outcome, validate_table
 
 LOD_RULES = {"sqrt2": 1 / np.sqrt(2), "half": 0.5, "lod": 1.0}
@@ -61,8 +60,16 @@ def base_rows(cb: Codebook, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return base, kinds
 
 
-def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int = 3) -> tuple[pd.DataFrame, dict]:
-    """Validate the table and return (long frame, metadata)."""
+def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int = 3) -> tuple[pd.DataFrame, Trial]:
+    """Validate the table and return the long frame and the typed description of the trial.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import load_codebook
+    >>> frame, trial = build_long_frame(load_codebook("data/demo/dataset.yaml"))  # doctest: +SKIP
+    >>> trial.visits, list(frame.columns[:4])  # doctest: +SKIP
+    (('pre', 'post'), ['pid', 'role', 'visit', 'visit_index'])
+    """
     table = read_table(cb.table)
     validate_table(cb, table, min_per_arm=min_per_arm)
     if lod_method not in LOD_METHODS:
@@ -88,57 +95,58 @@ def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int =
     empty = base.iloc[:0].assign(outcome="", value=0.0, censored=0, lod=0.0)
     frame = pd.concat(parts, ignore_index=True) if parts else empty
     frame = frame.sort_values(["outcome", "pid", "visit_index"], kind="stable").reset_index(drop=True)
-    meta = {
-        "name": cb.name,
-        "arms": {"intervention": cb.intervention, "control": cb.control, "healthy": cb.healthy},
-        "visits": list(cb.visits),
-        "visit_times": cb.visit_times,
-        "covariates": kinds,
-        "outcomes": [asdict(o) for o in cb.outcomes],
-        "lod_method": lod_method,
-        "participants": {r: int(pid[role == r].nunique()) for r in ROLES},
-    }
+    meta = Trial(
+        name=cb.name,
+        arms={"intervention": cb.intervention, "control": cb.control, "healthy": cb.healthy},
+        visits=tuple(cb.visits),
+        visit_times=dict(cb.visit_times),
+        covariates=kinds,
+        outcomes=tuple(cb.outcomes),
+        lod_method=lod_method,
+        participants={r: int(pid[role == r].nunique()) for r in ROLES},
+    )
     return frame, meta
 
 
-def lod_counts(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
+def lod_counts(frame: pd.DataFrame, meta: Trial) -> pd.DataFrame:
     """Below-LOD counts per outcome, arm and visit (the substitution is reported, not hidden)."""
     rows = []
-    lod_outcomes = [o for o in meta["outcomes"] if o["lod"] is not None]
+    lod_outcomes = [o for o in meta.outcomes if o.lod is not None]
     for o in lod_outcomes:
-        sub = frame[frame["outcome"] == o["key"]]
+        sub = frame[frame["outcome"] == o.key]
         for role in ROLES:
-            for v in meta["visits"]:
+            for v in meta.visits:
                 cell = sub[(sub["role"] == role) & (sub["visit"] == v)]
                 if len(cell) == 0:
                     continue
                 k = int(cell["censored"].sum())
                 rows.append(
                     {
-                        "outcome": o["key"],
-                        "arm": meta["arms"][role],
+                        "outcome": o.key,
+                        "arm": meta.arms[role],
                         "visit": v,
                         "n": len(cell),
                         "n_below_lod": k,
                         "percent_below_lod": round(100 * k / len(cell), 1),
-                        "lod": o["lod"],
+                        "lod": o.lod,
                         "method": "censored model (values LOD/sqrt(2) elsewhere)"
-                        if meta["lod_method"] == "censored"
-                        else meta["lod_method"],
+                        if meta.lod_method == "censored"
+                        else meta.lod_method,
                     }
                 )
     cols = ["outcome", "arm", "visit", "n", "n_below_lod", "percent_below_lod", "lod", "method"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def write_frame(frame: pd.DataFrame, meta: dict, frame_path: Path, meta_path: Path) -> None:
+def write_frame(frame: pd.DataFrame, meta: Trial, frame_path: Path, meta_path: Path) -> None:
     frame.to_csv(frame_path, index=False, lineterminator="\n", float_format=None)
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    meta_path.write_text(meta.to_json())
 
 
-def read_frame(frame_path: Path, meta_path: Path) -> tuple[pd.DataFrame, dict]:
-    meta = json.loads(Path(meta_path).read_text())
-    dtypes = {c: str for c, k in meta["covariates"].items() if k["type"] == "categorical"}
+def read_frame(frame_path: Path, meta_path: Path) -> tuple[pd.DataFrame, Trial]:
+    """The long frame with its column types, and the trial it describes (meta.json)."""
+    meta = Trial.read(meta_path)
+    dtypes = {c: str for c, k in meta.covariates.items() if k["type"] == "categorical"}
     # values are float64 whatever the table held (integer scores too), so no analysis writes a float into ints
     dtypes.update(visit=str, role=str, outcome=str, value=float, lod=float)
     frame = pd.read_csv(frame_path, dtype=dtypes)

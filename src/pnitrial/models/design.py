@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pnitrial.data.codebook import TRIAL_ROLES
+from pnitrial.data.codebook import TRIAL_ROLES, Outcome
+from pnitrial.data.trial import Trial
 from pnitrial.models.engine import ModelData
 
 
@@ -46,8 +47,8 @@ def trial_rows(frame: pd.DataFrame, outcome: str, covariates: dict) -> pd.DataFr
 
 def build_trial_model(
     frame: pd.DataFrame,
-    meta: dict,
-    outcome: dict,
+    meta: Trial,
+    outcome: Outcome,
     random_slope: bool = False,
 ) -> TrialModel:
     """y ~ arm * visit + covariates + (1 | participant) [or (1 + time | participant)]."""
@@ -60,11 +61,11 @@ def build_trial_model(
 
 
 def trial_columns(
-    sub: pd.DataFrame, visits: list[str], meta: dict
+    sub: pd.DataFrame, visits: list[str], meta: Trial
 ) -> tuple[list[np.ndarray], list[str], list[int], ReferenceGrid]:
     """Columns of y ~ arm * visit + covariates, the interaction's positions and emmeans' grid."""
-    covs = meta["covariates"]
-    arm_label = meta["arms"]["intervention"]
+    covs = meta.covariates
+    arm_label = meta.arms["intervention"]
     cols, names, is_int, vis_dummies, ccols, cnames = _main_effects(sub, visits, meta, with_arm=True)
     # emmeans' reference grid: numeric covariates at their mean, factor levels weighted equally
     cov_means = {n: float(c.mean()) for n, c in zip(cnames, ccols, strict=True) if n in covs}
@@ -121,15 +122,15 @@ def _covariate_columns(sub: pd.DataFrame, covs: dict) -> tuple[list[np.ndarray],
     return cols, names
 
 
-def _response(sub: pd.DataFrame, outcome: dict) -> np.ndarray:
+def _response(sub: pd.DataFrame, outcome: Outcome) -> np.ndarray:
     y = sub["value"].to_numpy(dtype=float)
-    return np.log(y) if outcome["transform"] == "log" else y
+    return np.log(y) if outcome.is_log else y
 
 
-def _random_design(sub: pd.DataFrame, meta: dict, random_slope: bool) -> tuple[np.ndarray, tuple[str, ...]]:
+def _random_design(sub: pd.DataFrame, meta: Trial, random_slope: bool) -> tuple[np.ndarray, tuple[str, ...]]:
     if not random_slope:
         return np.ones((len(sub), 1)), ("(Intercept)",)
-    times = meta.get("visit_times") or {}
+    times = meta.visit_times
     if not times:
         raise ValueError("random slopes need numeric visit_times in the codebook")
     return np.column_stack([np.ones(len(sub)), sub["visit"].map(times).to_numpy(dtype=float)]), ("(Intercept)", "time")
@@ -144,7 +145,7 @@ class EffectModel:
     n_by_role: dict[str, int]
 
 
-def build_clda_model(frame: pd.DataFrame, meta: dict, outcome: dict, random_slope: bool = False) -> EffectModel:
+def build_clda_model(frame: pd.DataFrame, meta: Trial, outcome: Outcome, random_slope: bool = False) -> EffectModel:
     """Constrained longitudinal analysis: y ~ visit + (intervention x later visit) + covariates.
 
     Baseline is part of the response and both arms share its mean, so the arm enters only after
@@ -158,12 +159,12 @@ def build_clda_model(frame: pd.DataFrame, meta: dict, outcome: dict, random_slop
 
 
 def clda_columns(
-    sub: pd.DataFrame, visits: list[str], meta: dict
+    sub: pd.DataFrame, visits: list[str], meta: Trial
 ) -> tuple[list[np.ndarray], list[str], dict[str, int]]:
     """Columns of the cLDA model and, per later visit, the column of the intervention effect."""
     # no arm main effect: both arms share the baseline mean
     cols, names, is_int, vis, _, _ = _main_effects(sub, visits, meta, with_arm=False)
-    effects = dict(zip(vis, _add_arm_by_visit(cols, names, is_int, vis, meta["arms"]["intervention"]), strict=True))
+    effects = dict(zip(vis, _add_arm_by_visit(cols, names, is_int, vis, meta.arms["intervention"]), strict=True))
     return cols, names, effects
 
 
@@ -175,17 +176,17 @@ class AncovaData:
     n_by_role: dict[str, int]
 
 
-def build_ancova(frame: pd.DataFrame, meta: dict, outcome: dict, visit: str) -> AncovaData:
+def build_ancova(frame: pd.DataFrame, meta: Trial, outcome: Outcome, visit: str) -> AncovaData:
     """y at `visit` ~ arm + baseline y + covariates, participants with both values (complete pairs)."""
-    covs = meta["covariates"]
-    sub = trial_rows(frame, outcome["key"], covs)
-    base = sub[sub["visit"] == meta["visits"][0]].set_index("pid")
+    covs = meta.covariates
+    sub = trial_rows(frame, outcome.key, covs)
+    base = sub[sub["visit"] == meta.visits[0]].set_index("pid")
     post = sub[sub["visit"] == visit].set_index("pid")
     pids = base.index.intersection(post.index)
     base, post = base.loc[pids], post.loc[pids]
     if len(pids) == 0:
         raise ValueError(f"no participant has both baseline and '{visit}' values")
-    arm_label = meta["arms"]["intervention"]
+    arm_label = meta.arms["intervention"]
     ccols, cnames = _covariate_columns(base, covs)  # covariates as recorded at baseline
     X = np.column_stack(
         [np.ones(len(pids)), (base["role"] == "intervention").to_numpy(dtype=float), _response(base, outcome), *ccols]
@@ -195,13 +196,13 @@ def build_ancova(frame: pd.DataFrame, meta: dict, outcome: dict, visit: str) -> 
     return AncovaData(X, _response(post, outcome), names, {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES})
 
 
-def _longitudinal_rows(frame: pd.DataFrame, meta: dict, outcome: dict) -> tuple[pd.DataFrame, list[str]]:
+def _longitudinal_rows(frame: pd.DataFrame, meta: Trial, outcome: Outcome) -> tuple[pd.DataFrame, list[str]]:
     """Trial rows of one outcome and the visits present; baseline and one later visit required."""
-    sub = trial_rows(frame, outcome["key"], meta["covariates"])
+    sub = trial_rows(frame, outcome.key, meta.covariates)
     if sub.empty:
         raise ValueError("no observations in the trial arms")
-    visits = [v for v in meta["visits"] if v in set(sub["visit"])]
-    if len(visits) < 2 or visits[0] != meta["visits"][0]:
+    visits = [v for v in meta.visits if v in set(sub["visit"])]
+    if len(visits) < 2 or visits[0] != meta.visits[0]:
         raise ValueError("needs the baseline visit and at least one later visit")
     return sub, visits
 
@@ -219,7 +220,7 @@ def _add_arm_by_visit(
 
 
 def _model_data(
-    sub: pd.DataFrame, meta: dict, outcome: dict, cols: list[np.ndarray], names: list[str], random_slope: bool
+    sub: pd.DataFrame, meta: Trial, outcome: Outcome, cols: list[np.ndarray], names: list[str], random_slope: bool
 ) -> ModelData:
     Z, rnames = _random_design(sub, meta, random_slope)
     return ModelData(
@@ -232,7 +233,7 @@ def _model_data(
     )
 
 
-def _main_effects(sub: pd.DataFrame, visits: list[str], meta: dict, with_arm: bool):
+def _main_effects(sub: pd.DataFrame, visits: list[str], meta: Trial, with_arm: bool):
     """Intercept, [arm], later-visit dummies and covariates, in R's column order.
 
     Returns (columns, names, intervention indicator, visit dummies, covariate columns, covariate names).
@@ -242,10 +243,10 @@ def _main_effects(sub: pd.DataFrame, visits: list[str], meta: dict, with_arm: bo
     names = ["(Intercept)"]
     if with_arm:
         cols.append(is_int)
-        names.append(f"arm{meta['arms']['intervention']}")
+        names.append(f"arm{meta.arms['intervention']}")
     vis = {v: (sub["visit"] == v).to_numpy(dtype=float) for v in visits[1:]}
     for v, col in vis.items():
         cols.append(col)
         names.append(f"visit{v}")
-    ccols, cnames = _covariate_columns(sub, meta["covariates"])
+    ccols, cnames = _covariate_columns(sub, meta.covariates)
     return cols + ccols, names + cnames, is_int, vis, ccols, cnames

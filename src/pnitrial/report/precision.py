@@ -18,7 +18,7 @@ digits of themselves), so the same column means the same rounding in every table
 
 Setting ``PNITRIAL_AUDIT_DIR`` makes every call also store the unrounded values it received, so
 that a test can measure the cross-kernel noise and each value's distance from its rounding
-boundary (tests/test_reproducibility.py).
+boundary (tests/report/test_reproducibility.py).
 """
 
 from __future__ import annotations

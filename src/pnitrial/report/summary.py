@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pnitrial.data.trial import Trial
 from pnitrial.report import render
 from pnitrial.report.tables import effects_readable
 
@@ -20,28 +21,28 @@ __all__ = ["write_summary"]
 
 def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
     """One page for the report: dataset, settings, intervention effects, fit problems, censoring."""
-    meta = json.loads(Path(inputs["meta"]).read_text())
+    meta = Trial.read(inputs["meta"])
     # a panel-only trial has no outcome tables: the summary is the panel's
     eff = pd.read_csv(inputs["effects"], dtype={"visit": str}) if inputs.get("effects") else None
     fits = pd.read_csv(inputs["fits"]) if inputs.get("fits") else pd.DataFrame(columns=["status"])
     lod = pd.read_csv(inputs["lod"])
-    n = meta["participants"]
+    n = meta.participants
     settings = [
-        ("Dataset", meta["name"]),
+        ("Dataset", meta.name),
         (
             "Participants",
-            f"{meta['arms']['intervention']} {n['intervention']}, {meta['arms']['control']} {n['control']}, "
+            f"{meta.arms['intervention']} {n['intervention']}, {meta.arms['control']} {n['control']}, "
             + (
-                f"{meta['arms']['healthy']} {n['healthy']}"
-                if meta["arms"].get("healthy")
+                f"{meta.arms['healthy']} {n['healthy']}"
+                if meta.arms.get("healthy")
                 else "no healthy control group (so no patients-vs-healthy comparison is made)"
             ),
         ),
-        ("Visits", ", ".join(meta["visits"])),
+        ("Visits", ", ".join(meta.visits)),
         (
             "Model",
             "REML linear mixed model, arm x visit"
-            + "".join(f" + {c}" for c in meta["covariates"])
+            + "".join(f" + {c}" for c in meta.covariates)
             + ", random participant intercept"
             + (" and time slope" if config["model"]["random_slope"] else ""),
         ),

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from pnitrial.data.codebook import ROLES
+from pnitrial.data.trial import Trial
 
 
 def _mean_sd(x: pd.Series, digits: int) -> str:
@@ -29,14 +30,14 @@ def _digits(x: pd.Series) -> int:
     return 0 if span >= 100 else 1 if span >= 10 else 2
 
 
-def table1(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
+def table1(frame: pd.DataFrame, meta: Trial) -> pd.DataFrame:
     """Rows: n, covariates, every outcome at baseline; columns: the groups present."""
-    groups = [r for r in ROLES if meta["arms"].get(r) and (frame["role"] == r).any()]
-    headers = [f"{meta['arms'][r]} ({r})" if r != "healthy" else meta["arms"][r] for r in groups]
-    base = frame[frame["visit"] == meta["visits"][0]]
+    groups = [r for r in ROLES if meta.arms.get(r) and (frame["role"] == r).any()]
+    headers = [f"{meta.arms[r]} ({r})" if r != "healthy" else meta.arms[r] for r in groups]
+    base = frame[frame["visit"] == meta.visits[0]]
     people = base.drop_duplicates("pid")
     rows: list[tuple[str, list[str]]] = [("n", [str(int((people["role"] == r).sum())) for r in groups])]
-    for c, kind in meta["covariates"].items():
+    for c, kind in meta.covariates.items():
         if kind["type"] == "numeric":
             d = _digits(people[c])
             rows.append((f"{c}, mean (SD)", [_mean_sd(people.loc[people["role"] == r, c], d) for r in groups]))
@@ -48,14 +49,14 @@ def table1(frame: pd.DataFrame, meta: dict) -> pd.DataFrame:
                     k = int((s == lev).sum())
                     cells.append(f"{k} ({100 * k / len(s):.0f}%)" if len(s) else "-")
                 rows.append((f"{c} = {lev}, n (%)", cells))
-    for o in meta["outcomes"]:
-        sub = base[base["outcome"] == o["key"]]
+    for o in meta.outcomes:
+        sub = base[base["outcome"] == o.key]
         d = _digits(sub["value"])
-        if o["transform"] == "log":
-            label = f"{o['label']} ({o['unit']}), median [IQR]"
+        if o.is_log:
+            label = f"{o.label} ({o.unit}), median [IQR]"
             cells = [_median_iqr(sub.loc[sub["role"] == r, "value"], d) for r in groups]
         else:
-            label = f"{o['label']} ({o['unit']}), mean (SD)"
+            label = f"{o.label} ({o.unit}), mean (SD)"
             cells = [_mean_sd(sub.loc[sub["role"] == r, "value"], d) for r in groups]
         rows.append((label, cells))
     return pd.DataFrame([[k, *v] for k, v in rows], columns=["characteristic", *headers])

@@ -11,6 +11,7 @@ import pandas as pd
 
 from pnitrial.analyses.estimands import OutcomeResult
 from pnitrial.analyses.rows import EFFECT_COLUMNS, FIT_COLUMNS
+from pnitrial.data.trial import Trial
 from pnitrial.inference.multiplicity import adjust
 from pnitrial.report.precision import FLOAT_FORMAT, round_frame, round_records
 
@@ -110,7 +111,7 @@ def fits_table(results: list[dict]) -> pd.DataFrame:
     return df[FIT_COLUMNS]
 
 
-def emmeans_table(results: list[dict], meta: dict) -> pd.DataFrame:
+def emmeans_table(results: list[dict], meta: Trial) -> pd.DataFrame:
     rows = [row for r in results for row in r["emmeans"]]
     cols = [
         "outcome",
@@ -155,15 +156,15 @@ def _fmt_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def effects_readable(effects: pd.DataFrame, meta: dict) -> pd.DataFrame:
+def effects_readable(effects: pd.DataFrame, meta: Trial) -> pd.DataFrame:
     """Intervention effects under every estimand for people: ratio for log outcomes."""
-    labels = {o["key"]: (o["label"], o["unit"], o["transform"]) for o in meta["outcomes"]}
+    labels = {o.key: (o.label, o.unit, o.transform) for o in meta.outcomes}
     inter = effects[effects["contrast"].str.startswith("interaction:")]
     rows = []
-    for o in meta["outcomes"]:
-        label, unit, transform = labels[o["key"]]
+    for o in meta.outcomes:
+        label, unit, transform = labels[o.key]
         scale = "ratio" if transform == "log" else "model"
-        for r in inter[(inter["outcome"] == o["key"]) & (inter["scale"] == scale)].itertuples():
+        for r in inter[(inter["outcome"] == o.key) & (inter["scale"] == scale)].itertuples():
             measure = "ratio" if scale == "ratio" else f"difference ({unit})"
             ok = r.fit_status in ("ok", "singular")
             rows.append(

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from pnitrial.data.trial import Trial
 from pnitrial.report.figures.style import apply_style
 
 TITLES = {
@@ -15,10 +16,10 @@ TITLES = {
 }
 
 
-def association_heatmap(table: pd.DataFrame, meta: dict, alpha: float = 0.05) -> plt.Figure:
+def association_heatmap(table: pd.DataFrame, meta: Trial, alpha: float = 0.05) -> plt.Figure:
     """Rows biomarkers, columns clinical outcomes; colour r in [-1, 1]; * where the FDR-adjusted p < alpha."""
     apply_style()
-    labels = {o["key"]: o["label"] for o in meta["outcomes"]}
+    labels = {o.key: o.label for o in meta.outcomes}
     xs = list(dict.fromkeys(table["biomarker"]))
     ys = list(dict.fromkeys(table["clinical"]))
     analyses = [a for a in TITLES if (table["analysis"] == a).any()]

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from pnitrial.analyses.mediation import B_PATH, INDIRECT, PATHS
+from pnitrial.data.trial import Trial
 from pnitrial.report.figures.style import apply_style
 
 BOXES = {"x": (0.13, 0.2), "m": (0.5, 0.82), "y": (0.87, 0.2)}
@@ -31,10 +32,10 @@ def _arrow(ax, start: str, end: str, text: str, offset: tuple[float, float]) -> 
     ax.text((x0 + x1) / 2 + offset[0], (y0 + y1) / 2 + offset[1], text, ha="center", va="center", fontsize=6.5)
 
 
-def path_diagrams(table: pd.DataFrame, meta: dict, arm_label: str) -> plt.Figure:
+def path_diagrams(table: pd.DataFrame, meta: Trial, arm_label: str) -> plt.Figure:
     """a, b, c' and the indirect effect a*b (bootstrap CI) for every mediator-outcome pair."""
     apply_style()
-    labels = {o["key"]: o["label"] for o in meta["outcomes"]}
+    labels = {o.key: o.label for o in meta.outcomes}
     pairs = list(dict.fromkeys(zip(table["mediator"], table["outcome"], strict=True)))
     if not pairs:
         fig, ax = plt.subplots(figsize=(4, 1), layout="constrained")

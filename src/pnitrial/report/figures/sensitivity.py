@@ -6,13 +6,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from pnitrial.data.trial import Trial
 from pnitrial.report.figures.style import apply_style
 
 
-def sensitivity_forest(table: pd.DataFrame, meta: dict, key: str, alpha: float = 0.05) -> plt.Figure:
+def sensitivity_forest(table: pd.DataFrame, meta: Trial, key: str, alpha: float = 0.05) -> plt.Figure:
     """Estimate and CI of each analysis on the model scale; the primary row in black, failures named."""
     apply_style()
-    outcome = next(o for o in meta["outcomes"] if o["key"] == key)
+    outcome = meta.outcome(key)
     rows = table[table["outcome"] == key].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(7.2, 1.1 + 0.34 * max(len(rows), 1)), layout="constrained")
     for y, r in rows.iterrows():
@@ -33,8 +34,6 @@ def sensitivity_forest(table: pd.DataFrame, meta: dict, key: str, alpha: float =
     ax.axvline(0.0, color="grey", lw=0.8, ls="--")
     ax.set_yticks(np.arange(len(rows)), list(rows["analysis"]), fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    scale = "log scale" if outcome["transform"] == "log" else outcome["unit"]
-    ax.set_xlabel(
-        f"{outcome['label']}: intervention - control, change to {meta['visits'][-1]} ({scale}; {1 - alpha:.0%} CI)"
-    )
+    scale = "log scale" if outcome.is_log else outcome.unit
+    ax.set_xlabel(f"{outcome.label}: intervention - control, change to {meta.visits[-1]} ({scale}; {1 - alpha:.0%} CI)")
     return fig

@@ -12,15 +12,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pnitrial.data.trial import Trial
 from pnitrial.report.figures.style import ARM_COLOURS, apply_style, plain_log_ticks, plt
 from pnitrial.report.precision import round_array
 
 
-def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame, alpha: float = 0.05) -> plt.Figure:
+def trajectory(frame: pd.DataFrame, meta: Trial, key: str, emmeans: pd.DataFrame, alpha: float = 0.05) -> plt.Figure:
     """Faint individual lines, EMMs with CI by arm, healthy-control baseline band."""
     apply_style()
-    o = next(x for x in meta["outcomes"] if x["key"] == key)
-    visits = meta["visits"]
+    o = meta.outcome(key)
+    visits = meta.visits
     sub = frame[frame["outcome"] == key]
     fig, ax = plt.subplots(figsize=(4.2, 3.6), layout="constrained")
     offset = {"control": -0.06, "intervention": 0.06}
@@ -36,7 +37,7 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
                 marker="o",
                 ms=1.5,
             )
-        em = emmeans[(emmeans["outcome"] == key) & (emmeans["arm"] == meta["arms"][role])]
+        em = emmeans[(emmeans["outcome"] == key) & (emmeans["arm"] == meta.arms[role])]
         if len(em) and em["response"].notna().all():
             x = np.array([visits.index(v) for v in em["visit"]]) + 2.5 * offset[role]
             y = em["response"].to_numpy()
@@ -50,15 +51,15 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
                 capsize=3,
                 marker="s",
                 ms=5,
-                label=f"{meta['arms'][role]} (EMM, {100 * (1 - alpha):.0f}% CI)",
+                label=f"{meta.arms[role]} (EMM, {100 * (1 - alpha):.0f}% CI)",
             )
     healthy = sub[(sub["role"] == "healthy") & (sub["visit"] == visits[0])]["value"]
     if len(healthy) >= 2:
         # scalar libm, not numpy's SIMD log, so the band is the same on every processor
-        v = pd.Series([math.log(x) for x in healthy]) if o["transform"] == "log" else healthy
+        v = pd.Series([math.log(x) for x in healthy]) if o.is_log else healthy
         half = stats.t.ppf(1 - alpha / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
         lo, mid, hi = v.mean() - half, v.mean(), v.mean() + half
-        if o["transform"] == "log":
+        if o.is_log:
             lo, mid, hi = math.exp(lo), math.exp(mid), math.exp(hi)
         lo, mid, hi = round_array([lo, mid, hi])
         ax.axhspan(lo, hi, color=ARM_COLOURS["healthy"], alpha=0.2, lw=0)
@@ -67,14 +68,14 @@ def trajectory(frame: pd.DataFrame, meta: dict, key: str, emmeans: pd.DataFrame,
             color=ARM_COLOURS["healthy"],
             lw=1,
             ls="--",
-            label=f"{meta['arms']['healthy']} at baseline ({'geometric ' if o['transform'] == 'log' else ''}mean, CI)",
+            label=f"{meta.arms['healthy']} at baseline ({'geometric ' if o.transform == 'log' else ''}mean, CI)",
         )
-    if o["transform"] == "log":
+    if o.is_log:
         ax.set_yscale("log")
         plain_log_ticks(ax.yaxis)
     ax.set_xticks(range(len(visits)), visits)
     ax.set_xlim(-0.4, len(visits) - 0.6)
-    ax.set_ylabel(f"{o['label']} ({o['unit']})")
+    ax.set_ylabel(f"{o.label} ({o.unit})")
     ax.legend(fontsize=7, frameon=False, loc="best")
     return fig
 
@@ -87,7 +88,7 @@ ESTIMAND_STYLE = {
 }
 
 
-def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
+def forest(effects: pd.DataFrame, meta: Trial) -> plt.Figure:
     """Intervention effects per outcome under every estimand; the primary one in black, labelled.
 
     Ratios for log outcomes, differences in instrument units otherwise; a filled marker is
@@ -102,10 +103,10 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
     offsets = dict(zip(order, (0.0, -0.25, 0.25, -0.12)[: len(order)], strict=True))
     panels = []
     for log_scale in (True, False):
-        outs = [o for o in meta["outcomes"] if (o["transform"] == "log") == log_scale]
+        outs = [o for o in meta.outcomes if o.is_log == log_scale]
         if outs:
             panels.append((log_scale, outs))
-    n_rows = [len(outs) * (len(meta["visits"]) - 1) for _, outs in panels]
+    n_rows = [len(outs) * (len(meta.visits) - 1) for _, outs in panels]
     fig, axes = plt.subplots(
         len(panels),
         1,
@@ -118,11 +119,11 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
         scale = "ratio" if log_scale else "model"
         labels, y = [], 0
         for o in outs:
-            for visit in meta["visits"][1:]:
-                when = f" ({visit})" if len(meta["visits"]) > 2 else ""
-                unit = "" if log_scale else f" [{o['unit']}]"
-                labels.append(f"{o['label']}{when}{unit}")
-                rows = inter[(inter["outcome"] == o["key"]) & (inter["scale"] == scale) & (inter["visit"] == visit)]
+            for visit in meta.visits[1:]:
+                when = f" ({visit})" if len(meta.visits) > 2 else ""
+                unit = "" if log_scale else f" [{o.unit}]"
+                labels.append(f"{o.label}{when}{unit}")
+                rows = inter[(inter["outcome"] == o.key) & (inter["scale"] == scale) & (inter["visit"] == visit)]
                 txt = "not estimated"
                 for r in rows.itertuples():
                     if pd.isna(r.estimate):
@@ -180,10 +181,10 @@ def forest(effects: pd.DataFrame, meta: dict) -> plt.Figure:
     return fig
 
 
-def baseline_forest(table: pd.DataFrame, meta: dict) -> plt.Figure:
+def baseline_forest(table: pd.DataFrame, meta: Trial) -> plt.Figure:
     """Hedges g for patients minus healthy controls at baseline, per outcome."""
     apply_style()
-    labels = {o["key"]: o["label"] for o in meta["outcomes"]}
+    labels = {o.key: o.label for o in meta.outcomes}
     t = table[table["hedges_g"].notna()]
     fig, ax = plt.subplots(figsize=(6.0, 0.9 + 0.3 * max(len(t), 1)), layout="constrained")
     for y, r in enumerate(t.itertuples()):

@@ -4,7 +4,7 @@ Each case edits a copy of the small trial (.test/data, or .test/panel for panel 
 load_codebook and build_long_frame (build_panel_frame for panels) and checks that one
 ValidationError names the problem, that no input file changed and that no participant
 identifier appears in the message. The documentation lists the exact message of every case;
-`python tests/test_bad_inputs.py` rewrites it, and a test fails when it is out of date.
+`python tests/data/test_bad_inputs.py` rewrites it, and a test fails when it is out of date.
 """
 
 from __future__ import annotations
@@ -907,12 +907,12 @@ def doc_row(case: Case, message: str) -> str:
 DOC_HEAD = """# Bad inputs and their messages
 
 Every bad input tried on pnitrial's validation, with the exact message it gives (`{placeholder}` stands
-for the folder of the codebook). Each row is a test in `tests/test_bad_inputs.py`: the input is
+for the folder of the codebook). Each row is a test in `tests/data/test_bad_inputs.py`: the input is
 built from the small trial in `.test/data` (`.test/panel` for panel rows), read with
 `pnitrial.codebook.load_codebook` and `pnitrial.longframe.build_long_frame` (or
 `pnitrial.panel.build_panel_frame`), and the test checks that the run stops with one
 `ValidationError` holding this message, that no input file changed and that no participant
-identifier appears in it. Regenerate with `python tests/test_bad_inputs.py` after changing a
+identifier appears in it. Regenerate with `python tests/data/test_bad_inputs.py` after changing a
 message. Every message names the file and, for a table, the column, the rows (1-based data rows
 and file lines) and what was expected; an offending cell is quoted only when it cannot be a
 participant identifier (never a cell of the participant column, at most {n_values} distinct values,
@@ -960,11 +960,11 @@ def test_bad_input(case: Case, tmp_path: Path):
 
 def test_doc_lists_exactly_the_cases():
     rows = [line for line in DOC.read_text().splitlines() if line.startswith("| `")]
-    assert [r.split("`")[1] for r in rows] == [c.id for c in CASES], "regenerate: python tests/test_bad_inputs.py"
+    assert [r.split("`")[1] for r in rows] == [c.id for c in CASES], "regenerate: python tests/data/test_bad_inputs.py"
     assert len({c.id for c in CASES}) == len(CASES) >= 40
 
 
-if __name__ == "__main__":  # python tests/test_bad_inputs.py: rewrite docs/bad_inputs.md
+if __name__ == "__main__":  # python tests/data/test_bad_inputs.py: rewrite docs/bad_inputs.md
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:

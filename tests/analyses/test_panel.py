@@ -17,6 +17,7 @@ from pnitrial.analyses.panel import analyse_panel
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.panel import build_panel_frame, chunk_analytes
 from pnitrial.data.simulate import simulate_panel, simulate_trial
+from pnitrial.data.trial import Trial
 from pnitrial.errors import ValidationError
 from pnitrial.inference.multiplicity import adjust
 from pnitrial.report.tables import panel_effects_table, panel_top_table
@@ -149,11 +150,12 @@ def _panel_inputs(codebook: Path):
     """The codebook, panel rows, values, panel metadata and the trial metadata the panel analysis reads."""
     cb = load_codebook(codebook)
     rows, values, pmeta = build_panel_frame(cb)
-    meta = {
-        "visits": list(cb.visits),
-        "arms": {"intervention": cb.intervention, "control": cb.control},
-        "covariates": {"age": {"type": "numeric"}, "sex": {"type": "categorical"}},
-    }
+    meta = Trial(
+        name=cb.name,
+        arms={"intervention": cb.intervention, "control": cb.control, "healthy": None},
+        visits=cb.visits,
+        covariates={"age": {"type": "numeric"}, "sex": {"type": "categorical"}},
+    )
     return cb, rows, values, pmeta, meta
 
 
@@ -174,7 +176,7 @@ def test_panel_recovers_the_simulated_effects(panel_trial):
 def test_panel_fdr_is_across_the_panel_per_estimand_and_visit(panel_trial):
     cb = load_codebook(panel_trial)
     rows, values, pmeta = build_panel_frame(cb)
-    meta = {"visits": ["pre", "post"], "arms": {"intervention": "MBPM", "control": "waitlist"}, "covariates": {}}
+    meta = Trial("panel", {"intervention": "MBPM", "control": "waitlist", "healthy": None}, ("pre", "post"))
     eff, _ = analyse_panel(rows, values[:, :30], meta, dict(pmeta, analytes=pmeta["analytes"][:30]), AnalysisOptions())
     table = panel_effects_table(eff, "bh")
     for estimand in ("clda", "lmm", "ancova"):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import HASWELL, X86, audited_run, digest, run
+from conftest import HASWELL, ROOT, X86, audited_run, digest, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reproducibility import unsafe
@@ -187,7 +187,7 @@ def test_committed_expectation_tables_match_its_manifest():
     """The committed tables/ of every expectation are the files its manifest hashes."""
     from pnitrial.report.provenance import read_manifest, sha256
 
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     for where in (root / "tests" / "expected", root / ".test" / "expected", root / ".test" / "expected" / "panel"):
         manifest = read_manifest(where / "MANIFEST.sha256")
         tables = sorted((where / "tables").glob("*.csv"))

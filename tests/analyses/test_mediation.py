@@ -32,7 +32,7 @@ def demo():
 @pytest.fixture(scope="module")
 def table(demo):
     frame, meta = demo
-    clinical = [o["key"] for o in meta["outcomes"] if o["family"] == "clinical"]
+    clinical = [o.key for o in meta.outcomes if o.family == "clinical"]
     return mediation_table(frame, meta, ["oxytocin"], clinical, B, 20261123, 0.05, "bh")
 
 

@@ -27,7 +27,7 @@ def demo():
 
 
 def _outcome(meta, key):
-    return next(o for o in meta["outcomes"] if o["key"] == key)
+    return meta.outcome(key)
 
 
 @pytest.mark.parametrize("estimand,key", [("clda", "oxytocin"), ("lmm", "bdi")])

@@ -15,7 +15,7 @@ from pnitrial.report.tables import effects_table, emmeans_table
 def _render(tmp_path, name):
     frame, meta = build_long_frame(load_codebook(DEMO / "dataset.yaml"))
     res = [analyse_outcome(frame, meta, k, AnalysisOptions()).__dict__ for k in ("oxytocin", "bdi")]
-    meta = dict(meta, outcomes=[o for o in meta["outcomes"] if o["key"] in ("oxytocin", "bdi")])
+    meta = meta.with_outcomes(tuple(o for o in meta.outcomes if o.key in ("oxytocin", "bdi")))
     em = emmeans_table(res, meta)
     paths = style.save(trial.trajectory(frame, meta, "oxytocin", em), tmp_path / f"{name}_traj", ("png", "pdf", "svg"))
     paths += style.save(

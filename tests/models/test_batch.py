@@ -42,7 +42,7 @@ def _panel_of(codebook):
     frame, meta = build_long_frame(load_codebook(codebook))
     out = []
     for transform in ("none", "log"):
-        keys = [o["key"] for o in meta["outcomes"] if o["transform"] == transform]
+        keys = [o.key for o in meta.outcomes if o.transform == transform]
         if keys:
             rows, values = wide_from_long(frame, meta, keys)
             out.append((rows, values, {"analytes": keys, "family": "f", "transform": transform, "unit": ""}))
@@ -56,11 +56,11 @@ def batch_values(codebook) -> pd.DataFrame:
     for rows, values, panel in panels:
         keys = panel["analytes"]
         sub = rows[rows["role"].isin(["intervention", "control"])].reset_index(drop=True)
-        keep = sub.index[sub[list(meta["covariates"])].notna().all(axis=1)] if meta["covariates"] else sub.index
+        keep = sub.index[sub[list(meta.covariates)].notna().all(axis=1)] if meta.covariates else sub.index
         sub = sub.loc[keep].reset_index(drop=True)
         Y = values[rows["role"].isin(["intervention", "control"]).to_numpy()][keep]
         Y = np.log(Y) if panel["transform"] == "log" else Y
-        visits = [v for v in meta["visits"] if v in set(sub["visit"])]
+        visits = [v for v in meta.visits if v in set(sub["visit"])]
         cols, names, _, grid = trial_columns(sub, visits, meta)
         fit = fit_batch(np.column_stack(cols), sub["pid"].to_numpy(), Y)
         for k, key in enumerate(keys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,7 +37,7 @@ CONTRACT = [
 @pytest.fixture(scope="module")
 def demo():
     frame, meta = build_long_frame(load_codebook(DEMO / "dataset.yaml"))
-    results = [analyse_outcome(frame, meta, o["key"], AnalysisOptions()) for o in meta["outcomes"]]
+    results = [analyse_outcome(frame, meta, o.key, AnalysisOptions()) for o in meta.outcomes]
     return frame, meta, [r.__dict__ for r in results]
 
 
@@ -131,7 +133,7 @@ def test_table1_and_renderers(demo):
 
 def test_random_slope_refused_with_two_visits_reported_as_failed(demo):
     frame, meta, _ = demo
-    meta = dict(meta, visit_times={"pre": 0, "post": 8})
+    meta = dataclasses.replace(meta, visit_times={"pre": 0, "post": 8})
     res = analyse_outcome(frame, meta, "bdi", AnalysisOptions(random_slope=True))
     status = {f["estimand"]: (f["status"], f["error"]) for f in res.fits}
     for estimand in ("lmm", "clda"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -27,12 +28,12 @@ def demo():
 
 
 def _design(frame, meta, key):
-    o = next(x for x in meta["outcomes"] if x["key"] == key)
+    o = meta.outcome(key)
     d = build_clda_model(frame, meta, o).data
-    rows = trial_rows(frame, key, meta["covariates"])
+    rows = trial_rows(frame, key, meta.covariates)
     cens = rows["censored"].to_numpy().astype(bool)
     lod = rows["lod"].to_numpy(dtype=float)
-    limit = np.where(cens, np.log(np.where(cens, lod, 1.0)) if o["transform"] == "log" else lod, 0.0)
+    limit = np.where(cens, np.log(np.where(cens, lod, 1.0)) if o.is_log else lod, 0.0)
     return d, cens, limit
 
 
@@ -191,7 +192,7 @@ def test_substitution_only_runs_report_the_censored_fit_as_a_sensitivity_row(dem
     censored_row = rows[names.index("below-LOD values censored (ML)")]
     assert censored_row["estimate"] == pytest.approx(fit_censored(d, cens, limit).beta[-1], rel=1e-10)
     with_censored = sensitivity_rows(
-        frame, {**meta, "lod_method": "censored"}, "oxytocin", AnalysisOptions(censored=True), "none"
+        frame, dataclasses.replace(meta, lod_method="censored"), "oxytocin", AnalysisOptions(censored=True), "none"
     )
     by_name = {r["analysis"]: r for r in with_censored}
     assert by_name["primary (all available data)"]["estimand"] == "clda_censored"

@@ -41,7 +41,7 @@ def _lmer(outcome: str, quantity: str) -> float:
 def sizes(demo):
     frame, meta = demo
     opts = AnalysisOptions()
-    eff = pd.DataFrame([e for o in meta["outcomes"] for e in analyse_outcome(frame, meta, o["key"], opts).effects])
+    eff = pd.DataFrame([e for o in meta.outcomes for e in analyse_outcome(frame, meta, o.key, opts).effects])
     return effect_sizes(eff, baseline_vs_healthy(frame, meta), frame, meta), meta
 
 
@@ -49,9 +49,9 @@ def test_standardised_difference_matches_r(sizes):
     """R: the cLDA effect and its KR interval (lmerTest + pbkrtest) over R's pooled baseline SD."""
     table, meta = sizes
     std = table[table["effect_size"] == "standardised difference"].set_index("outcome")
-    assert len(std) == len(meta["outcomes"]) and set(std["estimand"]) == {"clda"}
-    for o in meta["outcomes"]:
-        k = o["key"]
+    assert len(std) == len(meta.outcomes) and set(std["estimand"]) == {"clda"}
+    for o in meta.outcomes:
+        k = o.key
         sd = _ref("baseline_sd", k, "", "sd")
         assert std.loc[k, "denominator_sd"] == pytest.approx(sd, rel=1e-9)
         scale = (_lmer(k, "ci_high") - _lmer(k, "ci_low")) / sd  # a bound near 0 has no relative precision

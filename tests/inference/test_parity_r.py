@@ -8,6 +8,7 @@ a singular boundary fit; a random-slope model.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +61,7 @@ def test_btheb_estimands_order_as_published():
     from pnitrial.data.longframe import build_long_frame
 
     frame, meta = build_long_frame(load_codebook(CODEBOOKS["btheb"]))
-    meta = dict(meta, visits=["pre", "m2"], covariates={})
+    meta = dataclasses.replace(meta, visits=("pre", "m2"), covariates={})
     res = analyse_outcome(frame[frame["visit"].isin(["pre", "m2"])], meta, "bdi", AnalysisOptions())
     est = {e["estimand"]: e["estimate"] for e in res.effects if e["contrast"] == "interaction:m2"}
     assert est["ancova"] == pytest.approx(-3.95, abs=0.005)

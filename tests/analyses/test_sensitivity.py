@@ -51,24 +51,24 @@ def _row(table, key, prefix):
 
 def test_hodges_lehmann_and_wilcoxon_match_r(table, demo):
     methods = set()
-    for o in demo[1]["outcomes"]:
-        r = _row(table, o["key"], "Hodges-Lehmann")
+    for o in demo[1].outcomes:
+        r = _row(table, o.key, "Hodges-Lehmann")
         methods.add(r["method"])
-        assert r["statistic"] == _ref("hodges_lehmann", o["key"], "W")
-        assert r["p"] == pytest.approx(_ref("hodges_lehmann", o["key"], "p"), rel=1e-9)
+        assert r["statistic"] == _ref("hodges_lehmann", o.key, "W")
+        assert r["p"] == pytest.approx(_ref("hodges_lehmann", o.key, "p"), rel=1e-9)
         # exact: order statistics of the pairwise differences; otherwise roots of a step function that
         # R's uniroot locates to within its tolerance of 1e-4 (so do we, by the same Brent method)
         tol = 1e-12 if r["method"].endswith("exact") else 1e-4
         for q in ("estimate", "ci_low", "ci_high"):
-            assert r[q] == pytest.approx(_ref("hodges_lehmann", o["key"], q), rel=1e-9, abs=tol), (o["key"], q)
+            assert r[q] == pytest.approx(_ref("hodges_lehmann", o.key, q), rel=1e-9, abs=tol), (o.key, q)
     # continuous biomarkers take the exact path, tied questionnaire changes the normal approximation
     assert methods == {"Wilcoxon-Mann-Whitney, exact", "Wilcoxon-Mann-Whitney, normal approximation"}
 
 
 def test_mixed_anova_matches_aov_and_equals_t_squared(table, demo):
-    for o in demo[1]["outcomes"]:
-        r = _row(table, o["key"], "mixed ANOVA")
-        k = o["key"]
+    for o in demo[1].outcomes:
+        r = _row(table, o.key, "mixed ANOVA")
+        k = o.key
         assert r["statistic"] == pytest.approx(_ref("mixed_anova", k, "F"), rel=1e-8)
         assert r["df"] == _ref("mixed_anova", k, "df2")
         assert r["p"] == pytest.approx(_ref("mixed_anova", k, "p"), rel=1e-7)

@@ -56,7 +56,7 @@ def test_residuals_random_effects_and_cooks_distance_match_lme4(demo, key):
 def _participants(frame, meta, key):
     """The participant codes of the raw table, in the design's order (test-side mapping only)."""
     raw = pd.read_csv(DEMO / "trial.csv", dtype=str)
-    rows = trial_rows(frame, key, meta["covariates"])
+    rows = trial_rows(frame, key, meta.covariates)
     mapping = _pid_map(frame, raw)
     return [mapping[p] for p in rows["pid"].drop_duplicates()]
 
@@ -73,7 +73,7 @@ def _order(frame, meta, key):
     pos = {(p, v): i for i, (p, v) in enumerate(zip(ref["participant"], ref["visit"], strict=True))}
     raw = pd.read_csv(DEMO / "trial.csv", dtype=str)
     mapping = _pid_map(frame, raw)
-    rows = trial_rows(frame, key, meta["covariates"])
+    rows = trial_rows(frame, key, meta.covariates)
     return np.array([pos[(mapping[p], v)] for p, v in zip(rows["pid"], rows["visit"], strict=True)])
 
 
@@ -86,7 +86,7 @@ def test_no_identifier_in_the_table(demo):
 
 def test_a_failed_fit_is_a_row_and_a_figure(demo):
     frame, meta = demo
-    only_baseline = frame[~((frame["outcome"] == "il6") & (frame["visit"] != meta["visits"][0]))]
+    only_baseline = frame[~((frame["outcome"] == "il6") & (frame["visit"] != meta.visits[0]))]
     table, arrays = outcome_diagnostics(only_baseline, meta, "il6", "clda")
     assert arrays is None and len(table) == 1 and table["fit_status"].iloc[0].startswith("failed:")
     assert failed_panel("IL-6", table["fit_status"].iloc[0]) is not None

@@ -32,7 +32,7 @@ def test_baseline_vs_healthy_matches_r():
     frame, meta = build_long_frame(load_codebook(DEMO / "dataset.yaml"))
     ours = baseline_vs_healthy(frame, meta).set_index("outcome")
     ref = REF[REF["outcome"] != ""]
-    assert len(ref) == 9 * len(meta["outcomes"])
+    assert len(ref) == 9 * len(meta.outcomes)
     for r in ref.itertuples():
         got = ours.loc[r.outcome, r.quantity]
         tol = 1e-6 if r.quantity == "p" else 1e-8

@@ -44,7 +44,7 @@ def test_clean_table_passes_and_input_is_not_modified(small_trial):
     after = hashlib.sha256(table.read_bytes()).hexdigest(), hashlib.sha256(small_trial.read_bytes()).hexdigest()
     assert before == after
     assert set(frame["outcome"]) == {"oxytocin", "il6", "bdi"}
-    assert meta["participants"] == {"intervention": 10, "control": 10, "healthy": 6}
+    assert meta.participants == {"intervention": 10, "control": 10, "healthy": 6}
 
 
 def test_codebook_schema_error_names_key(small_trial):
@@ -239,7 +239,7 @@ def test_numeric_covariate_with_a_typo(small_trial):
 
 def test_categorical_covariate_is_accepted(small_trial):
     frame, meta = build_long_frame(load_codebook(small_trial))
-    assert meta["covariates"] == {"age": {"type": "numeric"}, "sex": {"type": "categorical", "levels": ["F", "M"]}}
+    assert meta.covariates == {"age": {"type": "numeric"}, "sex": {"type": "categorical", "levels": ["F", "M"]}}
 
 
 # ---- identifiers, strict numbers, plausibility, covariates, baseline-only, panels ------------------------------
