@@ -48,6 +48,7 @@ def log_to(path: str | Path) -> None:
 def validate_data(
     codebook: str, frame_out: str, meta_out: str, lod_out: str, lod_method: str, min_per_arm: int
 ) -> None:
+    """Validate codebook and table, then write the long frame, meta.json and the below-LOD counts."""
     try:
         cb = load_codebook(codebook)
         frame, meta = build_long_frame(cb, lod_method=lod_method, min_per_arm=min_per_arm)
@@ -72,6 +73,7 @@ def analysis_options(params) -> AnalysisOptions:
 
 
 def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: AnalysisOptions) -> None:
+    """Every estimand of one outcome, written as its JSON result (a failure is a row)."""
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     res, failed = attempt(f"{outcome} models", analyse_outcome, frame, meta, outcome, opts)
     if failed is not None:
@@ -89,6 +91,7 @@ def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: A
 
 
 def effect_tables(results: list[str], meta_path: str, method: str, out: dict[str, str]) -> None:
+    """Gather the per-outcome results into the effects, fits, EMM and ANOVA tables and their readable forms."""
     meta = Trial.read(meta_path)
     res = read_results(results)
     eff = write_csv(effects_table(res, method), out["effects"])
@@ -161,6 +164,7 @@ def sensitivity_analyses(
 def sensitivity_figure(
     table_path: str, meta_path: str, outcome: str, stem: str, formats: tuple[str, ...], dpi: int, alpha: float
 ) -> None:
+    """One outcome's sensitivity forest drawn from the sensitivity table."""
     from pnitrial.report.figures import style
     from pnitrial.report.figures.sensitivity import sensitivity_forest
 
@@ -246,6 +250,7 @@ def trajectory_figure(
     dpi: int,
     alpha: float,
 ) -> None:
+    """One outcome's trajectories (raw data and EMMs per arm and visit)."""
     from pnitrial.report.figures import style, trial
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
@@ -255,6 +260,7 @@ def trajectory_figure(
 
 
 def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
+    """The forest plot of every outcome's intervention effects."""
     from pnitrial.report.figures import style, trial
 
     meta = Trial.read(meta_path)
@@ -263,6 +269,7 @@ def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[s
 
 
 def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
+    """The patients vs healthy controls forest at baseline."""
     from pnitrial.report.figures import style, trial
 
     meta = Trial.read(meta_path)
@@ -278,6 +285,7 @@ def summary(inputs: dict[str, str], config: dict, out: str) -> None:
 
 
 def validate_panel(codebook: str, out: dict[str, str], min_per_arm: int) -> None:
+    """Validate the panel table against the trial and write its rows, values and panel meta."""
     from pnitrial.data.panel import build_panel_frame, write_panel
 
     try:
@@ -320,6 +328,7 @@ def fit_panel_chunk(
 def panel_tables(
     effects: list[str], fits: list[str], meta_path: str, panel_meta: str, method: str, top_n: int, out: dict[str, str]
 ) -> None:
+    """Gather the panel's chunks into its effects, fits and top-N tables (FDR across the panel)."""
     from pnitrial.report.tables import panel_effects_table, panel_top_table
 
     pmeta = json.loads(Path(panel_meta).read_text())
@@ -335,6 +344,7 @@ def panel_tables(
 def panel_figures(
     effects_path: str, panel_meta: str, alpha: float, top_n: int, stems: dict[str, str], formats, dpi: int
 ) -> None:
+    """The panel's volcano plot and its top-N forest."""
     from pnitrial.report.figures.panel import top_forest, volcano
     from pnitrial.report.figures.style import save_or_explain
 
@@ -371,6 +381,7 @@ def permutation_tests(
 
 
 def manifest(files: list[str], root: str, out: str) -> None:
+    """Write results/MANIFEST.sha256 over every hashed output."""
     from pnitrial.report.provenance import write_manifest
 
     write_manifest(files, root, out)
@@ -393,6 +404,7 @@ def verify(results: str, expected: str, mode: str = "bytes") -> None:
 
 
 def provenance(config: dict, inputs: dict[str, str], workflow_dir: str, out: str) -> None:
+    """Write provenance.json: versions, platform, config, input hashes and seed (not hashed)."""
     from pnitrial.report.provenance import write_provenance
 
     write_provenance(config, inputs, workflow_dir, out)

@@ -36,6 +36,8 @@ LMM_CONTRASTS = ("interaction", "within:intervention", "within:control", "betwee
 
 @dataclass
 class AnalysisOptions:
+    """How every outcome is analysed: ddf method, alpha, random slope, primary estimand, censored model."""
+
     ddf: str = "kenward-roger"
     alpha: float = 0.05
     random_slope: bool = False
@@ -45,6 +47,8 @@ class AnalysisOptions:
 
 @dataclass
 class OutcomeResult:
+    """One outcome's rows: fits, effects, estimated marginal means and the arm x visit F test."""
+
     fits: list[dict] = field(default_factory=list)
     effects: list[dict] = field(default_factory=list)
     emmeans: list[dict] = field(default_factory=list)
@@ -292,13 +296,59 @@ def _some_detected(rows: pd.DataFrame, meta: Trial) -> None:
 
 
 def has_censored(frame: pd.DataFrame, key: str) -> bool:
-    """Whether any trial-arm value of the outcome is below its limit of detection."""
+    """Whether any trial-arm value of the outcome is below its limit of detection.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"outcome": ["il6", "il6"], "role": ["control", "healthy"], "censored": [0, 1]})
+    >>> has_censored(frame, "il6")  # a healthy control's censored value does not count
+    False
+    """
     sel = (frame["outcome"] == key) & frame["role"].isin(("intervention", "control"))
     return bool(frame.loc[sel, "censored"].astype(bool).any())
 
 
 def analyse_outcome(frame: pd.DataFrame, meta: Trial, key: str, opts: AnalysisOptions) -> OutcomeResult:
-    """Every estimand for one outcome; failures are returned in the rows, never raised."""
+    """Every estimand for one outcome (LMM arm x visit, cLDA, ANCOVA, censored cLDA); failures are rows, never raised.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame (one row per participant, visit and outcome) of data.longframe.
+    meta : Trial
+        The trial the frame describes.
+    key : str
+        The outcome's key.
+    opts : AnalysisOptions
+        ddf method, alpha, random slope, primary estimand, censored model.
+
+    Returns
+    -------
+    OutcomeResult
+        Fit rows, effect rows (model scale, and ratio scale for log outcomes), EMMs and the arm x visit F test.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> rng = np.random.default_rng(2)
+    >>> n = 24; pid = np.repeat(np.arange(n), 2); visit = np.tile(["pre", "post"], n)
+    >>> role = np.where(pid % 2 == 0, "intervention", "control")
+    >>> treated = (role == "intervention") & (visit == "post")
+    >>> value = 20 + rng.normal(size=n)[pid] + rng.normal(size=2 * n) - 2.0 * treated
+    >>> frame = pd.DataFrame({"pid": pid, "role": role, "visit": visit, "visit_index": np.tile([0, 1], n),
+    ...                       "outcome": "pain", "value": value, "censored": 0, "lod": np.nan})
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> trial = Trial("toy", {"intervention": "MBPM", "control": "Wait-list", "healthy": None}, ("pre", "post"),
+    ...               outcomes=(pain,))
+    >>> res = analyse_outcome(frame, trial, "pain", AnalysisOptions())
+    >>> [(r["estimand"], r["contrast"], round(r["estimate"], 2)) for r in res.effects if r["primary"]]
+    [('clda', 'interaction:post', -0.72)]
+    >>> [(f["estimand"], f["status"]) for f in res.fits]
+    [('lmm', 'ok'), ('clda', 'ok'), ('ancova', 'ok')]
+    """
     o = meta.outcome(key)
     res = OutcomeResult()
     censored = opts.censored and has_censored(frame, key)

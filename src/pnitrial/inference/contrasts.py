@@ -56,7 +56,32 @@ class FTest:
 
 
 class Inference:
-    """Binds a fit to one ddf method; computes the per-fit pieces once."""
+    """Binds a fit to one ddf method; computes the per-fit pieces once and serves every contrast.
+
+    Parameters
+    ----------
+    fit : LMMFit
+        A fit of the single-fit engine.
+    method : {"kenward-roger", "satterthwaite", "asymptotic"}
+        Kenward-Roger (pbkrtest, emmeans' default for lmer), Satterthwaite (lmerTest) or Wald z.
+    alpha : float
+        1 - the confidence level of the intervals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.engine import ModelData, fit_lmm
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> y = X @ [1, 0.5, 0.2, 0.8] + rng.normal(size=20)[g] + rng.normal(size=40)
+    >>> fit = fit_lmm(ModelData(X, np.ones((40, 1)), y, g, ("(Intercept)", "arm", "time", "arm:time")))
+    >>> e = Inference(fit, "kenward-roger").estimate(np.array([0, 0, 0, 1.0]))
+    >>> e.statistic_type, round(e.estimate, 4), round(e.se, 4), round(e.df, 2)
+    ('t', -0.0073, 0.5038, 18.0)
+    >>> Inference(fit, "asymptotic").estimate(np.array([0, 0, 0, 1.0])).statistic_type
+    'z'
+    """
 
     def __init__(self, fit: LMMFit, method: str = "kenward-roger", alpha: float = 0.05):
         if method not in METHODS:
@@ -123,7 +148,31 @@ class BatchEstimates:
 def batch_estimates(
     fit: BatchFit, L: np.ndarray, method: str = "kenward-roger", alpha: float = 0.05, basis=None
 ) -> BatchEstimates:
-    """L'beta for every outcome with the method's SE and df; z-tests are labelled z."""
+    """L'beta for every outcome of a batched fit, with the method's SE and df; z-tests are labelled z.
+
+    Parameters
+    ----------
+    fit : BatchFit
+        K random-intercept fits from models.batch.fit_batch.
+    L : ndarray of shape (p,)
+        The contrast, shared by the outcomes.
+    method, alpha
+        As for Inference.
+    basis : optional
+        The method's per-fit pieces (inference_basis), computed once when several contrasts are wanted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.batch import fit_batch
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> Y = (X @ [1, 0.5, 0.2, 0.8])[:, None] + rng.normal(size=(20, 3))[g] + rng.normal(size=(40, 3))
+    >>> e = batch_estimates(fit_batch(X, g, Y), np.array([0, 0, 0, 1.0]), "satterthwaite")
+    >>> e.statistic_type, e.estimate.shape
+    ('t', (3,))
+    """
     if method not in METHODS:
         raise ValueError(f"unknown ddf method {method!r}; expected one of {METHODS}")
     Lk = np.broadcast_to(np.asarray(L, dtype=float), fit.beta.shape)

@@ -43,7 +43,31 @@ def _g_blocks(Z: np.ndarray) -> list[np.ndarray]:
 
 
 def kr_vcov_adjusted(fit: LMMFit) -> KRBasis:
-    """Phi_A = Phi + 2 Phi U Phi (Kenward & Roger 1997, Biometrics 53:983; pbkrtest vcovAdj)."""
+    """Phi_A = Phi + 2 Phi U Phi, any random effects (Kenward & Roger 1997, Biometrics 53:983; pbkrtest vcovAdj).
+
+    Parameters
+    ----------
+    fit : LMMFit
+        A REML fit of the single-fit engine.
+
+    Returns
+    -------
+    KRBasis
+        The unadjusted and adjusted covariance of beta-hat and the P_r, W every df needs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.engine import ModelData, fit_lmm
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> y = X @ [1, 0.5, 0.2, 0.8] + rng.normal(size=20)[g] + rng.normal(size=40)
+    >>> fit = fit_lmm(ModelData(X, np.ones((40, 1)), y, g, ("(Intercept)", "arm", "time", "arm:time")))
+    >>> basis = kr_vcov_adjusted(fit)
+    >>> basis.phi_adj.shape, len(basis.P)  # P_r: one per variance parameter (intercept, residual)
+    ((4, 4), 2)
+    """
     d, phi = fit.data, fit.vcov
     D = fit.random_cov
     s2 = fit.sigma**2
@@ -122,7 +146,21 @@ def pbkrtest_ddf(A1, A2, q):
 
 
 def kenward_roger_df(L: np.ndarray, basis: KRBasis) -> tuple[float, float]:
-    """Denominator df m and F scaling lambda for H0: L beta = 0 (Kenward & Roger 1997, eq. 3.3)."""
+    """Denominator df m and F scaling lambda for H0: L beta = 0 (Kenward & Roger 1997, eq. 3.3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.engine import ModelData, fit_lmm
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> y = X @ [1, 0.5, 0.2, 0.8] + rng.normal(size=20)[g] + rng.normal(size=40)
+    >>> fit = fit_lmm(ModelData(X, np.ones((40, 1)), y, g, ("(Intercept)", "arm", "time", "arm:time")))
+    >>> m, scaling = kenward_roger_df(np.array([0, 0, 0, 1.0]), kr_vcov_adjusted(fit))
+    >>> round(m, 4), scaling
+    (18.0, 1.0)
+    """
     L = np.atleast_2d(np.asarray(L, dtype=float))
     phi = basis.phi
     theta = L.T @ np.linalg.solve(L @ phi @ L.T, L)
@@ -140,7 +178,21 @@ def kenward_roger_df(L: np.ndarray, basis: KRBasis) -> tuple[float, float]:
 
 
 def kenward_roger_ftest(L: np.ndarray, beta: np.ndarray, basis: KRBasis) -> KRTest:
-    """Scaled Wald F with KR df (pbkrtest KRmodcomp)."""
+    """Scaled Wald F with KR df for H0: L beta = 0 (Kenward & Roger 1997; pbkrtest KRmodcomp).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.engine import ModelData, fit_lmm
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> y = X @ [1, 0.5, 0.2, 0.8] + rng.normal(size=20)[g] + rng.normal(size=40)
+    >>> fit = fit_lmm(ModelData(X, np.ones((40, 1)), y, g, ("(Intercept)", "arm", "time", "arm:time")))
+    >>> test = kenward_roger_ftest(np.eye(4)[[1, 3]], fit.beta, kr_vcov_adjusted(fit))
+    >>> test.ndf, round(test.ddf, 2)
+    (2, 23.3)
+    """
     L = np.atleast_2d(np.asarray(L, dtype=float))
     q = int(np.linalg.matrix_rank(L))
     m, scaling = kenward_roger_df(L, basis)
@@ -162,7 +214,7 @@ class KenwardRogerBatch:
 
 
 def kenward_roger_batch(fit: BatchFit) -> KenwardRogerBatch:
-    """Phi_A = Phi + 2 Phi U Phi (Kenward & Roger 1997, Biometrics 53:983; pbkrtest vcovAdj).
+    """Phi_A for a random intercept in closed form, every outcome at once (Kenward & Roger 1997; pbkrtest vcovAdj).
 
     For Sigma_g = s_u 11' + s I the traces reduce to sums over cluster sizes v with
     h = 1/(1 + lambda v): Sigma_g^-k = s^-k (I + (h^k - 1)/v 11').
@@ -207,7 +259,20 @@ def kenward_roger_batch(fit: BatchFit) -> KenwardRogerBatch:
 
 
 def kenward_roger_df_batch(L: np.ndarray, basis: KenwardRogerBatch) -> np.ndarray:
-    """KR denominator df of a single contrast (Kenward & Roger 1997, eq. 3.3, with q = 1)."""
+    """KR denominator df of one contrast for every outcome of a batch (Kenward & Roger 1997, eq. 3.3, with q = 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.batch import fit_batch
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> Y = (X @ [1, 0.5, 0.2, 0.8])[:, None] + rng.normal(size=(20, 3))[g] + rng.normal(size=(40, 3))
+    >>> df = kenward_roger_df_batch(np.array([0, 0, 0, 1.0]), kenward_roger_batch(fit_batch(X, g, Y)))
+    >>> np.round(df, 4).tolist()
+    [18.0, 18.0, 18.0]
+    """
     Lk = np.broadcast_to(L, basis.phi.shape[:2])
     phiL = (basis.phi * Lk[:, None, :]).sum(axis=-1)
     s = dot(Lk, phiL)

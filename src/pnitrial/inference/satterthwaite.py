@@ -33,7 +33,31 @@ class SatterthwaiteBasis:
 
 
 def satterthwaite_basis(fit: LMMFit) -> SatterthwaiteBasis:
-    """Cov(tau-hat) and Jacobian of Var(beta-hat) (Kuznetsova et al. 2017, JSS 82(13))."""
+    """Cov(tau-hat) and the Jacobian of Var(beta-hat) by numerical differentiation (Kuznetsova et al. 2017, JSS 82(13)).
+
+    Parameters
+    ----------
+    fit : LMMFit
+        A fit of the single-fit engine, any random-effects structure.
+
+    Returns
+    -------
+    SatterthwaiteBasis
+        What every Satterthwaite df of this fit needs, with warnings about the deviance Hessian.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.engine import ModelData, fit_lmm
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> y = X @ [1, 0.5, 0.2, 0.8] + rng.normal(size=20)[g] + rng.normal(size=40)
+    >>> fit = fit_lmm(ModelData(X, np.ones((40, 1)), y, g, ("(Intercept)", "arm", "time", "arm:time")))
+    >>> basis = satterthwaite_basis(fit)
+    >>> basis.vcov_varpar.shape, basis.jacobian.shape
+    ((2, 2), (4, 4, 2))
+    """
     st, tau = fit.stats, fit.varpar
     H = numderiv.hessian(lambda v: deviance_varpar(v, st, fit.reml), tau)
     vals, vecs = np.linalg.eigh((H + H.T) / 2)
@@ -49,7 +73,20 @@ def satterthwaite_basis(fit: LMMFit) -> SatterthwaiteBasis:
 
 
 def satterthwaite_df(L: np.ndarray, vcov: np.ndarray, basis: SatterthwaiteBasis) -> float:
-    """nu = 2 (L'VL)^2 / (g' Cov(tau) g), g_k = L' J_k L (Satterthwaite 1946; lmerTest contest1D)."""
+    """nu = 2 (L'VL)^2 / (g' Cov(tau) g), g_k = L' J_k L (Satterthwaite 1946, Biometrics 2:110; lmerTest contest1D).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.engine import ModelData, fit_lmm
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> y = X @ [1, 0.5, 0.2, 0.8] + rng.normal(size=20)[g] + rng.normal(size=40)
+    >>> fit = fit_lmm(ModelData(X, np.ones((40, 1)), y, g, ("(Intercept)", "arm", "time", "arm:time")))
+    >>> round(satterthwaite_df(np.array([0, 0, 0, 1.0]), fit.vcov, satterthwaite_basis(fit)), 3)
+    18.0
+    """
     L = np.asarray(L, dtype=float)
     var = float(L @ vcov @ L)
     g = np.einsum("i,ijk,j->k", L, basis.jacobian, L)
@@ -69,7 +106,20 @@ def satterthwaite_nu(var, denom):
 
 
 def fai_cornelius_df(Lmat: np.ndarray, vcov: np.ndarray, basis: SatterthwaiteBasis) -> float:
-    """Multi-df F denominator df (Fai & Cornelius 1996, J Stat Comput Simul 54:363; contestMD)."""
+    """Multi-df F denominator df (Fai & Cornelius 1996, J Stat Comput Simul 54:363; lmerTest contestMD).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.engine import ModelData, fit_lmm
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(20), 2); t = np.tile([0.0, 1.0], 20); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(40), arm, t, arm * t])
+    >>> y = X @ [1, 0.5, 0.2, 0.8] + rng.normal(size=20)[g] + rng.normal(size=40)
+    >>> fit = fit_lmm(ModelData(X, np.ones((40, 1)), y, g, ("(Intercept)", "arm", "time", "arm:time")))
+    >>> round(fai_cornelius_df(np.eye(4)[[1, 3]], fit.vcov, satterthwaite_basis(fit)), 2)
+    28.7
+    """
     Lmat = np.atleast_2d(np.asarray(Lmat, dtype=float))
     d, P = np.linalg.eigh(Lmat @ vcov @ Lmat.T)
     order = np.argsort(d)[::-1]

@@ -51,7 +51,45 @@ def build_trial_model(
     outcome: Outcome,
     random_slope: bool = False,
 ) -> TrialModel:
-    """y ~ arm * visit + covariates + (1 | participant) [or (1 + time | participant)]."""
+    """y ~ arm * visit + covariates + (1 | participant) [or (1 + time | participant)], from validated names.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial (visits, arms, covariates).
+    outcome : Outcome
+        The outcome; a log outcome is modelled on the log scale.
+    random_slope : bool
+        Add a random slope in time (visit_times, else the visit index).
+
+    Returns
+    -------
+    TrialModel
+        The numeric model, the interaction's columns and emmeans' reference grid.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> rng = np.random.default_rng(2)
+    >>> n = 24; pid = np.repeat(np.arange(n), 2); visit = np.tile(["pre", "post"], n)
+    >>> role = np.where(pid % 2 == 0, "intervention", "control")
+    >>> treated = (role == "intervention") & (visit == "post")
+    >>> value = 20 + rng.normal(size=n)[pid] + rng.normal(size=2 * n) - 2.0 * treated
+    >>> frame = pd.DataFrame({"pid": pid, "role": role, "visit": visit, "visit_index": np.tile([0, 1], n),
+    ...                       "outcome": "pain", "value": value, "censored": 0, "lod": np.nan})
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> trial = Trial("toy", {"intervention": "MBPM", "control": "Wait-list", "healthy": None}, ("pre", "post"),
+    ...               outcomes=(pain,))
+    >>> model = build_trial_model(frame, trial, pain)
+    >>> model.data.fixed_names, model.data.n
+    (('(Intercept)', 'armMBPM', 'visitpost', 'armMBPM:visitpost'), 48)
+    >>> [(c, v) for c, v, _ in trial_contrasts(model.grid)][:2]
+    [('interaction:post', 'post'), ('within:intervention:post', 'post')]
+    """
     sub, visits = _longitudinal_rows(frame, meta, outcome)
     cols, names, inter, grid = trial_columns(sub, visits, meta)
     data = _model_data(sub, meta, outcome, cols, names, random_slope)
@@ -146,7 +184,7 @@ class EffectModel:
 
 
 def build_clda_model(frame: pd.DataFrame, meta: Trial, outcome: Outcome, random_slope: bool = False) -> EffectModel:
-    """Constrained longitudinal analysis: y ~ visit + (intervention x later visit) + covariates.
+    """Constrained longitudinal analysis: y ~ visit + (intervention x later visit) + covariates (Liang & Zeger 2000).
 
     Baseline is part of the response and both arms share its mean, so the arm enters only after
     baseline (Liang & Zeger 2000, Sankhya B 62:134; Coffman et al. 2016, BMJ Open 6:e013096).
