@@ -18,10 +18,12 @@ from pnitrial.inference.kenward_roger import (
     kenward_roger_df_batch,
     kenward_roger_ftest,
     kr_vcov_adjusted,
+    kr_vcov_adjusted_mmrm,
 )
 from pnitrial.inference.satterthwaite import (
     fai_cornelius_df,
     satterthwaite_basis,
+    satterthwaite_basis_mmrm,
     satterthwaite_batch,
     satterthwaite_df,
     satterthwaite_df_batch,
@@ -30,6 +32,7 @@ from pnitrial.inference.wald import wald
 from pnitrial.models.batch import BatchFit
 from pnitrial.models.engine import LMMFit
 from pnitrial.models.linalg import dot
+from pnitrial.models.mmrm import MMRMFit
 
 METHODS = ("kenward-roger", "satterthwaite", "asymptotic")
 
@@ -83,22 +86,25 @@ class Inference:
     'z'
     """
 
-    def __init__(self, fit: LMMFit, method: str = "kenward-roger", alpha: float = 0.05):
-        if method not in METHODS:
-            raise ValueError(f"unknown ddf method {method!r}; expected one of {METHODS}")
+    def __init__(self, fit: LMMFit | MMRMFit, method: str = "kenward-roger", alpha: float = 0.05):
+        mmrm = isinstance(fit, MMRMFit)
+        allowed = METHODS + (("kenward-roger-linear",) if mmrm else ())
+        if method not in allowed:
+            raise ValueError(f"unknown ddf method {method!r}; expected one of {allowed}")
         self.fit, self.method, self.alpha = fit, method, alpha
         self.warnings: list[str] = []
-        if method == "kenward-roger":
-            self._kr = kr_vcov_adjusted(fit)
+        if method.startswith("kenward-roger"):
+            linear = method == "kenward-roger-linear"
+            self._kr = kr_vcov_adjusted_mmrm(fit, linear) if mmrm else kr_vcov_adjusted(fit)
             self.vcov = self._kr.phi_adj
         else:
             self.vcov = fit.vcov
         if method == "satterthwaite":
-            self._satt = satterthwaite_basis(fit)
+            self._satt = satterthwaite_basis_mmrm(fit) if mmrm else satterthwaite_basis(fit)
             self.warnings += self._satt.warnings
 
     def df(self, L: np.ndarray) -> float:
-        if self.method == "kenward-roger":
+        if self.method.startswith("kenward-roger"):
             return kenward_roger_df(L, self._kr)[0]
         if self.method == "satterthwaite":
             return satterthwaite_df(L, self.fit.vcov, self._satt)
@@ -117,7 +123,7 @@ class Inference:
         Lmat = np.atleast_2d(np.asarray(Lmat, dtype=float))
         q = Lmat.shape[0]
         b = self.fit.beta
-        if self.method == "kenward-roger":
+        if self.method.startswith("kenward-roger"):
             t = kenward_roger_ftest(Lmat, b, self._kr)
             return FTest(t.ndf, t.ddf, t.F, t.p, "F")
         lb = Lmat @ b

@@ -18,6 +18,7 @@ from scipy import stats
 from pnitrial.models.batch import BatchFit
 from pnitrial.models.engine import LMMFit
 from pnitrial.models.linalg import chol_inv, dot, mm, sym2_pinv, vsum
+from pnitrial.models.mmrm import MMRMFit
 
 
 @dataclass
@@ -281,3 +282,37 @@ def kenward_roger_df_batch(L: np.ndarray, basis: KenwardRogerBatch) -> np.ndarra
     w11, w12, w22 = basis.W
     A = w11 * t1**2 + 2 * w12 * t1 * t2 + w22 * t2**2  # A1 = A2 when q = 1
     return pbkrtest_ddf(A, A, 1.0)[0]
+
+
+# -- residual covariance over visits (MMRM) ---------------------------------------------------
+
+
+def kr_vcov_adjusted_mmrm(fit: MMRMFit, linear: bool = False) -> KRBasis:
+    """Phi_A for an MMRM, with the second-derivative term R unless linear (Kenward & Roger 1997, eq. 2.2; mmrm).
+
+    mmrm's "Kenward-Roger" keeps R_ij = X' Sigma^-1 (d2 Sigma / dtheta_i dtheta_j) Sigma^-1 X, which
+    vanishes for covariances linear in their parameters; "Kenward-Roger-Linear" drops it.
+    W is Cov(theta-hat), the inverse Hessian of -log L.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.mmrm import RepeatedData, fit_mmrm
+    >>> rng = np.random.default_rng(3)
+    >>> g = np.repeat(np.arange(30), 2); v = np.tile([0, 1], 30); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(60), v, arm * v]).astype(float)
+    >>> y = X @ [1.0, 0.5, -0.8] + np.repeat(rng.normal(size=30), 2) + rng.normal(size=60)
+    >>> basis = kr_vcov_adjusted_mmrm(fit_mmrm(RepeatedData(X, y, g, v, 2, ("a", "b", "c")), "us"))
+    >>> len(basis.P), basis.phi_adj.shape
+    (3, (3, 3))
+    """
+    pc, phi, W = fit.pieces, fit.vcov, fit.theta_vcov
+    K = len(fit.theta)
+    U = np.zeros_like(phi)
+    for i in range(K):
+        for j in range(K):
+            term = pc.Q[i, j] - pc.P[i] @ phi @ pc.P[j]
+            if not linear:
+                term = term - 0.25 * pc.R[i, j]
+            U += W[i, j] * term
+    return KRBasis(phi=phi, phi_adj=phi + 2 * phi @ U @ phi, P=list(pc.P), W=W)

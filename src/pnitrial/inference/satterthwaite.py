@@ -18,6 +18,7 @@ from pnitrial.models.batch import BatchFit
 from pnitrial.models.engine import LMMFit, covbeta_varpar, deviance_varpar
 from pnitrial.models.intercept import lambda_derivatives
 from pnitrial.models.linalg import chol_inv, dot, mm, sym2_pinv
+from pnitrial.models.mmrm import MMRMFit
 
 # lmerTest's tolerance for zero eigenvalues of the deviance Hessian.
 EIGEN_TOL = 1e-8
@@ -172,3 +173,26 @@ def satterthwaite_df_batch(L: np.ndarray, fit: BatchFit, basis: SatterthwaiteBat
     g_s = 2 * sig * lcl
     tt, ts, ss = basis.cov_tau
     return satterthwaite_nu(var, g_t**2 * tt + 2 * g_t * g_s * ts + g_s**2 * ss)
+
+
+# -- residual covariance over visits (MMRM) ---------------------------------------------------
+
+
+def satterthwaite_basis_mmrm(fit: MMRMFit) -> SatterthwaiteBasis:
+    """Cov(theta-hat) and dVar(beta-hat)/dtheta_k = -Phi P_k Phi in closed form for an MMRM (mmrm's Satterthwaite).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.mmrm import RepeatedData, fit_mmrm
+    >>> rng = np.random.default_rng(3)
+    >>> g = np.repeat(np.arange(30), 2); v = np.tile([0, 1], 30); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(60), v, arm * v]).astype(float)
+    >>> y = X @ [1.0, 0.5, -0.8] + np.repeat(rng.normal(size=30), 2) + rng.normal(size=60)
+    >>> fit = fit_mmrm(RepeatedData(X, y, g, v, 2, ("a", "b", "c")), "us")
+    >>> round(satterthwaite_df(np.array([0, 0, 1.0]), fit.vcov, satterthwaite_basis_mmrm(fit)), 2) > 20
+    True
+    """
+    phi = fit.vcov
+    jac = -np.einsum("ab,kbc,cd->adk", phi, fit.pieces.P, phi)
+    return SatterthwaiteBasis(vcov_varpar=fit.theta_vcov, jacobian=jac, warnings=[])

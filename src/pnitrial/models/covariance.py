@@ -1,0 +1,160 @@
+"""Residual covariance structures over visits, parameterised exactly as R's mmrm parameterises them.
+
+Every structure maps an unconstrained vector theta to a T x T covariance matrix Sigma:
+standard deviations are exp(theta), correlations x / sqrt(1 + x^2) of their theta (compound
+symmetry: invlogit(x) (1 + a) - a with a = 1 / (T - 1), so that Sigma stays positive definite).
+Unstructured (`us`) is Sigma = L L' with L_ii = exp(theta_i) and L_ij = exp(theta_i) theta_k below
+the diagonal, row by row. Homogeneous structures share one standard deviation (theta_0);
+heterogeneous ones (`csh`, `ar1h`, `toeph`, `adh`) have one per visit (theta_0 .. theta_{T-1}).
+The functions accept complex theta, so first derivatives come exactly by the complex step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["STRUCTURES", "covariance", "covariance_derivatives", "n_theta", "start"]
+
+STRUCTURES = ("us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh")
+_HETEROGENEOUS = {"csh": "cs", "ar1h": "ar1", "toeph": "toep", "adh": "ad"}
+_COMPLEX_STEP = 1e-30
+
+
+def n_theta(structure: str, T: int) -> int:
+    """Number of covariance parameters of a structure over T visits (as mmrm counts them).
+
+    Examples
+    --------
+    >>> [n_theta(s, 4) for s in STRUCTURES]
+    [10, 2, 5, 2, 5, 4, 7, 4, 7]
+    """
+    sizes = {"us": T * (T + 1) // 2, "cs": 2, "ar1": 2, "toep": T, "ad": T}
+    if structure in _HETEROGENEOUS:
+        base = _HETEROGENEOUS[structure]
+        return T + sizes[base] - 1
+    if structure not in sizes:
+        raise ValueError(f"unknown covariance structure {structure!r}; expected one of {STRUCTURES}")
+    return sizes[structure]
+
+
+def start(structure: str, T: int) -> np.ndarray:
+    """mmrm's standard starting values: identity covariance, rho = 0.5 for the autoregressive structures.
+
+    Examples
+    --------
+    >>> start("ar1h", 3).tolist()
+    [0.0, 0.0, 0.0, 0.5]
+    """
+    theta = np.zeros(n_theta(structure, T))
+    if structure in ("ar1", "ar1h"):
+        theta[-1] = 0.5
+    return theta
+
+
+def _cor(x):
+    return x / np.sqrt(1.0 + x * x)
+
+
+def _correlation(kind: str, c, T: int):
+    """T x T correlation matrix of a homogeneous structure from its correlation parameters c."""
+    R = np.eye(T, dtype=np.result_type(c, float))
+    for i in range(T):
+        for j in range(i):
+            if kind == "cs":
+                a = 1.0 / (T - 1)
+                v = (1.0 / (1.0 + np.exp(-c[0]))) * (1.0 + a) - a
+            elif kind == "ar1":
+                v = _cor(c[0]) ** (i - j)
+            elif kind == "toep":
+                v = _cor(c[i - j - 1])
+            else:  # ad: product of the lag-one correlations between the two visits
+                v = np.prod(_cor(c[j:i]))
+            R[i, j] = R[j, i] = v
+    return R
+
+
+def covariance(theta: np.ndarray, structure: str, T: int) -> np.ndarray:
+    """Sigma(theta) over T visits.
+
+    Parameters
+    ----------
+    theta : ndarray
+        The structure's parameters (real, or complex for the complex-step derivative).
+    structure : str
+        One of STRUCTURES.
+    T : int
+        Number of visits.
+
+    Returns
+    -------
+    ndarray of shape (T, T)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> S = covariance(np.array([np.log(2.0), 1.0]), "ar1", 3)
+    >>> np.round(S, 4).tolist()[0]
+    [4.0, 2.8284, 2.0]
+    >>> covariance(np.zeros(3), "us", 2).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    theta = np.asarray(theta)
+    if structure == "us":
+        L = np.zeros((T, T), dtype=theta.dtype if np.iscomplexobj(theta) else float)
+        sd = np.exp(theta[:T])
+        k = T
+        for i in range(T):
+            L[i, i] = sd[i]
+            for j in range(i):
+                L[i, j] = sd[i] * theta[k]
+                k += 1
+        return L @ L.T
+    if structure in _HETEROGENEOUS:
+        sd = np.exp(theta[:T])
+        R = _correlation(_HETEROGENEOUS[structure], theta[T:], T)
+    elif structure in ("cs", "ar1", "toep", "ad"):
+        sd = np.exp(theta[0]) * np.ones(T)
+        R = _correlation(structure, theta[1:], T)
+    else:
+        raise ValueError(f"unknown covariance structure {structure!r}; expected one of {STRUCTURES}")
+    return sd[:, None] * R * sd[None, :]
+
+
+def covariance_derivatives(theta: np.ndarray, structure: str, T: int, second: bool = True):
+    """dSigma/dtheta_k (exact, by the complex step) and d2Sigma/dtheta_k dtheta_l (central differences of those).
+
+    Returns
+    -------
+    d1 : ndarray of shape (K, T, T)
+    d2 : ndarray of shape (K, K, T, T), or None when `second` is False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d1, d2 = covariance_derivatives(np.zeros(2), "cs", 2)
+    >>> np.round(d1[0], 6).tolist()  # d Sigma / d log sd = 2 Sigma
+    [[2.0, 0.0], [0.0, 2.0]]
+    """
+    theta = np.asarray(theta, dtype=float)
+    K = len(theta)
+
+    def first(th):
+        out = np.empty((K, T, T))
+        for k in range(K):
+            z = th.astype(complex)
+            z[k] += 1j * _COMPLEX_STEP
+            out[k] = covariance(z, structure, T).imag / _COMPLEX_STEP
+        return out
+
+    d1 = first(theta)
+    if not second:
+        return d1, None
+    d2 = np.empty((K, K, T, T))
+    for k in range(K):
+        h = 1e-5 * max(1.0, abs(theta[k]))
+        up, down = theta.copy(), theta.copy()
+        up[k] += h
+        down[k] -= h
+        d2[k] = (first(up) - first(down)) / (2 * h)
+    d2 = (d2 + d2.transpose(1, 0, 2, 3)) / 2  # symmetric in (k, l) up to the differencing error
+    return d1, d2
