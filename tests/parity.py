@@ -96,7 +96,9 @@ def pnitrial_values(codebook: Path, random_slope: bool = False) -> pd.DataFrame:
                 for q in ("estimate", "se", "df", "statistic", "p", "ci_low", "ci_high"):
                     add(key, q, contrast, method, getattr(e, q))
         for method in METHODS:
-            res = analyse_outcome(frame, meta, key, AnalysisOptions(ddf=method, random_slope=random_slope))
+            res = analyse_outcome(
+                frame, meta, key, AnalysisOptions(ddf=method, random_slope=random_slope, covariance="random-intercept")
+            )
             for e in res.effects:
                 if e["estimand"] in ("clda", "ancova") and e["scale"] == "model":
                     nm = f"{e['estimand']}|{e['contrast']}"

@@ -8,7 +8,9 @@ other unit and table still finishes. Only validation stops a run.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -72,3 +74,13 @@ def attempt(what: str, fn: Callable[..., T], *args, **kwargs) -> tuple[T | None,
 def is_ok(status: object) -> bool:
     """Whether a fit status stands for numbers that may be tested and adjusted."""
     return isinstance(status, str) and status in OK
+
+
+def log_to(path: str | Path) -> None:
+    """Log to the rule's log file and to stderr (so a validation message reaches the user)."""
+    fmt = logging.Formatter("%(levelname)s %(message)s")
+    log.handlers.clear()
+    for h in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    log.setLevel(logging.INFO)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ from pnitrial.data.codebook import load_codebook
 from pnitrial.data.longframe import build_long_frame, lod_counts, read_frame, write_frame
 from pnitrial.data.trial import Trial
 from pnitrial.errors import ValidationError
-from pnitrial.failures import attempt
+from pnitrial.failures import attempt, log_to  # noqa: F401 - log_to: called by every workflow script
 from pnitrial.report import render
 from pnitrial.report.tables import (
     anova_table,
@@ -33,16 +32,6 @@ from pnitrial.report.tables import (
 )
 
 log = logging.getLogger("pnitrial")
-
-
-def log_to(path: str | Path) -> None:
-    """Log to the rule's log file and to stderr (so a validation message reaches the user)."""
-    fmt = logging.Formatter("%(levelname)s %(message)s")
-    log.handlers.clear()
-    for h in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):
-        h.setFormatter(fmt)
-        log.addHandler(h)
-    log.setLevel(logging.INFO)
 
 
 def validate_data(
@@ -62,14 +51,8 @@ def validate_data(
 
 
 def analysis_options(params) -> AnalysisOptions:
-    """AnalysisOptions from a rule's params (ddf, alpha, random_slope, primary, lod_method)."""
-    return AnalysisOptions(
-        ddf=params.ddf,
-        alpha=params.alpha,
-        random_slope=params.random_slope,
-        primary=params.primary,
-        censored=getattr(params, "lod_method", "sqrt2") == "censored",
-    )
+    """AnalysisOptions from a rule's params."""
+    return AnalysisOptions.from_params(params)
 
 
 def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: AnalysisOptions) -> None:

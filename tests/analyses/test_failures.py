@@ -105,6 +105,7 @@ def test_invalid_fits_stay_out_of_the_multiplicity_adjustment():
                 ci_low=None,
                 ci_high=None,
                 ddf_method="kenward-roger",
+                covariance="random-intercept",
                 fit_status=status,
             )
         )

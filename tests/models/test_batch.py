@@ -119,7 +119,7 @@ def test_batched_path_matches_r(case):
 def test_panel_path_equals_single_fit_path(case, ddf):
     """Every effect row of analyse_panel equals analyse_outcome's (estimates 1e-6, df 1e-5)."""
     frame, meta, panels = _panel_of(RANDOM_INTERCEPT_CASES[case])
-    opts = AnalysisOptions(ddf=ddf)
+    opts = AnalysisOptions(ddf=ddf, covariance="random-intercept")
     for rows, values, panel in panels:
         eff, fits = analyse_panel(rows, values, meta, panel, opts)
         single = pd.DataFrame([e for k in panel["analytes"] for e in analyse_outcome(frame, meta, k, opts).effects])

@@ -77,3 +77,36 @@ def test_corpus_is_documented():
         head = (CASES / case / "dataset.yaml").read_text().split("\nname:")[0].lower()
         assert "licen" in head and "package" in head and ("export" in head), case
     assert Path(CASES / "fdd" / "trial.csv").exists()
+
+
+def test_mmrm_on_the_five_visit_trial_equals_r_mmrm(tmp_path):
+    """model.covariance: auto on BtheB (five visits): both mixed models become unstructured MMRMs,
+    fits.csv and effects.csv say so, and the primary effects equal R's mmrm (Kenward-Roger)."""
+    shutil.copytree(CASES / "btheb", tmp_path / "data")
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    cfg_path = tmp_path / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg.update(dataset="data/dataset.yaml", permutation={"rerandomisations": 200})
+    cfg["model"]["covariance"] = "auto"
+    cfg["mediation"]["bootstrap"] = 200
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    res = run(tmp_path, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    tables = tmp_path / "results" / "tables"
+    fits = pd.read_csv(tables / "fits.csv")
+    mixed = fits[fits["estimand"].isin(["lmm", "clda"])]
+    assert (mixed["covariance"] == "us").all() and (mixed["status"] == "ok").all()
+    assert mixed["positive_definite"].all() and mixed[["loglik", "aic", "bic"]].notna().all().all()
+    ref = pd.read_csv(ROOT / "tests" / "reference" / "expected" / "mmrm" / "btheb.csv", keep_default_na=False)
+    ref = ref[(ref["structure"] == "us") & (ref["method"] == "Kenward-Roger")]
+    ref = ref.set_index(["outcome", "quantity", "name"])["value"].astype(float)
+    eff = pd.read_csv(tables / "effects.csv", dtype={"visit": str})
+    prim = eff[eff["primary"] & (eff["scale"] == "model")]
+    assert len(prim) == 4 and (prim["covariance"] == "us").all()
+    for r in prim.itertuples():
+        name = f"clda|{r.contrast}"
+        se = ref[(r.outcome, "se", name)]
+        assert r.estimate == pytest.approx(ref[(r.outcome, "estimate", name)], abs=2e-5 * se)
+        assert r.se == pytest.approx(se, rel=2e-5)
+        assert r.df == pytest.approx(ref[(r.outcome, "df", name)], rel=1e-3)
+        assert r.p == pytest.approx(ref[(r.outcome, "p", name)], abs=2e-6)

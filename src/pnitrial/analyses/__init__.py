@@ -8,6 +8,7 @@ __all__ = [
     "effect_sizes",
     "estimands",
     "mediation",
+    "mixed",
     "panel",
     "permutation",
     "rows",

@@ -16,16 +16,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pnitrial.analyses.rows import effect_columns, fit_header, mixed_fit_values, records
+from pnitrial.analyses.mixed import enough_per_arm, fit_mixed, re_term
+from pnitrial.analyses.rows import effect_columns, fit_header, mixed_fit_values, mmrm_fit_values, records
 from pnitrial.data.codebook import Outcome
 from pnitrial.data.trial import Trial
 from pnitrial.failures import failure_status, fit_status, log
 from pnitrial.inference.contrasts import Estimate, Inference
 from pnitrial.inference.wald import wald
 from pnitrial.models.censored import fit_censored
-from pnitrial.models.design import build_ancova, build_clda_model, build_trial_model, trial_contrasts, trial_rows
+from pnitrial.models.design import (
+    build_ancova,
+    build_clda_model,
+    build_trial_model,
+    trial_contrasts,
+    trial_rows,
+)
 from pnitrial.models.engine import LMMFit
-from pnitrial.models.fallback import fit_with_fallback
+from pnitrial.models.mmrm import MMRMFit
 from pnitrial.models.ols import ancova_effect
 
 ESTIMANDS = ("lmm", "clda", "ancova")
@@ -43,6 +50,31 @@ class AnalysisOptions:
     random_slope: bool = False
     primary: str = "clda"
     censored: bool = False  # lod.method `censored`: add the censored cLDA, primary where values are censored
+    covariance: str = "random-intercept"  # an mmrm structure, or auto (random-intercept for 2 visits, else us)
+    covariance_fallback: tuple[str, ...] = ("toeph", "ar1h", "cs")  # tried in order when a structure fails
+    reml: bool = True
+
+    @classmethod
+    def from_params(cls, params) -> AnalysisOptions:
+        """The options of a workflow rule's params (ddf, alpha, random_slope, primary, lod_method, model.*)."""
+        return cls(
+            ddf=params.ddf,
+            alpha=params.alpha,
+            random_slope=params.random_slope,
+            primary=params.primary,
+            censored=getattr(params, "lod_method", "sqrt2") == "censored",
+            covariance=getattr(params, "covariance", "random-intercept"),
+            covariance_fallback=tuple(getattr(params, "covariance_fallback", ("toeph", "ar1h", "cs"))),
+            reml=getattr(params, "reml", True),
+        )
+
+    def structure(self, n_visits: int) -> str:
+        """The covariance model for an outcome observed at n_visits visits (a random slope keeps random effects)."""
+        if self.random_slope or self.covariance == "random-intercept":
+            return "random-intercept"
+        if self.covariance == "auto":
+            return "random-intercept" if n_visits <= 2 else "us"
+        return self.covariance
 
 
 @dataclass
@@ -59,23 +91,15 @@ def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-MIN_PER_ARM = 2  # a model needs at least two participants with the outcome in each arm
-
-
-def _enough_per_arm(n_by_role: dict[str, int], what: str) -> None:
-    """Refuse a model an arm cannot support (a one-participant arm has no within-arm variance)."""
-    for role in ("intervention", "control"):
-        if n_by_role.get(role, 0) < MIN_PER_ARM:
-            raise ValueError(f"{n_by_role.get(role, 0)} participant(s) of the {role} arm in {what}; need {MIN_PER_ARM}")
-
-
 class _Rows:
     """Binds one outcome's effect rows to its result; the rows come from analyses.rows."""
 
     def __init__(self, outcome: Outcome, opts: AnalysisOptions, result: OutcomeResult, primary: str):
         self.o, self.opts, self.result, self.primary = outcome, opts, result, primary
 
-    def add(self, estimand: str, contrast: str, visit: str, e: Estimate | None, method: str, status: str) -> None:
+    def add(
+        self, estimand: str, contrast: str, visit: str, e: Estimate | None, method: str, status: str, covariance=""
+    ) -> None:
         o = self.o
         cols = effect_columns(
             o.key,
@@ -88,16 +112,19 @@ class _Rows:
             method,
             status,
             e,
+            covariance,
         )
         self.result.effects += records(cols)
 
 
-def _fit_summary(base: dict, fit: LMMFit, inf: Inference, n_by_role: dict[str, int]) -> dict:
-    row = dict(
-        base,
-        **mixed_fit_values(fit, n_by_role, "; ".join(fit.warnings + inf.warnings)),
-        coefficients={n: float(b) for n, b in zip(fit.data.fixed_names, fit.beta, strict=True)},
-    )
+def _fit_summary(
+    base: dict, fit: LMMFit | MMRMFit, inf: Inference, n_by_role: dict[str, int], covariance: str, notes: list[str]
+) -> dict:
+    warnings = "; ".join(fit.warnings + inf.warnings + notes)
+    coefficients = {n: float(b) for n, b in zip(fit.data.fixed_names, fit.beta, strict=True)}
+    if isinstance(fit, MMRMFit):
+        return dict(base, **mmrm_fit_values(fit, n_by_role, warnings), coefficients=coefficients)
+    row = dict(base, covariance=covariance, **mixed_fit_values(fit, n_by_role, warnings), coefficients=coefficients)
     if fit.data.q > 1:
         cov = fit.random_cov
         row.update(var_slope=float(cov[1, 1]), cov_intercept_slope=float(cov[0, 1]))
@@ -117,34 +144,25 @@ def _cov_terms(meta: Trial) -> str:
     return "".join(f" + {c}" for c in meta.covariates)
 
 
-def _re_term(opts: AnalysisOptions) -> str:
-    return " + (1 + time | participant)" if opts.random_slope else " + (1 | participant)"
-
-
-def _fit_mixed(model, what: str, opts: AnalysisOptions) -> tuple[LMMFit, Inference]:
-    """Fit a trial or cLDA model (with the fallback optimiser) and bind its inference to the ddf method."""
-    _enough_per_arm(model.n_by_role, what)
-    fit = fit_with_fallback(model.data)
-    return fit, Inference(fit, opts.ddf, opts.alpha)
-
-
 def _lmm(frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = _cov_terms(meta)
-    base = _fit_header(o, "lmm", f"arm * visit{covs}{_re_term(opts)}", opts.ddf)
+    intended = opts.structure(len(meta.visits))
+    base = _fit_header(o, "lmm", f"arm * visit{covs}{re_term(opts, intended)}", opts.ddf)
     try:
         tm = build_trial_model(frame, meta, o, random_slope=opts.random_slope)
-        fit, inf = _fit_mixed(tm, "the mixed model", opts)
+        fit, inf, cov, notes = fit_mixed(tm, "the mixed model", opts)
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
-        res.fits.append(_failed(base, exc))
+        res.fits.append(dict(_failed(base, exc), covariance=intended))
         for v in meta.visits[1:]:
             for c in LMM_CONTRASTS:
-                rows.add("lmm", f"{c}:{v}", v, None, opts.ddf, "failed")
+                rows.add("lmm", f"{c}:{v}", v, None, opts.ddf, "failed", intended)
         return
-    summary = _fit_summary(base, fit, inf, tm.n_by_role)
+    base["model"] = f"arm * visit{covs}{re_term(opts, cov)}"
+    summary = _fit_summary(base, fit, inf, tm.n_by_role, cov, notes)
     res.fits.append(summary)
     status = summary["status"]
     for contrast, visit, L in trial_contrasts(tm.grid):
-        rows.add("lmm", contrast, visit, inf.estimate(L), opts.ddf, status)
+        rows.add("lmm", contrast, visit, inf.estimate(L), opts.ddf, status, cov)
     labels = {"intervention": meta.arms["intervention"], "control": meta.arms["control"]}
     back = math.exp if o.is_log else (lambda x: x)
     for (role, visit), L in tm.grid.rows.items():
@@ -185,19 +203,23 @@ def _lmm(frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, re
 
 def _clda(frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, res: OutcomeResult, rows: _Rows) -> None:
     covs = _cov_terms(meta)
-    base = _fit_header(o, "clda", f"visit + arm:visit[after baseline]{covs}{_re_term(opts)}", opts.ddf)
+    intended = opts.structure(len(meta.visits))
+    model = f"visit + arm:visit[after baseline]{covs}"
+    base = _fit_header(o, "clda", model + re_term(opts, intended), opts.ddf)
     try:
         em = build_clda_model(frame, meta, o, random_slope=opts.random_slope)
-        fit, inf = _fit_mixed(em, "the cLDA model", opts)
+        fit, inf, cov, notes = fit_mixed(em, "the cLDA model", opts)
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
-        res.fits.append(_failed(base, exc))
+        res.fits.append(dict(_failed(base, exc), covariance=intended))
         for v in meta.visits[1:]:
-            rows.add("clda", f"interaction:{v}", v, None, opts.ddf, "failed")
+            rows.add("clda", f"interaction:{v}", v, None, opts.ddf, "failed", intended)
         return
-    summary = _fit_summary(base, fit, inf, em.n_by_role)
+    base["model"] = model + re_term(opts, cov)
+    summary = _fit_summary(base, fit, inf, em.n_by_role, cov, notes)
     res.fits.append(summary)
     for v, col in em.effects.items():
-        rows.add("clda", f"interaction:{v}", v, inf.estimate(np.eye(em.data.p)[col]), opts.ddf, summary["status"])
+        e = inf.estimate(np.eye(em.data.p)[col])
+        rows.add("clda", f"interaction:{v}", v, e, opts.ddf, summary["status"], cov)
 
 
 def _clda_censored(
@@ -210,7 +232,7 @@ def _clda_censored(
         if opts.random_slope:
             raise ValueError("the censored model has a random intercept only (model.random_slope is set)")
         em = build_clda_model(frame, meta, o)
-        _enough_per_arm(em.n_by_role, "the censored model")
+        enough_per_arm(em.n_by_role, "the censored model")
         rows_ = trial_rows(frame, o.key, meta.covariates)
         _some_detected(rows_, meta)
         cens = rows_["censored"].to_numpy().astype(bool)
@@ -221,12 +243,13 @@ def _clda_censored(
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))
         for v in meta.visits[1:]:
-            rows.add(CENSORED, f"interaction:{v}", v, None, CENSORED_DDF, "failed")
+            rows.add(CENSORED, f"interaction:{v}", v, None, CENSORED_DDF, "failed", "random-intercept")
         return
     status = fit_status(fit.converged, fit.singular, fit.sigma**2, fit.sigma_u**2)
     res.fits.append(
         dict(
             base,
+            covariance="random-intercept",
             status=status,
             n_participants=em.data.m,
             n_intervention=em.n_by_role["intervention"],
@@ -248,7 +271,7 @@ def _clda_censored(
         est, se = float(fit.beta[col]), math.sqrt(float(fit.vcov[col, col]))
         w = wald(est, se, math.inf, opts.alpha)
         e = Estimate(est, se, math.inf, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
-        rows.add(CENSORED, f"interaction:{v}", v, e, CENSORED_DDF, status)
+        rows.add(CENSORED, f"interaction:{v}", v, e, CENSORED_DDF, status, "random-intercept")
 
 
 def _ancova(
@@ -259,7 +282,7 @@ def _ancova(
         base = _fit_header(o, "ancova", f"{v} ~ arm + baseline{covs} (OLS, complete pairs)", "ols", visit=v)
         try:
             d = build_ancova(frame, meta, o, v)
-            _enough_per_arm(d.n_by_role, f"complete pairs at {v}")
+            enough_per_arm(d.n_by_role, f"complete pairs at {v}")
             e, fit = ancova_effect(d, opts.alpha)
         except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
             res.fits.append(_failed(base, exc))

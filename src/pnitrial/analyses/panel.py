@@ -41,14 +41,16 @@ class _Table:
     def add_effect(self, estimand: str, contrast: str, visit: str, e: BatchEstimates, method: str, status) -> None:
         primary = estimand == self.opts.primary
         log_scale = self.transform == "log"
+        covariance = "" if estimand == "ancova" else "random-intercept"
         for cols in effect_columns(
-            self.keys, self.family, log_scale, estimand, contrast, visit, primary, method, status, e
+            self.keys, self.family, log_scale, estimand, contrast, visit, primary, method, status, e, covariance
         ):
             self.effects.append(pd.DataFrame(cols))
 
     def add_fit(self, estimand: str, model: str, ddf: str, visit: str, values: dict) -> None:
         head = fit_header(self.keys, self.family, self.transform, estimand, model, ddf, visit)
-        self.fits.append(pd.DataFrame({**head, **values}))
+        covariance = "" if estimand == "ancova" else "random-intercept"
+        self.fits.append(pd.DataFrame({**head, "covariance": covariance, **values}))
 
 
 def _n_by_role(rows: pd.DataFrame, W: np.ndarray) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ __all__ = [
     "effect_columns",
     "fit_header",
     "mixed_fit_values",
+    "mmrm_fit_values",
     "records",
 ]
 
@@ -45,6 +46,7 @@ EFFECT_COLUMNS = [
     "ci_low",
     "ci_high",
     "ddf_method",
+    "covariance",
     "fit_status",
 ]
 FIT_COLUMNS = [
@@ -54,6 +56,7 @@ FIT_COLUMNS = [
     "visit",
     "transform",
     "model",
+    "covariance",
     "status",
     "n_participants",
     "n_intervention",
@@ -65,9 +68,13 @@ FIT_COLUMNS = [
     "cov_intercept_slope",
     "reml_criterion",
     "ml_deviance",
+    "loglik",
+    "aic",
+    "bic",
     "n_censored",
     "converged",
     "singular",
+    "positive_definite",
     "ddf_method",
     "warnings",
     "error",
@@ -96,6 +103,7 @@ def effect_columns(
     method: str,
     status,
     e,
+    covariance: str = "",
 ) -> list[dict]:
     """The effect rows of one contrast for K outcomes: model scale, then ratio scale for log outcomes.
 
@@ -113,6 +121,8 @@ def effect_columns(
         The fit status of each outcome's model.
     e : Estimate, BatchEstimates or None
         The estimate with SE, df, statistic, p and interval (floats or arrays); None for a failed fit.
+    covariance : str
+        The model's covariance ("random-intercept", an MMRM structure, "" for least squares).
 
     Returns
     -------
@@ -157,6 +167,7 @@ def effect_columns(
         "visit": visit,
         "primary": bool(primary and contrast.startswith("interaction:")),
         "ddf_method": method,
+        "covariance": covariance,
         "fit_status": status,
     }
     out = [{**base, "scale": "model", **{c: vals[c] for c in _VALUES}}]
@@ -246,4 +257,43 @@ def mixed_fit_values(fit, n_by_role: dict, warnings, error="") -> dict:
         "gradient_max": np.where(gradient < 1e-10, 0.0, gradient) if ok.ndim else float(gradient),
         "warnings": warnings,
         "error": error,
+    }
+
+
+def mmrm_fit_values(fit, n_by_role: dict, warnings: str) -> dict:
+    """The fit columns of an MMRM: its covariance structure, logLik, AIC, BIC and convergence checks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pnitrial.models.mmrm import RepeatedData, fit_mmrm
+    >>> rng = np.random.default_rng(3)
+    >>> g = np.repeat(np.arange(30), 2); v = np.tile([0, 1], 30); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(60), v, arm * v]).astype(float)
+    >>> y = X @ [1.0, 0.5, -0.8] + np.repeat(rng.normal(size=30), 2) + rng.normal(size=60)
+    >>> fit = fit_mmrm(RepeatedData(X, y, g, v, 2, ("a", "b", "c")), "cs")
+    >>> row = mmrm_fit_values(fit, {"intervention": 15, "control": 15}, "")
+    >>> row["covariance"], row["status"], row["positive_definite"]
+    ('cs', 'ok', True)
+    """
+    ok = fit.converged and fit.positive_definite
+    status = "ok" if ok else ("not converged" if not fit.converged else "degenerate: covariance not positive definite")
+    return {
+        "covariance": fit.structure,
+        "status": status,
+        "n_participants": fit.data.m,
+        "n_intervention": n_by_role["intervention"],
+        "n_control": n_by_role["control"],
+        "n_obs": fit.data.n,
+        "reml_criterion": fit.criterion if fit.reml else None,
+        "ml_deviance": None if fit.reml else fit.criterion,
+        "loglik": fit.loglik,
+        "aic": fit.aic,
+        "bic": fit.bic,
+        "converged": fit.converged,
+        "singular": False,
+        "positive_definite": fit.positive_definite,
+        "gradient_max": fit.gradient_max,
+        "warnings": warnings,
+        "error": "",
     }

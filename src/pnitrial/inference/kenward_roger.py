@@ -18,7 +18,7 @@ from scipy import stats
 from pnitrial.models.batch import BatchFit
 from pnitrial.models.engine import LMMFit
 from pnitrial.models.linalg import chol_inv, dot, mm, sym2_pinv, vsum
-from pnitrial.models.mmrm import MMRMFit
+from pnitrial.models.mmrm import MMRMFit, weighted_qr
 
 
 @dataclass
@@ -307,12 +307,9 @@ def kr_vcov_adjusted_mmrm(fit: MMRMFit, linear: bool = False) -> KRBasis:
     (3, (3, 3))
     """
     pc, phi, W = fit.pieces, fit.vcov, fit.theta_vcov
-    K = len(fit.theta)
-    U = np.zeros_like(phi)
-    for i in range(K):
-        for j in range(K):
-            term = pc.Q[i, j] - pc.P[i] @ phi @ pc.P[j]
-            if not linear:
-                term = term - 0.25 * pc.R[i, j]
-            U += W[i, j] * term
+    WQ, WR = weighted_qr(fit, W)
+    K, p = len(pc.P), len(phi)
+    B = (W @ pc.P.reshape(K, -1)).reshape(K, p, p)  # sum_l W_kl P_l
+    PphiP = np.einsum("kab,kbc->ac", pc.P @ phi, B)
+    U = WQ - PphiP - (0.0 if linear else 0.25 * WR)
     return KRBasis(phi=phi, phi_adj=phi + 2 * phi @ U @ phi, P=list(pc.P), W=W)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STRUCTURES", "covariance", "covariance_derivatives", "n_theta", "start"]
+__all__ = ["STRUCTURES", "covariance", "covariance_derivatives", "n_theta", "start", "theta_from"]
 
 STRUCTURES = ("us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh")
 _HETEROGENEOUS = {"csh": "cs", "ar1h": "ar1", "toeph": "toep", "adh": "ad"}
@@ -49,6 +49,43 @@ def start(structure: str, T: int) -> np.ndarray:
     if structure in ("ar1", "ar1h"):
         theta[-1] = 0.5
     return theta
+
+
+def theta_from(S: np.ndarray, structure: str) -> np.ndarray:
+    """theta whose structure best resembles a covariance matrix S (moment matching), for a starting value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> S = covariance(np.array([0.3, -0.2, 0.7]), "us", 2)
+    >>> np.round(theta_from(S, "us"), 6).tolist()
+    [0.3, -0.2, 0.7]
+    """
+    T = len(S)
+    sd = np.sqrt(np.clip(np.diag(S), 1e-8, None))
+    R = np.clip(S / np.outer(sd, sd), -0.95, 0.95)
+    if structure == "us":
+        L = np.linalg.cholesky(S + 1e-8 * np.eye(T) * np.mean(np.diag(S)))
+        return np.r_[np.log(np.diag(L)), [L[i, j] / L[i, i] for i in range(T) for j in range(i)]]
+
+    def inv_cor(r):
+        r = np.clip(r, -0.95, 0.95)
+        return r / np.sqrt(1 - r * r)
+
+    lag = [np.mean(np.diagonal(R, k)) for k in range(1, T)]
+    base = _HETEROGENEOUS.get(structure, structure)
+    if base == "cs":
+        a = 1.0 / (T - 1)
+        q = np.clip((np.mean(R[np.tril_indices(T, -1)]) + a) / (1 + a), 0.01, 0.99)
+        corr = [np.log(q / (1 - q))]
+    elif base == "ar1":
+        corr = [inv_cor(lag[0])]
+    elif base == "toep":
+        corr = [inv_cor(r) for r in lag]
+    else:  # ad
+        corr = [inv_cor(R[i + 1, i]) for i in range(T - 1)]
+    sds = np.log(sd) if structure in _HETEROGENEOUS else [np.log(np.sqrt(np.mean(sd**2)))]
+    return np.r_[sds, corr]
 
 
 def _cor(x):
@@ -137,6 +174,8 @@ def covariance_derivatives(theta: np.ndarray, structure: str, T: int, second: bo
     """
     theta = np.asarray(theta, dtype=float)
     K = len(theta)
+    if structure == "us":
+        return _us_derivatives(theta, T, second)
 
     def first(th):
         out = np.empty((K, T, T))
@@ -158,3 +197,33 @@ def covariance_derivatives(theta: np.ndarray, structure: str, T: int, second: bo
         d2[k] = (first(up) - first(down)) / (2 * h)
     d2 = (d2 + d2.transpose(1, 0, 2, 3)) / 2  # symmetric in (k, l) up to the differencing error
     return d1, d2
+
+
+def _us_derivatives(theta: np.ndarray, T: int, second: bool):
+    """Exact derivatives of Sigma = L L' for the unstructured parameterisation."""
+    K = len(theta)
+    sd = np.exp(theta[:T])
+    L = np.diag(sd)
+    dL = np.zeros((K, T, T))
+    where = {}  # theta index of each strictly-lower element
+    k = T
+    for i in range(T):
+        for j in range(i):
+            L[i, j] = sd[i] * theta[k]
+            where[k] = (i, j)
+            k += 1
+    for i in range(T):
+        dL[i, i, :] = L[i, :]  # d/d log sd_i scales row i
+    for k, (i, j) in where.items():
+        dL[k, i, j] = sd[i]
+    d1 = dL @ L.T
+    d1 = d1 + d1.transpose(0, 2, 1)
+    if not second:
+        return d1, None
+    d2L = np.zeros((K, K, T, T))
+    for i in range(T):
+        d2L[i, i, i, :] = L[i, :]
+    for k, (i, j) in where.items():
+        d2L[i, k, i, j] = d2L[k, i, i, j] = sd[i]
+    a = np.tensordot(dL, dL, axes=([2], [2])).transpose(0, 2, 1, 3) + d2L @ L.T
+    return d1, a + a.transpose(0, 1, 3, 2)

@@ -15,6 +15,7 @@ import pandas as pd
 from pnitrial.data.codebook import TRIAL_ROLES, Outcome
 from pnitrial.data.trial import Trial
 from pnitrial.models.engine import ModelData
+from pnitrial.models.mmrm import RepeatedData
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,14 @@ class ReferenceGrid:
 
 @dataclass(frozen=True)
 class TrialModel:
+    """y ~ arm * visit: its numeric data, the interaction's columns, emmeans' grid and each row's visit."""
+
     data: ModelData
     grid: ReferenceGrid
     interaction_columns: tuple[int, ...]
     n_by_role: dict[str, int]
+    visit: np.ndarray  # (n,) index of each row's visit among `visits`
+    visits: tuple[str, ...]
 
 
 def trial_rows(frame: pd.DataFrame, outcome: str, covariates: dict) -> pd.DataFrame:
@@ -95,7 +100,8 @@ def build_trial_model(
     data = _model_data(sub, meta, outcome, cols, names, random_slope)
     per_role = sub.groupby("role")["pid"].nunique()
     n_by_role = {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES}
-    return TrialModel(data=data, grid=grid, interaction_columns=tuple(inter), n_by_role=n_by_role)
+    visit = _visit_codes(sub, visits)
+    return TrialModel(data, grid, tuple(inter), n_by_role, visit, tuple(visits))
 
 
 def trial_columns(
@@ -181,6 +187,8 @@ class EffectModel:
     data: ModelData
     effects: dict[str, int]  # visit -> column of the intervention effect
     n_by_role: dict[str, int]
+    visit: np.ndarray  # (n,) index of each row's visit among `visits`
+    visits: tuple[str, ...]
 
 
 def build_clda_model(frame: pd.DataFrame, meta: Trial, outcome: Outcome, random_slope: bool = False) -> EffectModel:
@@ -193,7 +201,18 @@ def build_clda_model(frame: pd.DataFrame, meta: Trial, outcome: Outcome, random_
     cols, names, effects = clda_columns(sub, visits, meta)
     data = _model_data(sub, meta, outcome, cols, names, random_slope)
     per_role = sub.groupby("role")["pid"].nunique()
-    return EffectModel(data, effects, {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES})
+    n_by_role = {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES}
+    return EffectModel(data, effects, n_by_role, _visit_codes(sub, visits), tuple(visits))
+
+
+def _visit_codes(sub: pd.DataFrame, visits: list[str]) -> np.ndarray:
+    return sub["visit"].map({v: i for i, v in enumerate(visits)}).to_numpy(dtype=int)
+
+
+def repeated_data(model: TrialModel | EffectModel) -> RepeatedData:
+    """The model's data for an MMRM: the same design and response, with each row's visit."""
+    d = model.data
+    return RepeatedData(d.X, d.y, d.group, model.visit, len(model.visits), d.fixed_names)
 
 
 def clda_columns(

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pnitrial.models.covariance import covariance, covariance_derivatives, n_theta, start
-from pnitrial.models.optimise import GRADIENT_TOL
+from pnitrial.models.covariance import covariance, covariance_derivatives, n_theta, start, theta_from
+from pnitrial.models.optimise import GRADIENT_TOL, trust_region_newton
 
-__all__ = ["MMRMFit", "RepeatedData", "fit_mmrm", "mmrm_pieces"]
-
-NEWTON_MAX = 200
+__all__ = ["MMRMFit", "RepeatedData", "fit_mmrm", "mmrm_pieces", "weighted_qr"]
 
 
 @dataclass(frozen=True)
@@ -85,14 +83,18 @@ class _Pieces:
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
     P: np.ndarray | None = None  # (K, p, p) X' dSigma^-1/dtheta_k X
-    Q: np.ndarray | None = None  # (K, K, p, p) X' Sigma^-1 dSigma_k Sigma^-1 dSigma_l Sigma^-1 X
-    R: np.ndarray | None = None  # (K, K, p, p) X' Sigma^-1 d2Sigma_kl Sigma^-1 X
+    d2: np.ndarray | None = None
 
 
 def mmrm_pieces(
-    theta: np.ndarray, data: RepeatedData, structure: str, reml: bool = True, order: int = 0, patterns=None
+    theta: np.ndarray,
+    data: RepeatedData,
+    structure: str,
+    reml: bool = True,
+    order: int = 0,
+    patterns=None,
 ) -> _Pieces:
-    """-2 log-likelihood (REML or ML) at theta, with its gradient and Hessian (order 1, 2) and P, Q, R.
+    """-2 log-likelihood (REML or ML) at theta, with its gradient and P (order 1) and Hessian (order 2).
 
     Examples
     --------
@@ -105,8 +107,11 @@ def mmrm_pieces(
     """
     pats = patterns if patterns is not None else _patterns(data)
     T, p = data.n_visits, data.p
-    Sig = covariance(theta, structure, T)
+    with np.errstate(over="ignore", invalid="ignore"):
+        Sig = covariance(theta, structure, T)
     K = len(theta)
+    if not np.all(np.isfinite(Sig)):
+        return _Pieces(np.inf, np.full(p, np.nan), np.full((p, p), np.nan))
     per = []
     logdet = 0.0
     C = np.zeros((p, p))
@@ -127,9 +132,9 @@ def mmrm_pieces(
         per.append((v, S, SX))
     try:
         Lc = np.linalg.cholesky(C)
+        beta = np.linalg.solve(C, Xy)
     except np.linalg.LinAlgError:
         return _Pieces(np.inf, np.full(p, np.nan), np.full((p, p), np.nan))
-    beta = np.linalg.solve(C, Xy)
     quad = 0.0
     E_all = []
     for pat, (_v, S, _SX) in zip(pats, per, strict=True):
@@ -148,13 +153,9 @@ def mmrm_pieces(
     grad = np.zeros(K)
     Pm = np.zeros((K, p, p))
     h = np.zeros((K, p))
-    if order >= 2:
-        Q = np.zeros((K, K, p, p))
-        R = np.zeros((K, K, p, p))
-        trSAkl = np.zeros((K, K))
-        trSASA = np.zeros((K, K))
-        trME = np.zeros((K, K))
-        trAklE = np.zeros((K, K))
+    # terms linear in a pattern's T x T matrices are summed over patterns first, then contracted once
+    S_sum, E_sum, g2_sum = (np.zeros((T, T)) for _ in range(3))
+    bilinear = np.zeros((K, K))  # -tr(S A_k S A_l) + 2 tr(A_k S A_l E) + 2 tr(A_k S A_l g2) [REML]
     for pat, (v, S, SX), e in zip(pats, per, E_all, strict=True):
         m = len(pat.y)
         A = d1[:, v][:, :, v]  # (K, t, t)
@@ -162,30 +163,66 @@ def mmrm_pieces(
         E = e.T @ e  # sum of e_i e_i'
         W = np.einsum("mta,mu->tua", SX, e)
         grad += m * np.einsum("tu,kut->k", S, A) - np.einsum("ktu,ut->k", A, E)
-        Pm -= np.einsum("ktu,tuab->kab", A, G)
-        h += np.einsum("ktu,tua->ka", A, W)
+        t = len(v)
+        A_flat = A.reshape(K, t * t)
+        Pm -= (A_flat @ G.reshape(t * t, p * p)).reshape(K, p, p)
+        h += A_flat @ W.reshape(t * t, p)
         if order >= 2:
-            A2 = d2[:, :, v][:, :, :, v]
-            SA = np.einsum("tu,kuv->ktv", S, A)
-            M = np.einsum("ktu,luv->kltv", A, SA)  # A_k S A_l
-            Q += np.einsum("kltu,tuab->klab", M, G)
-            R += np.einsum("kltu,tuab->klab", A2, G)
-            trSAkl += m * np.einsum("tu,klut->kl", S, A2)
-            trSASA += m * np.einsum("ktu,lut->kl", SA, SA)
-            trME += np.einsum("kltu,ut->kl", M, E)
-            trAklE += np.einsum("kltu,ut->kl", A2, E)
+            ix = np.ix_(v, v)
+            g2 = (G.reshape(t * t, p * p) @ Cinv.T.reshape(-1)).reshape(t, t)
+            S_sum[ix] += m * S
+            E_sum[ix] += E
+            if reml:
+                g2_sum[ix] += g2
+            SA = S @ A  # (K, t, t)
+            X = 2 * (SA @ E) + (2 * (SA @ g2) if reml else 0.0)
+            bilinear += _pair_traces(A, X) - m * _pair_traces(SA, SA)
     if reml:
         grad += np.einsum("ab,kba->k", Cinv, Pm)
     out.gradient, out.P = grad, Pm
     if order >= 2:
         CP = np.einsum("ab,kbc->kac", Cinv, Pm)
-        tr_CPCP = np.einsum("kab,lba->kl", CP, CP)
-        hCh = h @ Cinv @ h.T
-        H = trSAkl - trSASA + 2 * (trME - hCh) - trAklE
+        linear = S_sum - E_sum - (g2_sum if reml else 0.0)  # tr(S A_kl) - tr(A_kl E) - tr(C^-1 R_kl)
+        H = d2.reshape(K * K, T * T) @ linear.T.reshape(-1)
+        H = H.reshape(K, K) + bilinear - 2 * (h @ Cinv @ h.T)
         if reml:
-            H += -np.einsum("ab,klba->kl", Cinv, R) + 2 * np.einsum("ab,klba->kl", Cinv, Q) - tr_CPCP
-        out.hessian, out.Q, out.R = (H + H.T) / 2, Q, R
+            H -= np.einsum("kab,lba->kl", CP, CP)
+        out.hessian = (H + H.T) / 2
+        out.d2 = d2
     return out
+
+
+def _pair_traces(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """tr(A_k B_l) for stacks A (K, t, t) and B (K, t, t), as one matrix product."""
+    K = len(A)
+    return A.reshape(K, -1) @ np.swapaxes(B, 1, 2).reshape(K, -1).T
+
+
+def weighted_qr(fit, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sum_kl W_kl Q_kl and sum_kl W_kl R_kl of Kenward-Roger, without forming every Q_kl and R_kl.
+
+    Q_kl = X' Sigma^-1 dSigma_k Sigma^-1 dSigma_l Sigma^-1 X and R_kl = X' Sigma^-1 d2Sigma_kl Sigma^-1 X,
+    summed over participants (each on its observed visits).
+    """
+    d, T = fit.data, fit.data.n_visits
+    d1, d2 = covariance_derivatives(fit.theta, fit.structure, T, second=True)
+    Sig = covariance(fit.theta, fit.structure, T)
+    K = len(fit.theta)
+    D2 = (W.reshape(-1) @ d2.reshape(K * K, T * T)).reshape(T, T)
+    p = d.p
+    WQ, WR = np.zeros((p, p)), np.zeros((p, p))
+    for pat in _patterns(d):
+        v = pat.visits
+        S = np.linalg.inv(Sig[np.ix_(v, v)])
+        SX = np.einsum("tu,mua->mta", S, pat.X)
+        A = d1[:, v][:, :, v]
+        t = len(v)
+        SB = S @ (W @ A.reshape(K, -1)).reshape(K, t, t)  # S sum_l W_kl A_l
+        M = A.transpose(1, 0, 2).reshape(t, K * t) @ SB.reshape(K * t, t)  # sum_kl W_kl A_k S A_l
+        flat = SX.transpose(1, 0, 2).reshape(t, -1)  # (t, m p)
+        for target, mid in ((WQ, M), (WR, D2[np.ix_(v, v)])):
+            target += np.einsum("mta,mtb->ab", SX, (mid @ flat).reshape(t, -1, p).transpose(1, 0, 2))
+    return WQ, WR
 
 
 @dataclass
@@ -260,27 +297,23 @@ def fit_mmrm(data: RepeatedData, structure: str = "us", reml: bool = True) -> MM
     pats = _patterns(data)
     K = n_theta(structure, T)
     theta = start(structure, T)
-    cur = mmrm_pieces(theta, data, structure, reml, 2, pats)
-    converged = False
-    for _ in range(NEWTON_MAX):
-        g, H = cur.gradient, cur.hessian
-        step = _newton_step(g, H)
-        t = 1.0
-        while True:  # backtracking: the criterion must fall
-            cand = theta - t * step
-            new = mmrm_pieces(cand, data, structure, reml, 0, pats)
-            if np.isfinite(new.criterion) and new.criterion <= cur.criterion + 1e-4 * t * float(g @ -step):
-                break
-            t /= 2
-            if t < 1e-10:
-                break
-        if t < 1e-10:
+    pieces = lambda th, order: mmrm_pieces(th, data, structure, reml, order, pats)  # noqa: E731
+    # Newton from mmrm's start; then L-BFGS-B before Newton; then from the residuals' empirical
+    # covariance (mmrm's emp_start, for every structure): the first that reaches a minimum wins
+    best = None
+    for start_theta, quasi in ((theta, False), (theta, True), (None, True)):
+        if start_theta is None:
+            start_theta = theta_from(_empirical_covariance(data, pats), structure)
+        th, c, ok = trust_region_newton(start_theta, pieces, quasi)
+        minimum = ok and c.hessian is not None and np.linalg.eigvalsh(c.hessian).min() > 0
+        if best is None or best[1].hessian is None or (np.isfinite(c.criterion) and c.criterion < best[1].criterion):
+            best = (th, c, ok)
+        if minimum:
+            best = (th, c, ok)
             break
-        theta = cand
-        cur = mmrm_pieces(theta, data, structure, reml, 2, pats)
-        if np.max(np.abs(t * step)) < 1e-10 * max(1.0, np.max(np.abs(theta))):
-            converged = True
-            break
+    theta, cur, converged = best
+    if cur.hessian is None:
+        raise ValueError(f"the {'REML' if reml else 'ML'} criterion of the {structure} covariance is not finite")
     H = cur.hessian
     vals = np.linalg.eigvalsh(H)
     minimum = bool(vals.min() > 0)
@@ -309,8 +342,16 @@ def fit_mmrm(data: RepeatedData, structure: str = "us", reml: bool = True) -> MM
     )
 
 
-def _newton_step(g: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """Newton's step, with the Hessian shifted to positive definite where it is not (Levenberg)."""
-    vals = np.linalg.eigvalsh(H)
-    shift = 0.0 if vals.min() > 1e-8 * max(1.0, vals.max()) else -vals.min() + 1e-3 * max(1.0, abs(vals).max())
-    return np.linalg.solve(H + shift * np.eye(len(g)), g)
+def _empirical_covariance(data: RepeatedData, pats: list[_Pattern]) -> np.ndarray:
+    """Covariance over visits of the least-squares residuals, each pair from the participants seen at both."""
+    beta, *_ = np.linalg.lstsq(data.X, data.y, rcond=None)
+    T = data.n_visits
+    sums, counts = np.zeros((T, T)), np.zeros((T, T))
+    for pat in pats:
+        r = pat.y - pat.X @ beta
+        ix = np.ix_(pat.visits, pat.visits)
+        sums[ix] += r.T @ r
+        counts[ix] += len(r)
+    S = sums / np.maximum(counts, 1)
+    vals, vecs = np.linalg.eigh((S + S.T) / 2)  # pairwise estimates need not be positive definite
+    return (vecs * np.maximum(vals, 1e-6 * max(vals.max(), 1e-12))) @ vecs.T

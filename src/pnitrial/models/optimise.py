@@ -33,12 +33,14 @@ __all__ = [
     "scaled_gradient",
     "singular",
     "theta_convergence",
+    "trust_region_newton",
 ]
 
 SINGULAR_TOL = 1e-4
 GRADIENT_TOL = 2e-3
 THETA_GRID = np.r_[0.0, np.geomspace(1e-3, 1e2, 11)]
 NEWTON_MAX = 60
+TRUST_MAX = 200  # trust-region iterations of an MMRM fit
 # Newton stops when the step is this small relative to max(lambda, LAMBDA_FLOOR).
 STEP_RTOL = 1e-12
 LAMBDA_FLOOR = 1e-10
@@ -188,3 +190,64 @@ def theta_convergence(fun, theta: np.ndarray, lower: np.ndarray) -> tuple[float,
         return float(np.max(np.abs(g))), False
     gmax = float(np.max(np.abs(scaled)))
     return gmax, bool(converged(gmax, True))
+
+
+# -- a covariance over visits (MMRM): exact gradient and Hessian ----------------------------------
+
+
+def trust_region_newton(theta: np.ndarray, pieces, quasi_newton: bool = False):
+    """Trust-region Newton on the exact gradient and Hessian (Conn, Gould & Toint 2000), which, unlike
+    a line search, leaves saddle points along negative curvature; then Newton steps to full precision.
+    With quasi_newton, L-BFGS-B (mmrm's optimiser) first crosses the flat regions of many-parameter
+    structures. `pieces(theta, order)` returns the criterion (order 0), its gradient (1) and Hessian (2)
+    as attributes `criterion`, `gradient`, `hessian`; returns (theta, pieces at theta, converged)."""
+    cache: dict = {}
+
+    def at(th: np.ndarray, order: int):
+        key = th.tobytes()
+        if key not in cache or (cache[key].hessian is None and order == 2):
+            cache.clear()
+            cache[key] = pieces(th, 2)
+        return cache[key]
+
+    def fun(th):
+        c = at(th, 2).criterion
+        return c if np.isfinite(c) else 1e300
+
+    def value_and_gradient(th):
+        c = pieces(th, 1)
+        return (c.criterion, c.gradient) if np.isfinite(c.criterion) else (1e300, np.zeros_like(th))
+
+    if quasi_newton:
+        first = optimize.minimize(
+            value_and_gradient,
+            theta,
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-8},
+        )
+        if np.isfinite(pieces(first.x, 0).criterion):
+            theta = np.asarray(first.x, dtype=float)
+    res = optimize.minimize(
+        fun,
+        theta,
+        jac=lambda th: at(th, 2).gradient if np.isfinite(at(th, 2).criterion) else np.zeros_like(th),
+        hess=lambda th: at(th, 2).hessian if np.isfinite(at(th, 2).criterion) else np.eye(len(th)),
+        method="trust-exact",
+        options={"gtol": 1e-9, "maxiter": TRUST_MAX},
+    )
+    theta = np.asarray(res.x, dtype=float)
+    cur = pieces(theta, 2)
+    for _ in range(5):  # polish: trust-exact stops on the gradient norm, Newton doubles the digits
+        if cur.hessian is None or np.linalg.eigvalsh(cur.hessian).min() <= 0:
+            break
+        step = np.linalg.solve(cur.hessian, cur.gradient)
+        new = pieces(theta - step, 2)
+        if not (np.isfinite(new.criterion) and new.criterion <= cur.criterion + 1e-9 * abs(cur.criterion)):
+            break
+        theta, cur = theta - step, new
+        if np.max(np.abs(step)) < 1e-12 * max(1.0, np.max(np.abs(theta))):
+            break
+    if cur.gradient is None:
+        return theta, cur, False
+    return theta, cur, bool(res.success or np.linalg.norm(cur.gradient) < 1e-6)

@@ -39,13 +39,7 @@ def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
             ),
         ),
         ("Visits", ", ".join(meta.visits)),
-        (
-            "Model",
-            "REML linear mixed model, arm x visit"
-            + "".join(f" + {c}" for c in meta.covariates)
-            + ", random participant intercept"
-            + (" and time slope" if config["model"]["random_slope"] else ""),
-        ),
+        ("Model", _model_text(meta, config, fits)),
         ("Primary estimand", config["analysis"]["primary"]),
         ("Denominator df", config["inference"]["ddf"]),
         ("Multiplicity", f"{config['multiplicity']['method']} within each outcome family"),
@@ -263,3 +257,33 @@ def _panel_summary(top_path: str, panel_meta: str, alpha: float) -> list[str]:
         f"{hits}{more} with FDR-adjusted p &lt; {alpha:g} for the primary intervention effect.</p>",
         render.html_table(top.head(10).fillna(""), "Top analytes"),
     ]
+
+
+_STRUCTURE_NAMES = {
+    "us": "unstructured",
+    "cs": "compound symmetry",
+    "csh": "heterogeneous compound symmetry",
+    "ar1": "AR(1)",
+    "ar1h": "heterogeneous AR(1)",
+    "toep": "Toeplitz",
+    "toeph": "heterogeneous Toeplitz",
+    "ad": "ante-dependence",
+    "adh": "heterogeneous ante-dependence",
+}
+
+
+def _model_text(meta: Trial, config: dict, fits: pd.DataFrame) -> str:
+    """What was fitted for the lmm and clda estimands, from the fits themselves (structures after fallback)."""
+    fitting = "REML" if config["model"].get("reml", True) else "ML"
+    used = fits.loc[fits.get("estimand", pd.Series(dtype=str)).isin(["lmm", "clda"]), "covariance"]
+    used = sorted({c for c in used.dropna() if isinstance(c, str) and c})
+    terms = "arm x visit" + "".join(f" + {c}" for c in meta.covariates)
+    parts = []
+    if "random-intercept" in used or not used:
+        slope = " and time slope" if config["model"]["random_slope"] else ""
+        parts.append(f"random participant intercept{slope}")
+    mmrm = [c for c in used if c != "random-intercept"]
+    if mmrm:
+        names = ", ".join(f"{_STRUCTURE_NAMES.get(c, c)} ({c})" for c in mmrm)
+        parts.append(f"MMRM with {names} covariance over visits")
+    return f"{fitting} linear mixed model, {terms}; " + "; ".join(parts)

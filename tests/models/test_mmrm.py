@@ -1,0 +1,136 @@
+"""The MMRM against R's mmrm (tests/reference/mmrm_reference.R, committed outputs in
+tests/reference/expected/mmrm/): every covariance structure, Kenward-Roger with and without its
+second-derivative term and Satterthwaite, on real trials with dropout; and its derivatives
+against finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
+from pnitrial.data.codebook import load_codebook
+from pnitrial.data.longframe import build_long_frame
+from pnitrial.models.covariance import STRUCTURES, covariance, n_theta
+from pnitrial.models.mmrm import RepeatedData, fit_mmrm, mmrm_pieces
+
+CASES = ROOT / "tests" / "reference" / "cases"
+EXPECTED = ROOT / "tests" / "reference" / "expected" / "mmrm"
+METHODS = {
+    "Kenward-Roger": "kenward-roger",
+    "Kenward-Roger-Linear": "kenward-roger-linear",
+    "Satterthwaite": "satterthwaite",
+}
+# the issue's tolerances: estimates 1e-6 (of the SE), SE 1e-5, df 1e-3, p 1e-6
+TOL = {"estimate": 1e-6, "se": 1e-5, "df": 1e-3, "p": 1e-6}
+# Where R's optimum is measurably short of pnitrial's (a higher REML log-likelihood by more than
+# 1e-10: mmrm's L-BFGS-B, even restarted, stops early in flat many-parameter likelihoods such as an
+# unstructured 12-visit model), the reference carries fewer digits; ten times looser there.
+SHORT = {"estimate": 1e-5, "se": 1e-4, "df": 1e-3, "p": 1e-5}
+
+
+def _random_repeated(seed: int, m: int = 40, T: int = 4) -> RepeatedData:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(m), T)
+    v = np.tile(np.arange(T), m)
+    arm = (g % 2).astype(float)
+    X = np.column_stack([np.ones(m * T)] + [v == k for k in range(1, T)] + [arm * (v == k) for k in range(1, T)])
+    y = X @ rng.normal(size=X.shape[1]) + np.repeat(rng.normal(size=m), T) + rng.normal(size=m * T) * (1 + v / 2)
+    keep = (rng.random(m * T) > 0.2) | (v == 0)
+    return RepeatedData(X[keep].astype(float), y[keep], g[keep], v[keep], T, tuple(f"b{i}" for i in range(X.shape[1])))
+
+
+@pytest.mark.parametrize("structure", STRUCTURES)
+@pytest.mark.parametrize("reml", [True, False])
+def test_gradient_and_hessian_equal_finite_differences(structure, reml):
+    d = _random_repeated(1)
+    theta = np.random.default_rng(2).normal(size=n_theta(structure, 4)) * 0.3
+    pc = mmrm_pieces(theta, d, structure, reml, order=2)
+    h = 1e-5
+    eye = np.eye(len(theta)) * h
+    num_g = [
+        (mmrm_pieces(theta + e, d, structure, reml).criterion - mmrm_pieces(theta - e, d, structure, reml).criterion)
+        / (2 * h)
+        for e in eye
+    ]
+    num_h = [
+        (
+            mmrm_pieces(theta + e, d, structure, reml, 1).gradient
+            - mmrm_pieces(theta - e, d, structure, reml, 1).gradient
+        )
+        / (2 * h)
+        for e in eye
+    ]
+    np.testing.assert_allclose(pc.gradient, num_g, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(pc.hessian, np.array(num_h), rtol=1e-6, atol=1e-5)
+
+
+def test_covariance_parameterisations_are_mmrm_s():
+    # toeph over 3 visits: sds exp(theta_0..2), lag correlations theta / sqrt(1 + theta^2)
+    S = covariance(np.array([0.0, np.log(2.0), 0.0, 1.0, 0.5]), "toeph", 3)
+    r1, r2 = 1 / np.sqrt(2), 0.5 / np.sqrt(1.25)
+    np.testing.assert_allclose(S, [[1, 2 * r1, r2], [2 * r1, 4, 2 * r1], [r2, 2 * r1, 1]])
+    # cs: invlogit(theta) (1 + a) - a with a = 1 / (T - 1)
+    S = covariance(np.array([0.0, 0.0]), "cs", 3)
+    assert S[0, 1] == pytest.approx(0.5 * 1.5 - 0.5)
+
+
+def test_a_participant_with_one_visit_and_intermittent_gaps_are_used():
+    d = _random_repeated(4, m=30)
+    fit = fit_mmrm(d, "us")
+    assert fit.converged and fit.positive_definite and fit.data.n == d.n
+
+
+def _cases() -> list[str]:
+    return sorted(p.stem for p in EXPECTED.glob("*.csv"))
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_matches_r_mmrm(case):
+    ref = pd.read_csv(EXPECTED / f"{case}.csv", keep_default_na=False)
+    ref["value"] = pd.to_numeric(ref["value"])
+    frame, meta = build_long_frame(load_codebook(CASES / case / "dataset.yaml"))
+    checked = 0
+    for (key, structure, method), r in ref.groupby(["outcome", "structure", "method"], sort=False):
+        opts = AnalysisOptions(ddf=METHODS[method], covariance=structure, covariance_fallback=())
+        res = analyse_outcome(frame, meta, key, opts)
+        fits = {f["estimand"]: f for f in res.fits}
+        for est in ("lmm", "clda"):
+            rr = r[r["estimand"] == est].set_index(["quantity", "name"])["value"]
+            if rr[("converged", "")] != 1 or fits[est]["status"] != "ok":
+                continue  # a structure R or pnitrial cannot fit is checked by the fallback tests
+            for q in ("loglik", "aic", "bic"):
+                assert fits[est][q] == pytest.approx(rr[(q, "")], rel=1e-8), (case, structure, est, q)
+            assert fits[est]["loglik"] >= rr[("loglik", "")] - 1e-9  # never a worse optimum than mmrm's
+            tol = SHORT if fits[est]["loglik"] - rr[("loglik", "")] > 1e-10 else TOL
+            mine = [e for e in res.effects if e["estimand"] == est and e["scale"] == "model"]
+            for e in mine:
+                if not e["contrast"].startswith("interaction:"):
+                    continue
+                name = f"{est}|{e['contrast']}"
+                se = rr[("se", name)]
+                assert e["estimate"] == pytest.approx(rr[("estimate", name)], abs=tol["estimate"] * se), name
+                assert e["se"] == pytest.approx(se, rel=tol["se"]), (case, structure, method, name)
+                assert e["df"] == pytest.approx(rr[("df", name)], rel=tol["df"]), (case, structure, method, name)
+                assert e["p"] == pytest.approx(rr[("p", name)], abs=tol["p"]), (case, structure, method, name)
+                checked += 1
+            if est == "lmm":
+                (a,) = [x for x in res.anova if x["term"] == "arm:visit"]
+                assert a["ndf"] == rr[("F_num_df", "arm:visit")]
+                assert a["ddf"] == pytest.approx(rr[("F_denom_df", "arm:visit")], rel=tol["df"])
+                assert a["F"] == pytest.approx(rr[("F_f_stat", "arm:visit")], rel=tol["se"])
+                assert a["p"] == pytest.approx(rr[("F_p_val", "arm:visit")], abs=tol["p"])
+    assert checked > 0
+
+
+def test_fallback_says_which_structure_it_used():
+    """bodyweight: 16 rats, 11 visits; us has 66 covariance parameters and does not converge."""
+    frame, meta = build_long_frame(load_codebook(CASES / "bodyweight" / "dataset.yaml"))
+    res = analyse_outcome(frame, meta, meta.outcomes[0].key, AnalysisOptions(covariance="us"))
+    clda = next(f for f in res.fits if f["estimand"] == "clda")
+    assert clda["status"] == "ok" and clda["covariance"] != "us"
+    assert f"covariance {clda['covariance']} used in place of us" in clda["warnings"]
+    eff = [e for e in res.effects if e["estimand"] == "clda"]
+    assert {e["covariance"] for e in eff} == {clda["covariance"]}
