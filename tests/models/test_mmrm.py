@@ -27,8 +27,9 @@ METHODS = {
 TOL = {"estimate": 1e-6, "se": 1e-5, "df": 1e-3, "p": 1e-6}
 # Where R's optimum is measurably short of pnitrial's (a higher REML log-likelihood by more than
 # 1e-10: mmrm's L-BFGS-B, even restarted, stops early in flat many-parameter likelihoods such as an
-# unstructured 12-visit model), the reference carries fewer digits; ten times looser there.
-SHORT = {"estimate": 1e-5, "se": 1e-4, "df": 1e-3, "p": 1e-5}
+# unstructured 12-visit model, by up to 1e-7), the reference carries fewer digits: a shortfall d in
+# the log-likelihood moves the parameters by about sqrt(d) of their SE, so 1e-4 there.
+SHORT = {"estimate": 1e-4, "se": 1e-4, "df": 1e-3, "p": 2e-5}
 
 
 def _random_repeated(seed: int, m: int = 40, T: int = 4) -> RepeatedData:
@@ -83,8 +84,13 @@ def test_a_participant_with_one_visit_and_intermittent_gaps_are_used():
     assert fit.converged and fit.positive_definite and fit.data.n == d.n
 
 
-def _cases() -> list[str]:
-    return sorted(p.stem for p in EXPECTED.glob("*.csv"))
+def _cases() -> list:
+    """Every committed case; the long trials (11-12 visits, unstructured) run with the slow tests."""
+    quick = ("btheb", "fdd")
+    return [
+        pytest.param(c, marks=() if c in quick else pytest.mark.slow)
+        for c in sorted(p.stem for p in EXPECTED.glob("*.csv"))
+    ]
 
 
 @pytest.mark.parametrize("case", _cases())
@@ -125,6 +131,7 @@ def test_matches_r_mmrm(case):
     assert checked > 0
 
 
+@pytest.mark.slow
 def test_fallback_says_which_structure_it_used():
     """bodyweight: 16 rats, 11 visits; us has 66 covariance parameters and does not converge."""
     frame, meta = build_long_frame(load_codebook(CASES / "bodyweight" / "dataset.yaml"))
