@@ -40,7 +40,29 @@ ANALYSES = ("rm_corr", "change_pearson", "change_spearman")
 
 
 def fisher_ci(r: float, n_effective: float, alpha: float) -> tuple[float, float]:
-    """Fisher z interval for a correlation, SE 1/sqrt(n - 3) (Fisher 1921, Metron 1:3)."""
+    """Fisher z interval for a correlation, SE 1/sqrt(n - 3) (Fisher 1921, Metron 1:3).
+
+    Parameters
+    ----------
+    r : float
+        The correlation.
+    n_effective : float
+        Effective sample size (n, or df + 2 for a repeated-measures correlation).
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    (float, float)
+        The interval; NaN for |r| = 1, a non-finite r or n_effective <= 3.
+
+    Examples
+    --------
+    >>> [round(v, 6) for v in fisher_ci(0.5, 20, 0.05)]
+    [0.073811, 0.771761]
+    >>> fisher_ci(1.0, 20, 0.05)
+    (nan, nan)
+    """
     if not (np.isfinite(r) and n_effective > 3 and abs(r) < 1):
         return float("nan"), float("nan")
     z, h = math.atanh(r), float(stats.norm.ppf(1 - alpha / 2)) / math.sqrt(n_effective - 3)
@@ -52,6 +74,27 @@ def repeated_measures_correlation(data: pd.DataFrame, alpha: float = 0.05) -> di
 
     r, df and p are pingouin's; the CI uses the effective sample size df + 2, as rmcorr >= 0.5.4
     does (pingouin's interval uses df, which its authors' erratum corrected).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Columns pid, x and y, several rows per participant.
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    dict
+        r, ci_low, ci_high, df (N - k - 1 for N rows of k participants) and p.
+
+    Examples
+    --------
+    >>> data = pd.DataFrame({"pid": np.repeat(np.arange(6), 2),
+    ...     "x": [1.0, 2.0, 3.0, 3.5, 2.0, 2.9, 5.0, 6.2, 4.0, 4.4, 1.5, 2.1],
+    ...     "y": [2.0, 3.1, 4.2, 4.0, 1.0, 2.2, 6.0, 7.5, 3.0, 3.2, 2.0, 2.8]})
+    >>> res = repeated_measures_correlation(data)
+    >>> round(res["r"], 4), res["df"], round(res["p"], 6), round(res["ci_low"], 4), round(res["ci_high"], 4)
+    (0.9341, 5, 0.002065, 0.6105, 0.9904)
     """
     with warnings.catch_warnings():  # pingouin's own use of a deprecated pandas keyword
         warnings.filterwarnings("ignore", message=".*inplace keyword.*")
@@ -62,7 +105,32 @@ def repeated_measures_correlation(data: pd.DataFrame, alpha: float = 0.05) -> di
 
 
 def change_correlation(x: np.ndarray, y: np.ndarray, method: str, alpha: float = 0.05) -> dict:
-    """Pearson r or Spearman rho with the t-test of R's cor.test (exact = FALSE for Spearman)."""
+    """Pearson r or Spearman rho with the t-test of R's cor.test (exact = FALSE for Spearman).
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Paired changes.
+    method : {"pearson", "spearman"}
+        The correlation.
+    alpha : float
+        1 - confidence level (Fisher interval, Pearson only).
+
+    Returns
+    -------
+    dict
+        r, ci_low, ci_high (NaN for Spearman), df (n - 2) and p.
+
+    Examples
+    --------
+    >>> x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0]); y = np.array([1.2, 1.9, 3.5, 3.1, 5.5, 5.0])
+    >>> res = change_correlation(x, y, "pearson")
+    >>> round(res["r"], 4), res["df"], round(res["p"], 6), round(res["ci_low"], 4)
+    (0.934, 4, 0.006381, 0.5062)
+    >>> res = change_correlation(x, y, "spearman")
+    >>> round(res["r"], 4), round(res["p"], 6), res["ci_low"]
+    (0.8857, 0.018845, nan)
+    """
     n = len(x)
     r = float(stats.pearsonr(x, y)[0] if method == "pearson" else stats.spearmanr(x, y)[0])
     df = n - 2
@@ -90,7 +158,49 @@ METHODS = ("pearson", "spearman")
 def associations(
     frame: pd.DataFrame, meta: Trial, x_family: str, y_family: str, method: str, alpha: float = 0.05, min_n: int = 5
 ) -> pd.DataFrame:
-    """Every (x_family, y_family) outcome pair under each analysis; p adjusted over each analysis' matrix."""
+    """Every (x_family, y_family) outcome pair under each analysis; p adjusted over each analysis' matrix.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    x_family, y_family : str
+        Outcome families of the rows (biomarkers) and columns (clinical outcomes) of the matrix.
+    method : str
+        Multiplicity method (inference.multiplicity.adjust), applied within each analysis.
+    alpha : float
+        1 - confidence level.
+    min_n : int
+        Fewest participants analysed; a pair with fewer is a row with its status.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair and analysis (`ANALYSES`), columns `COLUMNS`.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> il6 = Outcome("il6", "il6", "IL-6", "pg/mL", "biomarker", "log")
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(il6, pain))
+    >>> rng = np.random.default_rng(5)
+    >>> n = 12; arm = np.arange(n) < 6
+    >>> m0, y0 = rng.normal(1.0, 0.5, n), rng.normal(6.0, 1.0, n)
+    >>> m1 = m0 - 0.6 * arm + rng.normal(0, 0.3, n)
+    >>> y1 = y0 + 1.5 * (m1 - m0) + rng.normal(0, 0.5, n)
+    >>> values = {("il6", 0): np.exp(m0), ("il6", 1): np.exp(m1), ("pain", 0): y0, ("pain", 1): y1}
+    >>> frame = pd.concat([pd.DataFrame({"pid": np.arange(1, n + 1), "role": np.where(arm, "intervention", "control"),
+    ...     "visit": ("pre", "post")[v], "visit_index": v, "outcome": k, "value": val})
+    ...     for (k, v), val in values.items()], ignore_index=True)
+    >>> table = associations(frame, meta, "biomarker", "clinical", "bh")
+    >>> table["analysis"].tolist(), table["r"].round(4).tolist(), table["n_participants"].tolist()
+    (['rm_corr', 'change_pearson', 'change_spearman'], [0.8448, 0.0831, 0.2571], [12, 6, 6])
+    """
     xs = [o for o in meta.outcomes if o.family == x_family]
     ys = [o for o in meta.outcomes if o.family == y_family]
     if not xs or not ys:

@@ -49,13 +49,66 @@ B_PATH = "b (mediator -> outcome | arm)"
 
 
 def pair_seed(seed: int, mediator: str, outcome: str) -> int:
-    """A 32-bit seed per pair (pingouin takes a RandomState seed), independent of job order."""
+    """A 32-bit seed per pair (pingouin takes a RandomState seed), independent of job order.
+
+    Parameters
+    ----------
+    seed : int
+        The analysis seed.
+    mediator, outcome : str
+        Outcome keys of the pair (their CRC-32 are mixed in).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> pair_seed(2024, "il6", "pain")
+    1529989356
+    """
     ss = np.random.SeedSequence([seed, zlib.crc32(mediator.encode()), zlib.crc32(outcome.encode())])
     return int(ss.generate_state(1)[0])
 
 
 def mediation_data(frame: pd.DataFrame, meta: Trial, mediator: str, outcome: str) -> pd.DataFrame:
-    """Per trial participant with both outcomes at the first and last visit: x, m, y, m0, y0."""
+    """Per trial participant with both outcomes at the first and last visit: x, m, y, m0, y0.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    mediator, outcome : str
+        Outcome keys of M and Y.
+
+    Returns
+    -------
+    DataFrame
+        x (1 intervention), m and y (changes, model scale), m0 and y0 (baselines), sorted by pid.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> il6 = Outcome("il6", "il6", "IL-6", "pg/mL", "biomarker", "log")
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(il6, pain))
+    >>> rng = np.random.default_rng(5)
+    >>> n = 12; arm = np.arange(n) < 6
+    >>> m0, y0 = rng.normal(1.0, 0.5, n), rng.normal(6.0, 1.0, n)
+    >>> m1 = m0 - 0.6 * arm + rng.normal(0, 0.3, n)
+    >>> y1 = y0 + 1.5 * (m1 - m0) + rng.normal(0, 0.5, n)
+    >>> values = {("il6", 0): np.exp(m0), ("il6", 1): np.exp(m1), ("pain", 0): y0, ("pain", 1): y1}
+    >>> frame = pd.concat([pd.DataFrame({"pid": np.arange(1, n + 1), "role": np.where(arm, "intervention", "control"),
+    ...     "visit": ("pre", "post")[v], "visit_index": v, "outcome": k, "value": val})
+    ...     for (k, v), val in values.items()], ignore_index=True)
+    >>> data = mediation_data(frame, meta, "il6", "pain")
+    >>> data.shape, data.loc[0].round(4).tolist()
+    ((12, 5), [1.0, -0.4771, -1.2613, 0.599, 5.0417])
+    """
     last = len(meta.visits) - 1
     cols = {}
     for name, key in (("m", mediator), ("y", outcome)):
@@ -72,7 +125,39 @@ def mediation_data(frame: pd.DataFrame, meta: Trial, mediator: str, outcome: str
 
 
 def mediation(data: pd.DataFrame, n_boot: int, seed: int, alpha: float = 0.05) -> pd.DataFrame:
-    """pingouin's five paths with covariates m0 and y0."""
+    """pingouin's five paths with covariates m0 and y0, and the b path itself.
+
+    Paths by least squares (Baron & Kenny 1986, J Pers Soc Psychol 51:1173); the indirect effect
+    a*b with a bias-corrected bootstrap interval (Preacher & Hayes 2008, Behav Res Methods 40:879).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Columns x, m, y, m0, y0, as from `mediation_data`.
+    n_boot : int
+        Bootstrap resamples.
+    seed : int
+        RandomState seed of the bootstrap.
+    alpha : float
+        1 - confidence level of the intervals.
+
+    Returns
+    -------
+    DataFrame
+        Rows `PATHS` with the b path second; columns path, estimate, se, ci_low, ci_high, p.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(5)
+    >>> x = np.repeat([1.0, 0.0], 6); m0, y0 = rng.normal(1.0, 0.5, 12), rng.normal(6.0, 1.0, 12)
+    >>> m = -0.6 * x + rng.normal(0, 0.3, 12)
+    >>> data = pd.DataFrame({"x": x, "m": m, "y": 1.5 * m + rng.normal(0, 0.5, 12), "m0": m0, "y0": y0})
+    >>> res = mediation(data, n_boot=200, seed=42)
+    >>> res["path"].iloc[[0, 1, -1]].tolist()
+    ['a (arm -> mediator)', 'b (mediator -> outcome | arm)', 'a*b (indirect)']
+    >>> res["estimate"].round(4).tolist()
+    [-0.5457, 1.0986, 0.9761, -0.4984, 0.1011, -0.5994]
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         res = pg.mediation_analysis(
@@ -101,7 +186,59 @@ def mediation_table(
     method: str,
     min_n: int = 8,
 ) -> pd.DataFrame:
-    """Every mediator x outcome pair; the indirect effects' p adjusted across the pairs."""
+    """Every mediator x outcome pair; the indirect effects' p adjusted across the pairs.
+
+    A pair with an outcome missing from the codebook, or fewer than `min_n` complete participants,
+    or whose analysis fails, is one row with its status.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    mediators, outcomes : list of str
+        Outcome keys; every pair of distinct keys is analysed.
+    n_boot : int
+        Bootstrap resamples.
+    seed : int
+        Analysis seed (combined with the pair by `pair_seed`).
+    alpha : float
+        1 - confidence level of the intervals.
+    method : str
+        Multiplicity method for the indirect effects (inference.multiplicity.adjust).
+    min_n : int
+        Fewest complete participants analysed.
+
+    Returns
+    -------
+    DataFrame
+        Six path rows per analysed pair, columns `COLUMNS`.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> il6 = Outcome("il6", "il6", "IL-6", "pg/mL", "biomarker", "log")
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(il6, pain))
+    >>> rng = np.random.default_rng(5)
+    >>> n = 12; arm = np.arange(n) < 6
+    >>> m0, y0 = rng.normal(1.0, 0.5, n), rng.normal(6.0, 1.0, n)
+    >>> m1 = m0 - 0.6 * arm + rng.normal(0, 0.3, n)
+    >>> y1 = y0 + 1.5 * (m1 - m0) + rng.normal(0, 0.5, n)
+    >>> values = {("il6", 0): np.exp(m0), ("il6", 1): np.exp(m1), ("pain", 0): y0, ("pain", 1): y1}
+    >>> frame = pd.concat([pd.DataFrame({"pid": np.arange(1, n + 1), "role": np.where(arm, "intervention", "control"),
+    ...     "visit": ("pre", "post")[v], "visit_index": v, "outcome": k, "value": val})
+    ...     for (k, v), val in values.items()], ignore_index=True)
+    >>> table = mediation_table(frame, meta, ["il6"], ["pain", "bdi"], 200, 2024, 0.05, "bh")
+    >>> indirect = table[table["path"] == INDIRECT].iloc[0]
+    >>> round(float(indirect["estimate"]), 4), indirect["ci_method"], indirect["p_adjust_method"]
+    (-0.5994, 'bias-corrected bootstrap', 'bh')
+    >>> table["status"].iloc[-1]
+    'not in the codebook: bdi'
+    """
     from pnitrial.inference.multiplicity import adjust
 
     known = {o.key for o in meta.outcomes}

@@ -95,7 +95,49 @@ def _mixed(
 def analyse_panel(
     rows: pd.DataFrame, values: np.ndarray, meta: Trial, panel: dict, opts: AnalysisOptions
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Effects and fits of every analyte (columns of `values`); failures are rows, never raised."""
+    """Effects and fits of every analyte (columns of `values`); failures are rows, never raised.
+
+    Analytes whose batched fit does not converge are refitted by the single-fit engine (with its
+    statsmodels fallback), as are all analytes when `opts.random_slope` is set.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        One row per participant x visit: pid, role, visit, visit_index and the covariates.
+    values : ndarray, shape (len(rows), K)
+        The analytes' raw values, NaN where missing.
+    meta : Trial
+        The trial.
+    panel : dict
+        analytes (K keys), family, transform ("none" or "log") and unit.
+    opts : AnalysisOptions
+        How the estimands are fitted.
+
+    Returns
+    -------
+    effects : DataFrame
+        Rows as analyses.estimands writes them, analyte by analyte in panel order.
+    fits : DataFrame
+        One row per analyte and model.
+
+    Examples
+    --------
+    >>> from pnitrial.analyses.estimands import AnalysisOptions
+    >>> from pnitrial.data.trial import Trial
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> rows = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...                      "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6)})
+    >>> rng = np.random.default_rng(7)
+    >>> values = 5 + rng.normal(size=(6, 2))[pid - 1] + rng.normal(scale=0.5, size=(12, 2))
+    >>> panel = {"analytes": ["IL6", "TNF"], "family": "olink", "transform": "none", "unit": "NPX"}
+    >>> effects, fits = analyse_panel(rows, values, meta, panel, AnalysisOptions())
+    >>> primary = effects[effects["primary"] & (effects["contrast"] == "interaction:post")]
+    >>> primary["outcome"].tolist(), primary["estimand"].tolist(), primary["estimate"].round(4).tolist()
+    (['IL6', 'TNF'], ['clda', 'clda'], [-0.0288, 0.2681])
+    >>> fits["estimand"].tolist()[:3], fits["status"].unique().tolist()
+    (['lmm', 'clda', 'ancova'], ['ok'])
+    """
     keys = list(panel["analytes"])
     if opts.random_slope:
         return _one_at_a_time(rows, values, meta, panel, opts)
@@ -209,7 +251,37 @@ def _ordered(table: _Table, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def long_from_wide(rows: pd.DataFrame, values: np.ndarray, keys: list[str]) -> pd.DataFrame:
-    """The long frame analyses.estimands reads, for the analytes `keys` (columns of `values`)."""
+    """The long frame analyses.estimands reads, for the analytes `keys` (columns of `values`).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        One row per participant x visit.
+    values : ndarray, shape (len(rows), len(keys))
+        Values, NaN where missing.
+    keys : list of str
+        Analyte keys, one per column of `values`.
+
+    Returns
+    -------
+    DataFrame
+        `rows` repeated per analyte with outcome, value, censored (0) and lod (NaN); missing values dropped.
+
+    Examples
+    --------
+    >>> from pnitrial.data.trial import Trial
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> rows = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...                      "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6)})
+    >>> rng = np.random.default_rng(7)
+    >>> values = 5 + rng.normal(size=(6, 2))[pid - 1] + rng.normal(scale=0.5, size=(12, 2))
+    >>> panel = {"analytes": ["IL6", "TNF"], "family": "olink", "transform": "none", "unit": "NPX"}
+    >>> values[0, 1] = np.nan
+    >>> frame = long_from_wide(rows, values, panel["analytes"])
+    >>> len(frame), frame["outcome"].value_counts().sort_index().tolist(), frame.columns.tolist()[-4:]
+    (23, [12, 11], ['outcome', 'value', 'censored', 'lod'])
+    """
     parts = []
     for j, k in enumerate(keys):
         ok = np.isfinite(values[:, j])
@@ -218,7 +290,28 @@ def long_from_wide(rows: pd.DataFrame, values: np.ndarray, keys: list[str]) -> p
 
 
 def panel_meta(meta: Trial, panel: dict) -> Trial:
-    """The trial with the analytes as its outcomes, for the single-fit path."""
+    """The trial with the analytes as its outcomes, for the single-fit path.
+
+    Parameters
+    ----------
+    meta : Trial
+        The trial.
+    panel : dict
+        analytes, unit, family and transform.
+
+    Returns
+    -------
+    Trial
+        `meta` with one Outcome per analyte (key, column and label the analyte's name).
+
+    Examples
+    --------
+    >>> from pnitrial.data.trial import Trial
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"))
+    >>> panel = {"analytes": ["IL6", "TNF"], "family": "olink", "transform": "none", "unit": "NPX"}
+    >>> [(o.key, o.family, o.unit) for o in panel_meta(meta, panel).outcomes]
+    [('IL6', 'olink', 'NPX'), ('TNF', 'olink', 'NPX')]
+    """
     outs = [Outcome(k, k, k, panel["unit"], panel["family"], panel["transform"]) for k in panel["analytes"]]
     return meta.with_outcomes(tuple(outs))
 
@@ -237,7 +330,41 @@ def _one_at_a_time(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.Da
 
 
 def wide_from_long(frame: pd.DataFrame, meta: Trial, keys: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Rows (participant x visit) and a values matrix for outcomes `keys` of a long frame."""
+    """Rows (participant x visit) and a values matrix for outcomes `keys` of a long frame.
+
+    The inverse of `long_from_wide`.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial (its covariates are kept in the rows).
+    keys : list of str
+        Outcome keys, one column each.
+
+    Returns
+    -------
+    rows : DataFrame
+        pid, role, visit, visit_index and covariates, sorted by pid and visit.
+    values : ndarray, shape (len(rows), len(keys))
+        NaN where an outcome has no value.
+
+    Examples
+    --------
+    >>> from pnitrial.data.trial import Trial
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> rows = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...                      "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6)})
+    >>> rng = np.random.default_rng(7)
+    >>> values = 5 + rng.normal(size=(6, 2))[pid - 1] + rng.normal(scale=0.5, size=(12, 2))
+    >>> panel = {"analytes": ["IL6", "TNF"], "family": "olink", "transform": "none", "unit": "NPX"}
+    >>> frame = long_from_wide(rows, values, panel["analytes"])
+    >>> rows2, values2 = wide_from_long(frame, meta, panel["analytes"])
+    >>> rows2.shape, bool(np.array_equal(values2, values))
+    ((12, 4), True)
+    """
     ident = ["pid", "role", "visit", "visit_index", *meta.covariates]
     rows = frame[ident].drop_duplicates(["pid", "visit_index"]).sort_values(["pid", "visit_index"], kind="stable")
     rows = rows.reset_index(drop=True)

@@ -25,7 +25,38 @@ BLOCK = 2000  # re-randomisations per batched call
 
 @dataclass(frozen=True)
 class PermutationDesign:
-    """A fitted model's design with the columns that carry the arm."""
+    """A fitted model's design with the columns that carry the arm.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        The observed design.
+    y : ndarray, shape (n,)
+        Response.
+    group : ndarray, shape (n,)
+        Participant code per row, 0..m-1.
+    arm : ndarray, shape (m,)
+        1 for intervention, 0 for control, per participant.
+    arm_column : int or None
+        Column of the arm main effect (lmm); None for cLDA, which has none.
+    interactions : dict of str to (int, int)
+        Later visit -> (arm x visit column, visit column).
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> design = permutation_design(frame, meta, pain, "clda")
+    >>> design.X.shape, design.arm.tolist(), design.arm_column, design.interactions
+    ((12, 3), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0], None, {'post': (2, 1)})
+    """
 
     X: np.ndarray  # (n, p)
     y: np.ndarray
@@ -36,7 +67,43 @@ class PermutationDesign:
 
 
 def permutation_design(frame: pd.DataFrame, meta: Trial, outcome: Outcome, estimand: str) -> PermutationDesign:
-    """The random-intercept design of `estimand` ('clda' or 'lmm') and where the arm enters it."""
+    """The random-intercept design of `estimand` ('clda' or 'lmm') and where the arm enters it.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    outcome : Outcome
+        The outcome.
+    estimand : {"clda", "lmm"}
+        The mixed-model estimand.
+
+    Returns
+    -------
+    PermutationDesign
+
+    Raises
+    ------
+    ValueError
+        Another estimand.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> design = permutation_design(frame, meta, pain, "lmm")
+    >>> design.arm_column, design.interactions
+    (1, {'post': (3, 2)})
+    """
     label = meta.arms["intervention"]
     if estimand == "clda":
         em = build_clda_model(frame, meta, outcome)
@@ -63,7 +130,36 @@ def permutation_design(frame: pd.DataFrame, meta: Trial, outcome: Outcome, estim
 
 
 def rerandomised_designs(pd_: PermutationDesign, arms: np.ndarray) -> np.ndarray:
-    """Designs (B, n, p) for participant-level arm vectors `arms` (B, m)."""
+    """Designs (B, n, p) for participant-level arm vectors `arms` (B, m).
+
+    Parameters
+    ----------
+    pd_ : PermutationDesign
+        The observed design.
+    arms : ndarray, shape (B, m)
+        Re-randomised arm indicators, one row per re-randomisation.
+
+    Returns
+    -------
+    ndarray, shape (B, n, p)
+        The design with the arm and arm x visit columns rebuilt from each row of `arms`.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> design = permutation_design(frame, meta, pain, "clda")
+    >>> X = rerandomised_designs(design, np.array([[0, 0, 0, 1, 1, 1.0]]))  # the arms swapped
+    >>> X.shape, X[0, :, 2].tolist()
+    ((1, 12, 3), [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+    """
     a = arms[:, pd_.group]  # (B, n)
     X = np.broadcast_to(pd_.X, (len(arms), *pd_.X.shape)).copy()
     if pd_.arm_column is not None:
@@ -74,21 +170,116 @@ def rerandomised_designs(pd_: PermutationDesign, arms: np.ndarray) -> np.ndarray
 
 
 def wald_t(X: np.ndarray, group: np.ndarray, y: np.ndarray, cols: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Wald t of coefficient `cols` for each design in X (B, n, p); returns (t (B, len(cols)), fit ok)."""
+    """Wald t of coefficient `cols` for each design in X (B, n, p); returns (t (B, len(cols)), fit ok).
+
+    Parameters
+    ----------
+    X : ndarray, shape (B, n, p)
+        One design per re-randomisation.
+    group : ndarray, shape (n,)
+        Participant codes, non-decreasing.
+    y : ndarray, shape (n,)
+        Response (the same for every design).
+    cols : list of int
+        Coefficients to test.
+
+    Returns
+    -------
+    t : ndarray, shape (B, len(cols))
+        beta / se of each coefficient in each fit.
+    ok : ndarray of bool, shape (B,)
+        Fits that succeeded and converged.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> design = permutation_design(frame, meta, pain, "clda")
+    >>> arms = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1.0]])
+    >>> t, ok = wald_t(rerandomised_designs(design, arms), design.group, design.y, [2])
+    >>> t.round(4).tolist(), ok.tolist()
+    ([[-8.7145], [8.7145]], [True, True])
+    """
     fit = fit_batch(X, group, np.broadcast_to(y[:, None], (len(y), X.shape[0])))
     se = np.sqrt(fit.vcov[:, cols, cols])
     return fit.beta[:, cols] / se, fit.ok & fit.converged
 
 
 def outcome_seed(seed: int, key: str) -> np.random.SeedSequence:
-    """One reproducible stream per outcome, whatever the order or parallelism of the jobs."""
+    """One reproducible stream per outcome, whatever the order or parallelism of the jobs.
+
+    Parameters
+    ----------
+    seed : int
+        The analysis seed.
+    key : str
+        Outcome key (its CRC-32 is mixed in).
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+
+    Examples
+    --------
+    >>> ss = outcome_seed(2024, "pain")
+    >>> ss.entropy, np.random.default_rng(ss).integers(100, size=3).tolist()
+    ([2024, 492519974], [16, 78, 9])
+    """
     return np.random.SeedSequence([seed, zlib.crc32(key.encode())])
 
 
 def permutation_test(
     frame: pd.DataFrame, meta: Trial, outcome: Outcome, estimand: str, B: int, seed: int
 ) -> list[dict]:
-    """One row per later visit: observed estimate and t, permutation p, its Monte-Carlo SE."""
+    """One row per later visit: observed estimate and t, permutation p, its Monte-Carlo SE.
+
+    Arm labels are permuted B times (arm sizes kept), p = (1 + #{|t_b| >= |t_obs|}) / (B' + 1)
+    over the B' refits that converged (Phipson & Smyth 2010, Stat Appl Genet Mol Biol 9:39).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    outcome : Outcome
+        The outcome.
+    estimand : {"clda", "lmm"}
+        The mixed-model estimand.
+    B : int
+        Re-randomisations.
+    seed : int
+        Analysis seed (combined with the outcome key by `outcome_seed`).
+
+    Returns
+    -------
+    list of dict
+        One row per later visit.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> row = permutation_test(frame, meta, pain, "clda", B=99, seed=1)[0]
+    >>> row["contrast"], round(row["estimate"], 6), round(row["wald_t"], 4), row["rerandomisations_fitted"]
+    ('interaction:post', -2.0, -8.7145, 99)
+    >>> round(row["p_permutation"], 6), round(row["mc_se"], 4)
+    (0.15, 0.0359)
+    """
     pdz = permutation_design(frame, meta, outcome, estimand)
     visits = list(pdz.interactions)
     cols = [pdz.interactions[v][0] for v in visits]

@@ -49,7 +49,25 @@ LOD_LABELS = {"sqrt2": "LOD/sqrt(2)", "half": "LOD/2", "lod": "LOD"}
 
 
 def wilcoxon_null_counts(m: int, n: int) -> np.ndarray:
-    """Counts of U = 0..mn over the C(m+n, m) orderings (Mann & Whitney 1947, Ann Math Stat 18:50)."""
+    """Counts of U = 0..mn over the C(m+n, m) orderings (Mann & Whitney 1947, Ann Math Stat 18:50).
+
+    Parameters
+    ----------
+    m, n : int
+        Sizes of the two samples.
+
+    Returns
+    -------
+    ndarray, shape (m n + 1,)
+        Number of orderings with each value of U (float, to divide into probabilities).
+
+    Examples
+    --------
+    >>> wilcoxon_null_counts(2, 2).tolist()
+    [1.0, 1.0, 2.0, 1.0, 1.0]
+    >>> int(wilcoxon_null_counts(3, 3).sum())  # C(6, 3)
+    20
+    """
     # c(m, n) = c(m - 1, n) shifted by n (the largest item is an x) + c(m, n - 1) (it is a y)
     prev = [np.ones(1) for _ in range(n + 1)]  # m = 0: U = 0 whatever n
     for i in range(1, m + 1):
@@ -68,6 +86,25 @@ def hodges_lehmann(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> dict:
 
     Exact when both samples have fewer than 50 values and no ties, else the normal approximation
     with continuity correction and the interval found by root search, as R's wilcox.test.
+
+    Parameters
+    ----------
+    x, y : array_like
+        The two samples.
+    alpha : float
+        1 - confidence level of the interval.
+
+    Returns
+    -------
+    dict
+        estimate, ci_low, ci_high, p (two-sided Wilcoxon-Mann-Whitney), method ("exact" or
+        "normal approximation") and W (R's statistic, the Mann-Whitney U of x).
+
+    Examples
+    --------
+    >>> hl = hodges_lehmann([1.2, 3.4, 2.2, 5.0], [0.1, 1.1, 0.7])
+    >>> hl["estimate"], round(hl["ci_low"], 6), hl["ci_high"], round(hl["p"], 6), hl["method"], hl["W"]
+    (2.2, 0.1, 4.9, 0.057143, 'exact', 12.0)
     """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     m, n = len(x), len(y)
@@ -129,7 +166,38 @@ def _asymptotic_wilcoxon(x: np.ndarray, y: np.ndarray, w: float, alpha: float) -
 
 
 def change_scores(frame: pd.DataFrame, meta: Trial, key: str) -> dict[str, pd.Series]:
-    """Model-scale change from the first to the last visit per trial participant, by role."""
+    """Model-scale change from the first to the last visit per trial participant, by role.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    key : str
+        Outcome key.
+
+    Returns
+    -------
+    dict of str to Series
+        For "intervention" and "control": last minus first visit, indexed by pid (participants
+        with both visits); empty Series when a visit has no values.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> changes = change_scores(frame, meta, "pain")
+    >>> changes["intervention"].tolist(), changes["control"].tolist()
+    ([-2.5, -2.0, -2.5], [-0.5, -0.5, 0.0])
+    """
     sub = frame[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES)]
     outcome = meta.outcome(key)
     y = np.log(sub["value"]) if outcome.is_log else sub["value"]
@@ -142,7 +210,37 @@ def change_scores(frame: pd.DataFrame, meta: Trial, key: str) -> dict[str, pd.Se
 
 
 def complete_cases(frame: pd.DataFrame, meta: Trial, key: str) -> pd.DataFrame:
-    """The outcome's rows of the participants observed at every visit (other outcomes untouched)."""
+    """The outcome's rows of the participants observed at every visit (other outcomes untouched).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    key : str
+        Outcome key.
+
+    Returns
+    -------
+    DataFrame
+        `frame` without the outcome's rows of participants missing a visit.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> gap = frame.drop(index=3)  # participant 2 misses the post visit
+    >>> sorted(complete_cases(gap, meta, "pain")["pid"].unique().tolist())
+    [1, 3, 4, 5, 6]
+    """
     sub = frame[frame["outcome"] == key]
     n_visits = sub.groupby("pid")["visit_index"].nunique()
     keep = n_visits.index[n_visits == len(meta.visits)]
@@ -158,6 +256,50 @@ def handle_outliers(frame: pd.DataFrame, meta: Trial, key: str, method: str, k: 
     The robust SD is 1.4826 x the median absolute deviation (Hampel 1974, JASA 69:383), so an outlier
     cannot widen its own threshold as it does a mean and SD. A visit whose MAD is 0 (most values tied)
     has no outliers by this rule.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    key : str
+        Outcome key.
+    method : {"none", "winsorise", "exclude"}
+        Clip to the threshold, drop the row, or leave the data alone.
+    k : float
+        Threshold in robust SDs.
+
+    Returns
+    -------
+    frame : DataFrame
+        The frame with the outcome's outliers handled.
+    n : int
+        Values beyond the threshold.
+
+    Raises
+    ------
+    ValueError
+        An unknown method.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> frame.loc[11, "value"] = 20.0  # an implausible post value
+    >>> out, n = handle_outliers(frame, meta, "pain", "winsorise", 3.0)
+    >>> n, round(float(out.loc[11, "value"]), 4)
+    (1, 9.1978)
+    >>> out, n = handle_outliers(frame, meta, "pain", "exclude", 3.0)
+    >>> n, len(out)
+    (1, 11)
     """
     if method not in OUTLIER_METHODS:
         raise ValueError(f"unknown outlier method {method!r}; expected one of {OUTLIER_METHODS}")
@@ -182,7 +324,28 @@ def handle_outliers(frame: pd.DataFrame, meta: Trial, key: str, method: str, k: 
 
 
 def resubstitute(frame: pd.DataFrame, key: str, lod_method: str) -> pd.DataFrame:
-    """The outcome's below-LOD values substituted by another rule (LOD x factor)."""
+    """The outcome's below-LOD values substituted by another rule (LOD x factor).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame (columns censored and lod).
+    key : str
+        Outcome key.
+    lod_method : {"sqrt2", "half", "lod"}
+        LOD/sqrt(2), LOD/2 or the LOD itself.
+
+    Returns
+    -------
+    DataFrame
+        A copy with the outcome's censored values replaced.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"outcome": "il6", "value": [2.83, 5.1], "censored": [1, 0], "lod": [4.0, np.nan]})
+    >>> resubstitute(frame, "il6", "half")["value"].tolist()
+    [2.0, 5.1]
+    """
     sel = (frame["outcome"] == key) & (frame["censored"] == 1)
     out = frame.copy()
     out.loc[sel, "value"] = out.loc[sel, "lod"] * LOD_RULES[lod_method]
@@ -222,7 +385,42 @@ def _primary_row(
 
 
 def mixed_anova_row(frame: pd.DataFrame, meta: Trial, key: str, alpha: float) -> dict:
-    """Difference in mean change (complete cases, pooled t CI) and the mixed ANOVA interaction F."""
+    """Difference in mean change (complete cases, pooled t CI) and the mixed ANOVA interaction F.
+
+    The F test is pingouin's mixed_anova (Vallat 2018, J Open Source Softw 3:1026) of visit x arm.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    key : str
+        Outcome key.
+    alpha : float
+        1 - confidence level of the interval.
+
+    Returns
+    -------
+    dict
+        estimate, ci_low, ci_high, statistic (F), statistic_type, df (denominator), p,
+        n_participants, method and status; only status when an arm has fewer than 2 complete cases.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> row = mixed_anova_row(frame, meta, "pain", 0.05)
+    >>> round(row["estimate"], 6), round(row["statistic"], 4), row["df"], round(row["p"], 6)
+    (-2.0, 72.0, 4.0, 0.001058)
+    """
     data = complete_cases(frame, meta, key)
     sub = data[(data["outcome"] == key) & data["role"].isin(TRIAL_ROLES)]
     outcome = meta.outcome(key)
@@ -252,6 +450,42 @@ def mixed_anova_row(frame: pd.DataFrame, meta: Trial, key: str, alpha: float) ->
 
 
 def hodges_lehmann_row(frame: pd.DataFrame, meta: Trial, key: str, alpha: float) -> dict:
+    """Hodges-Lehmann shift of the change scores (intervention - control) with the Wilcoxon-Mann-Whitney test.
+
+    Hodges & Lehmann 1963 (Ann Math Stat 34:598), computed by `hodges_lehmann`.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    key : str
+        Outcome key.
+    alpha : float
+        1 - confidence level of the interval.
+
+    Returns
+    -------
+    dict
+        estimate, ci_low, ci_high, statistic (W), statistic_type, p, n_participants, method and
+        status; only status when an arm has fewer than 2 changes or every change is the same.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> row = hodges_lehmann_row(frame, meta, "pain", 0.05)
+    >>> row["estimate"], row["ci_low"], row["ci_high"], row["method"]
+    (-2.0, -2.5, -1.5, 'Wilcoxon-Mann-Whitney, normal approximation')
+    """
     ch = change_scores(frame, meta, key)
     a, b = ch["intervention"].to_numpy(), ch["control"].to_numpy()
     if len(a) < 2 or len(b) < 2:
@@ -275,7 +509,50 @@ def hodges_lehmann_row(frame: pd.DataFrame, meta: Trial, key: str, alpha: float)
 def sensitivity_rows(
     frame: pd.DataFrame, meta: Trial, key: str, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
 ) -> list[dict]:
-    """Every sensitivity analysis of one outcome's intervention effect at the last visit."""
+    """Every sensitivity analysis of one outcome's intervention effect at the last visit.
+
+    The primary estimand on all data and on complete cases, with outliers handled, under the other
+    below-LOD rules and the censored model (when values are censored), then the mixed ANOVA and the
+    Hodges-Lehmann rows. A failing analysis is a row with its status, never an exception.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    key : str
+        Outcome key.
+    opts : AnalysisOptions
+        How the estimands are fitted.
+    outliers : {"winsorise", "exclude", "none"}
+        Outlier handling of the outlier row ("none" leaves the row out).
+    k : float
+        Outlier threshold in robust SDs.
+
+    Returns
+    -------
+    list of dict
+        One row per analysis (keys among `COLUMNS`).
+
+    Examples
+    --------
+    >>> from pnitrial.analyses.estimands import AnalysisOptions
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> rows = sensitivity_rows(frame, meta, "pain", AnalysisOptions())
+    >>> [(r["analysis"], round(r["estimate"], 6), r["status"]) for r in rows[:2]]
+    [('primary (all available data)', -2.0, 'ok'), ('complete cases', -2.0, 'ok')]
+    >>> len(rows)
+    5
+    """
     outcome = meta.outcome(key)
     visit = meta.visits[-1]
     n_all = int(frame.loc[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES), "pid"].nunique())
@@ -322,6 +599,42 @@ def sensitivity_rows(
 def sensitivity_table(
     frame: pd.DataFrame, meta: Trial, opts: AnalysisOptions, outliers: str = "winsorise", k: float = 3.0
 ) -> pd.DataFrame:
+    """`sensitivity_rows` of every outcome of the trial, in one table.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    opts : AnalysisOptions
+        How the estimands are fitted.
+    outliers : {"winsorise", "exclude", "none"}
+        Outlier handling of the outlier row.
+    k : float
+        Outlier threshold in robust SDs.
+
+    Returns
+    -------
+    DataFrame
+        The rows of every outcome, columns `COLUMNS`.
+
+    Examples
+    --------
+    >>> from pnitrial.analyses.estimands import AnalysisOptions
+    >>> from pnitrial.data.codebook import Outcome
+    >>> from pnitrial.data.trial import Trial
+    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "MBPM", "control": "WL", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(pain,))
+    >>> pid = np.repeat(np.arange(1, 7), 2)
+    >>> frame = pd.DataFrame({"pid": pid, "role": np.where(pid <= 3, "intervention", "control"),
+    ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
+    ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
+    >>> table = sensitivity_table(frame, meta, AnalysisOptions(), outliers="none")
+    >>> table["analysis"].str.split().str[0].tolist(), table["status"].unique().tolist()
+    (['primary', 'complete', 'mixed', 'Hodges-Lehmann'], ['ok'])
+    """
     rows = []
     for o in meta.outcomes:
         got, failed = attempt(f"{o.key} sensitivity", sensitivity_rows, frame, meta, o.key, opts, outliers, k)

@@ -18,7 +18,28 @@ FALLBACK_NOTE = "fitted by statsmodels MixedLM (fallback optimiser; estimates re
 
 
 def theta_from_cov(cov_re: np.ndarray, scale: float) -> np.ndarray:
-    """lme4's theta (column-major lower triangle of the relative Cholesky factor) from a covariance."""
+    """lme4's theta (column-major lower triangle of the relative Cholesky factor) from a covariance.
+
+    Parameters
+    ----------
+    cov_re : ndarray, shape (q, q)
+        Covariance of the random effects (statsmodels' cov_re).
+    scale : float
+        Residual variance sigma^2; theta is the Cholesky factor of cov_re / scale. A covariance
+        that is not positive definite is first projected onto the semi-definite cone.
+
+    Returns
+    -------
+    ndarray, shape (q (q + 1) / 2,)
+        theta in lme4's order.
+
+    Examples
+    --------
+    >>> theta_from_cov(np.array([[4.0]]), 1.0).round(6).tolist()
+    [2.0]
+    >>> theta_from_cov(np.array([[4.0, 1.0], [1.0, 2.0]]), 2.0).round(6).tolist()
+    [1.414214, 0.353553, 0.935414]
+    """
     q = cov_re.shape[0]
     rel = np.asarray(cov_re, dtype=float) / scale
     try:
@@ -32,7 +53,33 @@ def theta_from_cov(cov_re: np.ndarray, scale: float) -> np.ndarray:
 
 
 def fit_statsmodels(data: ModelData, reml: bool = True) -> LMMFit:
-    """Fit with statsmodels' optimiser; everything reported is recomputed at its theta."""
+    """Fit with statsmodels' optimiser; everything reported is recomputed at its theta.
+
+    Parameters
+    ----------
+    data : ModelData
+        Designs, response and participant codes, rows sorted by participant.
+    reml : bool
+        REML (default) or maximum likelihood.
+
+    Returns
+    -------
+    LMMFit
+        The fit at statsmodels' theta, re-profiled by pnitrial's criterion, with `FALLBACK_NOTE`
+        among its warnings.
+
+    Examples
+    --------
+    >>> from pnitrial.models.engine import ModelData
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(12), 2); t = np.tile([0.0, 1.0], 12); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(24), t, arm * t])
+    >>> y = X @ [1, 0.5, 0.8] + rng.normal(size=12)[g] + rng.normal(size=24)
+    >>> d = ModelData(X, np.ones((24, 1)), y, g, ("(Intercept)", "time", "arm:time"))
+    >>> fit = fit_statsmodels(d)
+    >>> fit.converged, round(float(fit.theta[0]), 3), round(fit.criterion, 2), fit.warnings == [FALLBACK_NOTE]
+    (True, 1.272, 77.32, True)
+    """
     import statsmodels.api as sm
 
     with warnings.catch_warnings():
@@ -44,7 +91,33 @@ def fit_statsmodels(data: ModelData, reml: bool = True) -> LMMFit:
 
 
 def fit_with_fallback(data: ModelData, reml: bool = True) -> LMMFit:
-    """pnitrial's engine; if it does not converge, statsmodels, kept only when it does better."""
+    """pnitrial's engine; if it does not converge, statsmodels, kept only when it does better.
+
+    Parameters
+    ----------
+    data : ModelData
+        Designs, response and participant codes, rows sorted by participant.
+    reml : bool
+        REML (default) or maximum likelihood.
+
+    Returns
+    -------
+    LMMFit
+        The engine's fit, or statsmodels' when the engine did not converge and statsmodels
+        converged to a lower criterion.
+
+    Examples
+    --------
+    >>> from pnitrial.models.engine import ModelData
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(12), 2); t = np.tile([0.0, 1.0], 12); arm = (g % 2).astype(float)
+    >>> X = np.column_stack([np.ones(24), t, arm * t])
+    >>> y = X @ [1, 0.5, 0.8] + rng.normal(size=12)[g] + rng.normal(size=24)
+    >>> d = ModelData(X, np.ones((24, 1)), y, g, ("(Intercept)", "time", "arm:time"))
+    >>> fit = fit_with_fallback(d)  # the engine converges: no fallback
+    >>> fit.converged, round(float(fit.theta[0]), 3), fit.warnings
+    (True, 1.272, [])
+    """
     fit = fit_lmm(data, reml)
     if fit.converged:
         return fit

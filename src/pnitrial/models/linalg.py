@@ -17,7 +17,26 @@ LAPACK_MIN_P = 10
 
 
 def chol(A: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factors of a stack of SPD matrices (K, p, p); NaN where not SPD."""
+    """Lower Cholesky factors of a stack of SPD matrices (K, p, p); NaN where not SPD.
+
+    Parameters
+    ----------
+    A : ndarray, shape (K, p, p)
+        Symmetric matrices, one per outcome.
+
+    Returns
+    -------
+    ndarray, shape (K, p, p)
+        Lower-triangular L with L L' = A; a matrix that is not positive definite gets NaN
+        from its first non-positive pivot on, and the others are unaffected.
+
+    Examples
+    --------
+    >>> A = np.array([[[4.0, 2.0], [2.0, 3.0]], [[1.0, 2.0], [2.0, 1.0]]])
+    >>> L = chol(A)
+    >>> L[0].round(6).tolist(), bool(np.isnan(L[1]).any())
+    ([[2.0, 0.0], [1.0, 1.414214]], True)
+    """
     p = A.shape[-1]
     if p >= LAPACK_MIN_P:
         return _lapack_chol(A)
@@ -37,7 +56,27 @@ def chol(A: np.ndarray) -> np.ndarray:
 
 
 def chol_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve (L L') x = b for stacks; b is (K, p) or (K, p, r)."""
+    """Solve (L L') x = b for stacks; b is (K, p) or (K, p, r).
+
+    Parameters
+    ----------
+    L : ndarray, shape (K, p, p)
+        Lower Cholesky factors, as from `chol`.
+    b : ndarray, shape (K, p) or (K, p, r)
+        Right-hand sides, one vector or matrix per outcome.
+
+    Returns
+    -------
+    ndarray
+        x of the shape of `b`.
+
+    Examples
+    --------
+    >>> A = np.array([[[4.0, 2.0], [2.0, 3.0]]])
+    >>> x = chol_solve(chol(A), np.array([[2.0, 1.0]]))
+    >>> x.round(6).tolist(), (A[0] @ x[0]).round(6).tolist()
+    ([[0.5, 0.0]], [2.0, 1.0])
+    """
     vec = b.ndim == 2
     p = L.shape[-1]
     if p >= LAPACK_MIN_P:
@@ -83,12 +122,46 @@ def _lapack_solve(A: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def chol_inv(L: np.ndarray) -> np.ndarray:
+    """Inverses (L L')^-1 of a stack of Cholesky factors.
+
+    Parameters
+    ----------
+    L : ndarray, shape (K, p, p)
+        Lower Cholesky factors, as from `chol`.
+
+    Returns
+    -------
+    ndarray, shape (K, p, p)
+        The inverse of each L L'.
+
+    Examples
+    --------
+    >>> A = np.array([[[4.0, 2.0], [2.0, 3.0]]])
+    >>> bool(np.allclose(chol_inv(chol(A))[0], np.linalg.inv(A[0])))
+    True
+    """
     K, p, _ = L.shape
     return chol_solve(L, np.broadcast_to(np.eye(p), (K, p, p)))
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise dot products over the last axis (explicit adds when it is short)."""
+    """Row-wise dot products over the last axis (explicit adds when it is short).
+
+    Parameters
+    ----------
+    a, b : ndarray
+        Arrays of the same shape (..., r).
+
+    Returns
+    -------
+    ndarray, shape (...)
+        sum_i a[..., i] b[..., i], accumulated in index order for r <= 16.
+
+    Examples
+    --------
+    >>> dot(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 1.0], [2.0, 0.5]])).tolist()
+    [3.0, 8.0]
+    """
     if a.shape[-1] > 16:
         return (a * b).sum(axis=-1)
     acc = a[..., 0] * b[..., 0]
@@ -98,7 +171,23 @@ def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Stacked small matrix products, accumulated in a fixed order (batch-size independent)."""
+    """Stacked small matrix products, accumulated in a fixed order (batch-size independent).
+
+    Parameters
+    ----------
+    A : ndarray, shape (..., n, k)
+    B : ndarray, shape (..., k, r)
+
+    Returns
+    -------
+    ndarray, shape (..., n, r)
+        A @ B, each entry summed over k in index order.
+
+    Examples
+    --------
+    >>> mm(np.arange(8.0).reshape(2, 2, 2), np.ones((2, 2, 2))).tolist()
+    [[[1.0, 1.0], [5.0, 5.0]], [[9.0, 9.0], [13.0, 13.0]]]
+    """
     acc = A[..., :, 0, None] * B[..., None, 0, :]
     for k in range(1, A.shape[-1]):
         acc += A[..., :, k, None] * B[..., None, k, :]
@@ -106,7 +195,23 @@ def mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 
 def gram(A: np.ndarray) -> np.ndarray:
-    """A'A per outcome for A (K, n, r): one contiguous row-wise dot per pair of columns."""
+    """A'A per outcome for A (K, n, r): one contiguous row-wise dot per pair of columns.
+
+    Parameters
+    ----------
+    A : ndarray, shape (K, n, r)
+
+    Returns
+    -------
+    ndarray, shape (K, r, r)
+        The symmetric cross-product of each outcome's matrix.
+
+    Examples
+    --------
+    >>> A = np.arange(12.0).reshape(2, 3, 2)
+    >>> gram(A)[0].tolist(), bool(np.allclose(gram(A), np.swapaxes(A, 1, 2) @ A))
+    ([[20.0, 26.0], [26.0, 35.0]], True)
+    """
     At = np.ascontiguousarray(np.swapaxes(A, 1, 2))
     r = At.shape[1]
     G = np.empty((At.shape[0], r, r))
@@ -117,7 +222,25 @@ def gram(A: np.ndarray) -> np.ndarray:
 
 
 def vsum(w: np.ndarray, S: np.ndarray) -> np.ndarray:
-    """sum_v w[k, v] S[k, v, ...]: weights by cluster size applied to per-size statistics."""
+    """sum_v w[k, v] S[k, v, ...]: weights by cluster size applied to per-size statistics.
+
+    Parameters
+    ----------
+    w : ndarray, shape (K, V)
+        A weight per outcome and cluster size.
+    S : ndarray, shape (K, V, ...)
+        A statistic per outcome and cluster size.
+
+    Returns
+    -------
+    ndarray, shape (K, ...)
+        The weighted sums, accumulated over v in order.
+
+    Examples
+    --------
+    >>> vsum(np.array([[1.0, 2.0]]), np.array([[[1.0, 1.0], [10.0, 20.0]]])).tolist()
+    [[21.0, 41.0]]
+    """
     pad = (1,) * (S.ndim - 2)
     acc = w[:, 0].reshape(-1, *pad) * S[:, 0]
     for v in range(1, S.shape[1]):
@@ -126,7 +249,26 @@ def vsum(w: np.ndarray, S: np.ndarray) -> np.ndarray:
 
 
 def sym2_pinv(a: np.ndarray, b: np.ndarray, c: np.ndarray, tol: float) -> tuple[np.ndarray, ...]:
-    """Pseudo-inverse of [[a, b], [b, c]] over eigenvalues > tol; returns its three entries."""
+    """Pseudo-inverse of [[a, b], [b, c]] over eigenvalues > tol; returns its three entries.
+
+    Parameters
+    ----------
+    a, b, c : ndarray, shape (K,)
+        Entries of K symmetric 2 x 2 matrices.
+    tol : float
+        Eigenvalues at or below `tol` are treated as zero.
+
+    Returns
+    -------
+    tuple of ndarray
+        The entries (1, 1), (1, 2) and (2, 2) of each Moore-Penrose pseudo-inverse.
+
+    Examples
+    --------
+    >>> a, b, c = sym2_pinv(np.array([2.0, 1.0]), np.array([1.0, 1.0]), np.array([2.0, 1.0]), 1e-10)
+    >>> [round(float(v[0]), 6) for v in (a, b, c)], [round(float(v[1]), 6) for v in (a, b, c)]
+    ([0.666667, -0.333333, 0.666667], [0.25, 0.25, 0.25])
+    """
     mean, half = (a + c) / 2, np.sqrt(((a - c) / 2) ** 2 + b**2)
     out = [np.zeros_like(a) for _ in range(3)]
     for ev in (mean + half, mean - half):
@@ -149,6 +291,23 @@ def sym2_pinv(a: np.ndarray, b: np.ndarray, c: np.ndarray, tol: float) -> tuple[
 
 
 def colsum(A: np.ndarray) -> np.ndarray:
-    """Sums over the leading (row) axis. reduceat keeps one summation order per column whatever
-    the number of columns; ndarray.sum switches algorithm for a single column."""
+    """Sums over the leading (row) axis, in one summation order whatever the number of columns.
+
+    reduceat keeps one summation order per column whatever the number of columns; ndarray.sum
+    switches algorithm for a single column.
+
+    Parameters
+    ----------
+    A : ndarray, shape (n, ...)
+
+    Returns
+    -------
+    ndarray, shape (...)
+        The sum over rows.
+
+    Examples
+    --------
+    >>> colsum(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])).tolist()
+    [9.0, 12.0]
+    """
     return np.add.reduceat(A, [0], axis=0)[0]

@@ -16,7 +16,29 @@ def _steps(x: np.ndarray, rel: float = 1e-3, floor: float = 1e-4) -> np.ndarray:
 
 
 def hessian(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
-    """Hessian of scalar f at x; two-level Richardson extrapolation, O(h^4)."""
+    """Hessian of scalar f at x; two-level Richardson extrapolation, O(h^4).
+
+    Central second differences at steps h and h/2 (h = max(1e-3 |x|, 1e-4)) combined as
+    (4 H(h/2) - H(h)) / 3 (Richardson 1911, Phil Trans R Soc A 210:307).
+
+    Parameters
+    ----------
+    f : callable
+        Scalar function of a 1-D array.
+    x : array_like, shape (k,)
+        The point.
+
+    Returns
+    -------
+    ndarray, shape (k, k)
+        The symmetric matrix of second derivatives.
+
+    Examples
+    --------
+    >>> H = hessian(lambda x: x[0] ** 2 * x[1] + np.exp(x[1]), np.array([1.0, 0.0]))
+    >>> H.round(6).tolist()
+    [[0.0, 2.0], [2.0, 1.0]]
+    """
     x = np.asarray(x, dtype=float)
     k = len(x)
     h0 = _steps(x)
@@ -41,7 +63,28 @@ def hessian(f: Callable[[np.ndarray], float], x: np.ndarray) -> np.ndarray:
 
 
 def jacobian(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Jacobian of array-valued f at x, shape f(x).shape + (len(x),)."""
+    """Jacobian of array-valued f at x, shape f(x).shape + (len(x),).
+
+    Central differences at steps h and h/2, Richardson-extrapolated to O(h^4).
+
+    Parameters
+    ----------
+    f : callable
+        Array-valued function of a 1-D array.
+    x : array_like, shape (k,)
+        The point.
+
+    Returns
+    -------
+    ndarray, shape f(x).shape + (k,)
+        Derivatives of every output in every coordinate of x (last axis).
+
+    Examples
+    --------
+    >>> J = jacobian(lambda x: np.array([x[0] * x[1], np.sin(x[0])]), np.array([2.0, 3.0]))
+    >>> J.round(6).tolist()
+    [[3.0, 2.0], [-0.416147, 0.0]]
+    """
     x = np.asarray(x, dtype=float)
     h0 = _steps(x)
     out = []

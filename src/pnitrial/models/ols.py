@@ -13,6 +13,28 @@ from pnitrial.models.design import AncovaData
 
 @dataclass(frozen=True)
 class OLSFit:
+    """A least-squares fit: coefficients, their covariance and the residual df.
+
+    Parameters
+    ----------
+    beta : ndarray, shape (p,)
+        Coefficients.
+    vcov : ndarray, shape (p, p)
+        sigma2 (X'X)^-1.
+    df_resid : int
+        n - p.
+    sigma2 : float
+        Residual variance, RSS / df_resid.
+    n : int
+        Observations used.
+
+    Examples
+    --------
+    >>> fit = fit_ols(np.column_stack([np.ones(5), np.arange(5.0)]), np.array([1.0, 3.1, 4.9, 7.2, 8.8]))
+    >>> fit.n, fit.df_resid, round(fit.sigma2, 6), fit.vcov.shape
+    (5, 3, 0.030333, (2, 2))
+    """
+
     beta: np.ndarray
     vcov: np.ndarray
     df_resid: int
@@ -25,6 +47,23 @@ def fit_ols(X: np.ndarray, y: np.ndarray) -> OLSFit:
 
     Refuses, with the reason, a design with no residual df, a rank-deficient one (instead of
     dropping columns as lm does) and a degenerate fit whose residual variance is rounding noise.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        Design matrix of full column rank, n > p.
+    y : ndarray, shape (n,)
+        Response.
+
+    Returns
+    -------
+    OLSFit
+        Coefficients, their covariance, residual df and variance.
+
+    Raises
+    ------
+    ValueError
+        No residual df, a rank-deficient design, or an exact fit.
 
     Examples
     --------
@@ -51,7 +90,32 @@ def fit_ols(X: np.ndarray, y: np.ndarray) -> OLSFit:
 
 
 def ancova_effect(d: AncovaData, alpha: float = 0.05) -> tuple[Estimate, OLSFit]:
-    """Arm coefficient adjusted for baseline (Vickers & Altman 2001, BMJ 323:1123)."""
+    """Arm coefficient adjusted for baseline (Vickers & Altman 2001, BMJ 323:1123).
+
+    Parameters
+    ----------
+    d : AncovaData
+        Design (intercept, arm, baseline value, covariates) and the later visit's values, complete pairs.
+    alpha : float
+        1 - confidence level of the interval.
+
+    Returns
+    -------
+    Estimate
+        The arm coefficient (column 1) with its exact t test on the residual df.
+    OLSFit
+        The whole fit.
+
+    Examples
+    --------
+    >>> from pnitrial.models.design import AncovaData
+    >>> X = np.column_stack([np.ones(8), np.repeat([1.0, 0.0], 4), [10, 12, 9, 11, 10, 13, 8, 12.0]])
+    >>> y = np.array([7, 9, 6, 8, 10, 13, 8, 11.0])
+    >>> d = AncovaData(X, y, ("(Intercept)", "armMBPM", "baseline"), {"intervention": 4, "control": 4})
+    >>> est, fit = ancova_effect(d)
+    >>> round(est.estimate, 6), round(est.se, 6), est.df, est.statistic_type, round(est.p, 6)
+    (-2.765823, 0.259833, 5.0, 't', 0.000127)
+    """
     fit = fit_ols(d.X, d.y)
     est, se = float(fit.beta[1]), float(np.sqrt(fit.vcov[1, 1]))
     w = wald(est, se, float(fit.df_resid), alpha)

@@ -97,7 +97,38 @@ def _newton(st: BatchStats, reml: bool, lo: np.ndarray, hi: np.ndarray, lam: np.
 
 
 def optimise_lambda(st: BatchStats, reml: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Grid on theta for the basin of the global minimum, then Newton in lambda."""
+    """Grid on theta for the basin of the global minimum, then Newton in lambda.
+
+    The Newton iteration uses the closed-form derivatives of models.intercept (Harville 1977,
+    JASA 72:320) inside the bracket of the best grid point, bisecting when a step leaves it.
+
+    Parameters
+    ----------
+    st : BatchStats
+        Sufficient statistics of K outcomes.
+    reml : bool
+        REML or maximum likelihood.
+
+    Returns
+    -------
+    lam : ndarray, shape (K,)
+        The minimising lambda = theta^2 of each outcome (0 on the boundary).
+    ok : ndarray of bool, shape (K,)
+        Whether the iteration stopped on its step or bracket tolerance.
+
+    Examples
+    --------
+    >>> from pnitrial.models.intercept import batch_stats
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(6), 2); t = np.tile([0.0, 1.0], 6)
+    >>> X = np.column_stack([np.ones(12), t, (g < 3) * t])
+    >>> Y = 5 + rng.normal(size=(6, 2))[g] + rng.normal(size=(12, 2))
+    >>> Y[7, 1] = np.nan
+    >>> st, _ = batch_stats(X, g, Y)
+    >>> lam, ok = optimise_lambda(st, reml=True)
+    >>> [float(f"{v:.4g}") for v in lam], ok.tolist()
+    ([3.087, 1.245], [True, True])
+    """
     K = len(st.n)
     grid_l = THETA_GRID**2
     G = len(grid_l)
@@ -123,7 +154,36 @@ def optimise_lambda(st: BatchStats, reml: bool) -> tuple[np.ndarray, np.ndarray]
 def scaled_gradient(lam: np.ndarray, st: BatchStats, reml: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """lme4's convergence check in theta (|g| / sqrt(H)); at zero, how steeply it falls away.
 
-    Returns (scaled gradient, whether the point is a minimum).
+    Parameters
+    ----------
+    lam : ndarray, shape (K,)
+        lambda = theta^2 per outcome.
+    st : BatchStats
+        Sufficient statistics of the outcomes.
+    reml : bool
+        REML (default) or maximum likelihood.
+
+    Returns
+    -------
+    scaled : ndarray, shape (K,)
+        |g| / sqrt(|H|) in theta for lambda > 0; max(-g, 0) in lambda at lambda = 0.
+    minimum : ndarray of bool, shape (K,)
+        Whether the point is a minimum (H > 0 inside, a non-negative slope at zero).
+
+    Examples
+    --------
+    >>> from pnitrial.models.intercept import batch_stats
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(6), 2); t = np.tile([0.0, 1.0], 6)
+    >>> X = np.column_stack([np.ones(12), t, (g < 3) * t])
+    >>> Y = 5 + rng.normal(size=(6, 2))[g] + rng.normal(size=(12, 2))
+    >>> Y[7, 1] = np.nan
+    >>> st, _ = batch_stats(X, g, Y)
+    >>> scaled, minimum = scaled_gradient(optimise_lambda(st, True)[0], st)
+    >>> (scaled < 1e-6).tolist(), minimum.tolist()
+    ([True, True], [True, True])
+    >>> scaled_gradient(np.zeros(2), st)[1].tolist()  # the criterion falls away from zero
+    [False, False]
     """
     g, H = criterion_derivatives(lambda_derivatives(batch_profile(lam, st), st, reml), criterion_dof(st, reml))
     theta = np.sqrt(lam)
@@ -152,7 +212,37 @@ def _gradient(fun, x: np.ndarray, lower: np.ndarray) -> np.ndarray:
 
 
 def minimise_theta(fun, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarray, bool]:
-    """L-BFGS-B over lme4's theta from three starts (Lambda = I scaled by 1, 1/2, 2); the best wins."""
+    """L-BFGS-B over lme4's theta from three starts (Lambda = I scaled by 1, 1/2, 2); the best wins.
+
+    L-BFGS-B: Byrd, Lu, Nocedal & Zhu 1995 (SIAM J Sci Comput 16:1190), with central-difference
+    gradients (forward at an active lower bound).
+
+    Parameters
+    ----------
+    fun : callable
+        The criterion, a scalar function of theta.
+    start : ndarray
+        Starting theta (lme4's: Lambda = I).
+    lower : ndarray
+        Lower bounds (0 for diagonal elements of Lambda, -inf for the others).
+
+    Returns
+    -------
+    theta : ndarray
+        The best of the three optima.
+    success : bool
+        scipy's convergence flag of that optimum.
+
+    Examples
+    --------
+    >>> f = lambda x: (x[0] - 1.0) ** 2 + 3.0 * (x[1] + 0.5) ** 2 + 2.0
+    >>> theta, ok = minimise_theta(f, np.array([1.0, 1.0]), np.array([0.0, -np.inf]))
+    >>> [float(f"{v:.4g}") for v in theta], ok
+    ([1.0, -0.5], True)
+    >>> theta, ok = minimise_theta(f, np.array([1.0, 1.0]), np.array([0.0, 0.0]))  # optimum on a bound
+    >>> [float(f"{v:.4g}") for v in theta]
+    [1.0, 0.0]
+    """
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
     best = None
     for x0 in (start, start * 0.5, start * 2.0):
@@ -170,7 +260,37 @@ def minimise_theta(fun, start: np.ndarray, lower: np.ndarray) -> tuple[np.ndarra
 
 
 def theta_convergence(fun, theta: np.ndarray, lower: np.ndarray) -> tuple[float, bool]:
-    """lme4's check by finite differences: Hessian-scaled gradient over the interior parameters."""
+    """lme4's check by finite differences: Hessian-scaled gradient over the interior parameters.
+
+    Parameters at their lower bound are left out; with none inside, the check is that the
+    criterion does not fall away from the bounds.
+
+    Parameters
+    ----------
+    fun : callable
+        The criterion, a scalar function of theta.
+    theta : ndarray
+        The candidate optimum.
+    lower : ndarray
+        Lower bounds of theta.
+
+    Returns
+    -------
+    gmax : float
+        Largest |L^-1 g| with H = L L' the finite-difference Hessian of the interior parameters.
+    converged : bool
+        Whether gmax is below `GRADIENT_TOL` (and H is positive definite).
+
+    Examples
+    --------
+    >>> f = lambda x: (x[0] - 1.0) ** 2 + 3.0 * (x[1] + 0.5) ** 2 + 2.0
+    >>> gmax, ok = theta_convergence(f, np.array([1.0, -0.5]), np.array([0.0, -np.inf]))
+    >>> round(gmax, 6), ok
+    (0.0, True)
+    >>> gmax, ok = theta_convergence(f, np.array([1.2, -0.5]), np.array([0.0, -np.inf]))
+    >>> round(gmax, 4), ok
+    (0.2828, False)
+    """
     free = ~(theta <= lower + SINGULAR_TOL * 1e-3)
     if not free.any():
         g = _gradient(fun, theta, lower)
@@ -200,7 +320,40 @@ def trust_region_newton(theta: np.ndarray, pieces, quasi_newton: bool = False):
     a line search, leaves saddle points along negative curvature; then Newton steps to full precision.
     With quasi_newton, L-BFGS-B (mmrm's optimiser) first crosses the flat regions of many-parameter
     structures. `pieces(theta, order)` returns the criterion (order 0), its gradient (1) and Hessian (2)
-    as attributes `criterion`, `gradient`, `hessian`; returns (theta, pieces at theta, converged)."""
+    as attributes `criterion`, `gradient`, `hessian`; returns (theta, pieces at theta, converged).
+
+    Parameters
+    ----------
+    theta : ndarray
+        Starting point.
+    pieces : callable
+        pieces(theta, order) -> object with `criterion`, `gradient` (order >= 1, else None) and
+        `hessian` (order 2, else None); a non-finite criterion marks an infeasible point.
+    quasi_newton : bool
+        Run L-BFGS-B on the exact gradient first.
+
+    Returns
+    -------
+    theta : ndarray
+        The optimum.
+    pieces : object
+        pieces(theta, 2) at the optimum.
+    converged : bool
+        scipy's success flag, or a gradient norm below 1e-6.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> def rosenbrock(th, order):
+    ...     a, b = th
+    ...     grad = np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
+    ...     hess = np.array([[2 - 400 * b + 1200 * a * a, -400 * a], [-400 * a, 200.0]])
+    ...     return SimpleNamespace(criterion=(1 - a) ** 2 + 100 * (b - a * a) ** 2,
+    ...                            gradient=grad if order >= 1 else None, hessian=hess if order == 2 else None)
+    >>> theta, at, ok = trust_region_newton(np.array([-1.2, 1.0]), rosenbrock)
+    >>> theta.round(6).tolist(), ok, round(float(at.criterion), 12)
+    ([1.0, 1.0], True, 0.0)
+    """
     cache: dict = {}
 
     def at(th: np.ndarray, order: int):
