@@ -14,6 +14,34 @@ import sys
 
 
 def validate(argv: list[str]) -> int:
+    """Check a codebook and its tables without running the workflow (``python -m pnitrial validate``).
+
+    Every problem is printed to stderr; on success one line names the codebook, its outcomes
+    and panel, and the participants per group.
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments after ``validate``: ``CODEBOOK [--lod-method M] [--min-per-arm N]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 when the codebook and its tables are valid, 1 when not.
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> from pnitrial.data.simulate import write_demo
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     paths = write_demo(".", seed=1)
+    ...     status = validate(["dataset.yaml"])
+    dataset.yaml: valid (16 outcomes; participants {'intervention': 25, 'control': 25, 'healthy': 15})
+    >>> status
+    0
+    >>> validate(["no-such-codebook.yaml"])  # the problem goes to stderr
+    1
+    """
     from pnitrial.data.codebook import load_codebook
     from pnitrial.data.longframe import LOD_METHODS, build_long_frame
     from pnitrial.data.panel import build_panel_frame
@@ -39,6 +67,26 @@ def validate(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command of ``python -m pnitrial``: validate, simulate, snapshot or compare.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command and its arguments; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 when validation or comparison finds differences, 2 (with
+        the usage on stderr) for a missing or unknown command.
+
+    Examples
+    --------
+    >>> main([])  # no command: the usage goes to stderr
+    2
+    >>> main(["validate", "no-such-codebook.yaml"])
+    1
+    """
     argv = sys.argv[1:] if argv is None else argv
     commands = ("validate", "simulate", "snapshot", "compare")
     if not argv or argv[0] not in commands:

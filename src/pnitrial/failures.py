@@ -26,7 +26,21 @@ DEGENERATE = "degenerate: no residual variance (the outcome does not vary within
 
 
 def fit_status(converged, singular, var_residual, var_participant):
-    """The one rule for a mixed-model fit's status: not converged, degenerate, singular or ok (arrays too).
+    """The one rule for a mixed-model fit's status: not converged, degenerate, singular or ok.
+
+    Parameters
+    ----------
+    converged, singular : bool or array_like of bool
+        Whether the optimiser converged, and whether a variance component is on its boundary.
+    var_residual, var_participant : float or array_like
+        Residual and between-participant variance; a residual share of the total below
+        ``RESIDUAL_SHARE_FLOOR`` makes the fit degenerate (the outcome does not vary within participants).
+
+    Returns
+    -------
+    str or ndarray of object
+        ``'not converged'``, ``DEGENERATE``, ``'singular'`` or ``'ok'``: a str for scalar inputs,
+        an object array of them for arrays.
 
     Examples
     --------
@@ -34,6 +48,8 @@ def fit_status(converged, singular, var_residual, var_participant):
     'ok'
     >>> fit_status(True, False, 1e-12, 2.0)
     'degenerate: no residual variance (the outcome does not vary within participants)'
+    >>> fit_status([True, False], [True, False], [1.0, 1.0], [0.0, 2.0]).tolist()
+    ['singular', 'not converged']
     """
     share = np.asarray(var_residual, dtype=float) / (
         np.asarray(var_residual, dtype=float) + np.asarray(var_participant, dtype=float)
@@ -49,12 +65,24 @@ def fit_status(converged, singular, var_residual, var_participant):
 
 
 def failure_status(exc: BaseException) -> str:
-    """'failed: <reason>' with the reason on one line and at most MAX_REASON characters.
+    """The status of a failed analysis: ``'failed: <reason>'``, on one line and at most MAX_REASON characters.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The exception the analysis raised; its message is the reason (its type's name when empty).
+
+    Returns
+    -------
+    str
+        ``'failed: '`` followed by the message with whitespace collapsed, shortened with ``...``.
 
     Examples
     --------
     >>> failure_status(ValueError("design is rank deficient"))
     'failed: design is rank deficient'
+    >>> failure_status(ZeroDivisionError())
+    'failed: ZeroDivisionError'
     """
     reason = " ".join(str(exc).split()) or type(exc).__name__
     if len(reason) > MAX_REASON:
@@ -63,7 +91,32 @@ def failure_status(exc: BaseException) -> str:
 
 
 def attempt(what: str, fn: Callable[..., T], *args, **kwargs) -> tuple[T | None, str | None]:
-    """(fn(*args, **kwargs), None), or (None, 'failed: ...') with the traceback logged under `what`."""
+    """Run one unit of analysis; a failure becomes a status instead of an exception.
+
+    Parameters
+    ----------
+    what : str
+        Names the unit (an outcome, a pair, a figure) in the log message of a failure.
+    fn : callable
+        The analysis; called as ``fn(*args, **kwargs)``.
+    *args, **kwargs
+        Passed on to `fn`.
+
+    Returns
+    -------
+    result : object or None
+        What `fn` returned, or None when it raised.
+    status : str or None
+        None on success, else ``'failed: <reason>'`` (see `failure_status`); the traceback is
+        logged as a warning under `what`.
+
+    Examples
+    --------
+    >>> attempt("outcome il6", int, "42")
+    (42, None)
+    >>> attempt("outcome il6", int, "forty-two")
+    (None, "failed: invalid literal for int() with base 10: 'forty-two'")
+    """
     try:
         return fn(*args, **kwargs), None
     except Exception as exc:  # noqa: BLE001 - one unit's failure must not stop the others
@@ -72,12 +125,50 @@ def attempt(what: str, fn: Callable[..., T], *args, **kwargs) -> tuple[T | None,
 
 
 def is_ok(status: object) -> bool:
-    """Whether a fit status stands for numbers that may be tested and adjusted."""
+    """Whether a fit status stands for numbers that may be tested and adjusted.
+
+    Parameters
+    ----------
+    status : object
+        A fit status as written to the tables (NaN where there is none).
+
+    Returns
+    -------
+    bool
+        True for ``'ok'`` and ``'singular'`` (see ``OK``), False otherwise.
+
+    Examples
+    --------
+    >>> is_ok("ok"), is_ok("singular"), is_ok("not converged"), is_ok(float("nan"))
+    (True, True, False, False)
+    """
     return isinstance(status, str) and status in OK
 
 
 def log_to(path: str | Path) -> None:
-    """Log to the rule's log file and to stderr (so a validation message reaches the user)."""
+    r"""Log to the rule's log file and to stderr (so a validation message reaches the user).
+
+    Replaces any handlers of the ``pnitrial`` logger and sets its level to INFO.
+
+    Parameters
+    ----------
+    path : str or Path
+        The log file; it is overwritten.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     log_to(Path(tmp) / "rule.log")
+    ...     log.info("fitted 3 outcomes")
+    ...     for h in log.handlers:
+    ...         h.close()
+    ...     log.handlers.clear()
+    ...     text = (Path(tmp) / "rule.log").read_text()
+    >>> text
+    'INFO fitted 3 outcomes\n'
+    """
     fmt = logging.Formatter("%(levelname)s %(message)s")
     log.handlers.clear()
     for h in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pnitrial.analyses.estimands import AnalysisOptions
 from pnitrial.analyses.panel import analyse_panel
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.panel import build_panel_frame
+from pnitrial.data.trial import Trial
 from pnitrial.report.precision import round_frame
 
 pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m "not slow"` skips them
@@ -48,7 +48,7 @@ def test_panel_outputs_and_numbers_match_the_library(panel_run):
     eff = pd.read_csv(res / "tables" / "panel_effects.csv", dtype={"visit": str})
     cb = load_codebook(panel_run / "panel" / "dataset.yaml")
     rows, values, pmeta = build_panel_frame(cb)
-    meta = json.loads((res / "data" / "meta.json").read_text())
+    meta = Trial.read(res / "data" / "meta.json")
     direct, _ = analyse_panel(rows, values, meta, pmeta, AnalysisOptions())
     assert len(eff) == len(direct) == 120 * 6
     direct = round_frame(direct)  # written as the numeric output policy rounds them

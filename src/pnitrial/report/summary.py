@@ -275,7 +275,8 @@ _STRUCTURE_NAMES = {
 def _model_text(meta: Trial, config: dict, fits: pd.DataFrame) -> str:
     """What was fitted for the lmm and clda estimands, from the fits themselves (structures after fallback)."""
     fitting = "REML" if config["model"].get("reml", True) else "ML"
-    used = fits.loc[fits.get("estimand", pd.Series(dtype=str)).isin(["lmm", "clda"]), "covariance"]
+    mixed = fits.reindex(columns=["estimand", "covariance"])
+    used = mixed.loc[mixed["estimand"].isin(["lmm", "clda"]), "covariance"]
     used = sorted({c for c in used.dropna() if isinstance(c, str) and c})
     terms = "arm x visit" + "".join(f" + {c}" for c in meta.covariates)
     parts = []
