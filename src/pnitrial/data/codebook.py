@@ -18,6 +18,32 @@ TRIAL_ROLES = ROLES[:2]  # the randomised arms
 
 @dataclass(frozen=True)
 class Outcome:
+    """One outcome of a trial table, as the codebook declares it.
+
+    Parameters
+    ----------
+    key : str
+        The outcome's name in results (its key under the codebook's ``outcomes``).
+    column : str
+        The column of the trial table that holds it (the key unless the codebook gives ``column``).
+    label, unit : str
+        Label and unit of the raw values, for tables and figures.
+    family : str
+        Multiplicity family: p-values are FDR-adjusted within it (e.g. ``'biomarker'``, ``'clinical'``).
+    transform : {'none', 'log'}
+        Scale of the model; a log outcome is fitted on the log scale and reported as ratios.
+    lod : float, optional
+        Assay limit of detection (raw units); enables below-LOD markers such as ``<0.05``.
+    range : tuple of float, optional
+        Inclusive bounds of an instrument's score; values outside are refused.
+
+    Examples
+    --------
+    >>> crp = Outcome("crp", "CRP_mgL", "C-reactive protein", "mg/L", "biomarker", "log", lod=0.1)
+    >>> crp.is_log, crp.column, crp.range
+    (True, 'CRP_mgL', None)
+    """
+
     key: str
     column: str
     label: str
@@ -34,7 +60,31 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Panel:
-    """A wide table of many analytes, analysed in batches."""
+    """A wide table of many analytes, analysed in batches.
+
+    Parameters
+    ----------
+    table : Path
+        The panel CSV (one row per participant x visit, one column per analyte).
+    label, unit : str
+        Name of the panel and unit of its values, for figures and the report.
+    family : str
+        Multiplicity family of every analyte (FDR across the panel).
+    transform : {'none', 'log'}
+        Scale of the model: ``'none'`` for NPX (already log2), ``'log'`` for concentrations.
+    analytes : tuple of str, optional
+        The analyte columns; None means every column but participant, visit, the columns repeated
+        from the trial table and `ignore`.
+    ignore : tuple of str, optional
+        Non-analyte columns (plate IDs, QC flags) that are skipped.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> p = Panel(Path("panel.csv"), "Inflammation panel", "NPX", "protein", "none", ignore=("plate",))
+    >>> p.analytes is None, p.ignore
+    (True, ('plate',))
+    """
 
     table: Path
     label: str
@@ -47,6 +97,45 @@ class Panel:
 
 @dataclass(frozen=True)
 class Codebook:
+    """A validated dataset codebook: where the trial table is and what its columns mean.
+
+    Made by `load_codebook`; paths are resolved relative to the codebook file.
+
+    Parameters
+    ----------
+    path : Path
+        The codebook file.
+    table : Path
+        The long trial table (one row per participant x visit).
+    name : str
+        Human-readable name of the dataset (default the codebook's file stem).
+    participant, arm, visit : str
+        Names of the identifying columns of the table.
+    intervention, control : str
+        Labels of the randomised arms in the arm column.
+    healthy : str or None
+        Label of the healthy-control group, None without one.
+    visits : tuple of str
+        Visit labels in time order; the first is baseline.
+    covariates : tuple of str
+        Baseline covariate columns.
+    outcomes : tuple of Outcome
+        The outcomes; empty when the codebook has only a panel.
+    visit_times : dict of str to float, optional
+        Numeric time of each visit (needed for random slopes).
+    panel : Panel, optional
+        A panel of many analytes in a wide table.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> crp = Outcome("crp", "crp", "CRP", "mg/L", "biomarker", "log", lod=0.1)
+    >>> cb = Codebook(Path("dataset.yaml"), Path("trial.csv"), "demo", "id", "arm", "visit", "A", "B", None,
+    ...               ("pre", "post"), (), (crp,))
+    >>> cb.baseline, cb.outcome("crp").label
+    ('pre', 'CRP')
+    """
+
     path: Path
     table: Path
     name: str
@@ -74,6 +163,18 @@ class Codebook:
 
 
 def schema() -> dict:
+    """The JSON Schema of a codebook (``schemas/dataset.schema.yaml``, shipped with the package).
+
+    Returns
+    -------
+    dict
+        The schema, as loaded from its YAML.
+
+    Examples
+    --------
+    >>> schema()["required"]
+    ['table', 'columns', 'arms', 'visits']
+    """
     text = resources.files("pnitrial").joinpath("schemas/dataset.schema.yaml").read_text()
     return yaml.safe_load(text)
 
@@ -179,7 +280,39 @@ _EXPECTED = "expected a YAML mapping of codebook keys (table:, columns:, arms:, 
 
 
 def read_codebook(path: str | Path) -> dict:
-    """The codebook's YAML, checked against the schema; problems name the file and the key."""
+    """The codebook's YAML, checked against the schema; problems name the file and the key.
+
+    Parameters
+    ----------
+    path : str or Path
+        The codebook file (UTF-8 YAML).
+
+    Returns
+    -------
+    dict
+        The codebook as a mapping, valid under `schema` (no cross-key checks: see `load_codebook`).
+
+    Raises
+    ------
+    ValidationError
+        When the file is missing or unreadable, is not YAML (or repeats a key), is not a mapping, or
+        breaks the schema; every schema problem is listed with its key.
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> spec = {"table": "trial.csv", "columns": {"participant": "id", "arm": "arm", "visit": "visit"},
+    ...         "arms": {"intervention": "A", "control": "B"}, "visits": ["pre", "post"],
+    ...         "outcomes": {"crp": {"label": "CRP", "unit": "mg/L", "family": "biomarker", "transform": "logarithm"}}}
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     _ = Path("dataset.yaml").write_text(yaml.safe_dump(spec))
+    ...     try:
+    ...         read_codebook("dataset.yaml")
+    ...     except ValidationError as exc:
+    ...         print(exc)
+    input validation failed with 1 problem:
+      - dataset.yaml: key 'outcomes/crp/transform': expected one of ['none', 'log'], found 'logarithm'
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -213,7 +346,40 @@ def read_codebook(path: str | Path) -> dict:
 
 
 def load_codebook(path: str | Path) -> Codebook:
-    """Read and validate a codebook; every problem is reported with its key."""
+    """Read and validate a codebook; every problem is reported with its key.
+
+    Beyond the schema (`read_codebook`), checks what spans keys: distinct arm labels, visit times
+    for exactly the visits, ranges, no column used twice, and the panel's analytes and ignored columns.
+
+    Parameters
+    ----------
+    path : str or Path
+        The codebook file; its tables are resolved relative to it.
+
+    Returns
+    -------
+    Codebook
+        The typed codebook.
+
+    Raises
+    ------
+    ValidationError
+        Listing every problem of the codebook (the tables are checked later, by
+        `pnitrial.data.validate.validate_table`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> spec = {"table": "trial.csv", "columns": {"participant": "id", "arm": "arm", "visit": "visit"},
+    ...         "arms": {"intervention": "A", "control": "B"}, "visits": ["pre", "post"],
+    ...         "outcomes": {"crp": {"label": "CRP", "unit": "mg/L", "family": "biomarker", "transform": "log"}}}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "dataset.yaml"
+    ...     _ = path.write_text(yaml.safe_dump(spec))
+    ...     cb = load_codebook(path)
+    >>> cb.name, cb.table.name, cb.visits, [o.key for o in cb.outcomes]
+    ('dataset', 'trial.csv', ('pre', 'post'), ['crp'])
+    """
     path = Path(path)
     raw = read_codebook(path)
     problems = []

@@ -24,7 +24,25 @@ LOD_METHODS = (*LOD_RULES, "censored")
 
 
 def covariate_kind(cells: pd.Series) -> dict:
-    """Numeric when every present value parses as a number, else categorical (sorted levels)."""
+    """Classify a covariate: numeric when every present value parses as a number, else categorical.
+
+    Parameters
+    ----------
+    cells : Series of str
+        The covariate's stripped cells; those in ``MISSING`` are ignored.
+
+    Returns
+    -------
+    dict
+        ``{'type': 'numeric'}``, or ``{'type': 'categorical', 'levels': [...]}`` with the sorted levels.
+
+    Examples
+    --------
+    >>> covariate_kind(pd.Series(["47", "52.5", ""]))
+    {'type': 'numeric'}
+    >>> covariate_kind(pd.Series(["F", "M", "NA", "F"]))
+    {'type': 'categorical', 'levels': ['F', 'M']}
+    """
     present = cells[~cells.isin(MISSING)]
     numeric = pd.to_numeric(present, errors="coerce")
     if len(present) and numeric.notna().all():
@@ -33,7 +51,39 @@ def covariate_kind(cells: pd.Series) -> dict:
 
 
 def base_rows(cb: Codebook, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Pseudonymised participant code, role, visit and covariates of every row of a validated table."""
+    """Pseudonymised participant code, role, visit and covariates of every row of a validated table.
+
+    Participants are coded 1, 2, ... in order of first appearance; the identifiers are dropped.
+
+    Parameters
+    ----------
+    cb : Codebook
+        The codebook.
+    table : DataFrame
+        The trial table, validated by `validate_table` (text cells).
+
+    Returns
+    -------
+    base : DataFrame
+        Columns ``pid``, ``role`` (``'intervention'``, ``'control'`` or ``'healthy'``), ``visit``,
+        ``visit_index`` (0 at baseline) and one per covariate (numbers, or labels with NaN for missing).
+    kinds : dict
+        The `covariate_kind` of every covariate.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> crp = Outcome("crp", "crp", "CRP", "mg/L", "biomarker", "log", lod=0.1)
+    >>> cb = Codebook(Path("dataset.yaml"), Path("trial.csv"), "demo", "id", "arm", "visit", "A", "B", None,
+    ...               ("pre", "post"), ("age",), (crp,))
+    >>> table = pd.DataFrame({"id": ["p1", "p1", "p2", "p2"], "arm": ["A", "A", "B", "B"],
+    ...                       "visit": ["pre", "post", "pre", "post"], "age": ["41", "41", "", ""]})
+    >>> base, kinds = base_rows(cb, table)
+    >>> base[["pid", "role", "visit_index"]].to_dict("list")
+    {'pid': [1, 1, 2, 2], 'role': ['intervention', 'intervention', 'control', 'control'], 'visit_index': [0, 1, 0, 1]}
+    >>> kinds
+    {'age': {'type': 'numeric'}}
+    """
     pid_raw = table[cb.participant].str.strip()
     pid = pd.Series(pd.factorize(pid_raw)[0] + 1, index=table.index)
     role = (
@@ -61,14 +111,55 @@ def base_rows(cb: Codebook, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
 
 
 def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int = 3) -> tuple[pd.DataFrame, Trial]:
-    """Validate the table and return the long frame and the typed description of the trial.
+    r"""Validate the table and return the long frame and the typed description of the trial.
+
+    A below-LOD cell becomes a censored row whose value is the limit times the `lod_method` factor
+    (LOD/sqrt(2) for ``'sqrt2'`` and ``'censored'``, LOD/2 for ``'half'``, the LOD for ``'lod'``);
+    a zero of a log outcome with a limit counts as below it. Missing cells have no row.
+    LOD/sqrt(2) is Hornung & Reed's substitution (1990, Appl Occup Environ Hyg 5:46).
+
+    Parameters
+    ----------
+    cb : Codebook
+        The codebook; its trial table is read and validated.
+    lod_method : {'sqrt2', 'half', 'lod', 'censored'}, optional
+        How below-LOD values are substituted (config lod.method).
+    min_per_arm : int, optional
+        Fewest participants per trial arm (config validation.min_per_arm).
+
+    Returns
+    -------
+    frame : DataFrame
+        One row per participant x visit x outcome with a value: ``pid``, ``role``, ``visit``,
+        ``visit_index``, the covariates, ``outcome``, ``value``, ``censored`` (0/1) and ``lod``.
+    trial : Trial
+        Arms, visits, covariate kinds, outcomes and participants per group.
+
+    Raises
+    ------
+    ValidationError
+        When the table does not match the codebook.
 
     Examples
     --------
+    >>> import tempfile
+    >>> import yaml
     >>> from pnitrial.data.codebook import load_codebook
-    >>> frame, trial = build_long_frame(load_codebook("data/demo/dataset.yaml"))  # doctest: +SKIP
-    >>> trial.visits, list(frame.columns[:4])  # doctest: +SKIP
-    (('pre', 'post'), ['pid', 'role', 'visit', 'visit_index'])
+    >>> spec = {"table": "trial.csv", "columns": {"participant": "id", "arm": "arm", "visit": "visit"},
+    ...         "arms": {"intervention": "A", "control": "B"}, "visits": ["pre", "post"],
+    ...         "outcomes": {"crp": {"label": "CRP", "unit": "mg/L", "family": "biomarker", "transform": "log",
+    ...                              "lod": 0.1}}}
+    >>> rows = ["id,arm,visit,crp", "p1,A,pre,1.2", "p1,A,post,<0.1", "p2,B,pre,2.5", "p2,B,post,3.1"]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = (Path(tmp) / "trial.csv").write_text("\n".join(rows) + "\n")
+    ...     _ = (Path(tmp) / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    ...     frame, trial = build_long_frame(load_codebook(Path(tmp) / "dataset.yaml"), min_per_arm=1)
+    >>> trial.visits, trial.participants
+    (('pre', 'post'), {'intervention': 1, 'control': 1, 'healthy': 0})
+    >>> list(frame.columns)
+    ['pid', 'role', 'visit', 'visit_index', 'outcome', 'value', 'censored', 'lod']
+    >>> frame["value"].round(6).tolist(), frame["censored"].tolist()
+    ([1.2, 0.070711, 2.5, 3.1], [0, 1, 0, 0])
     """
     table = read_table(cb.table)
     validate_table(cb, table, min_per_arm=min_per_arm)
@@ -109,7 +200,35 @@ def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int =
 
 
 def lod_counts(frame: pd.DataFrame, meta: Trial) -> pd.DataFrame:
-    """Below-LOD counts per outcome, arm and visit (the substitution is reported, not hidden)."""
+    """Below-LOD counts per outcome, arm and visit (the substitution is reported, not hidden).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame (`build_long_frame`).
+    meta : Trial
+        The trial it describes; only outcomes with a limit of detection are counted.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``outcome``, ``arm``, ``visit``, ``n``, ``n_below_lod``, ``percent_below_lod``,
+        ``lod`` and ``method`` (how the censored values were handled).
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> crp = Outcome("crp", "crp", "CRP", "mg/L", "biomarker", "log", lod=0.1)
+    >>> meta = Trial("demo", {"intervention": "A", "control": "B", "healthy": None}, ("pre", "post"), outcomes=(crp,))
+    >>> frame = pd.DataFrame({"outcome": "crp", "role": ["intervention"] * 2 + ["control"] * 2,
+    ...                       "visit": ["pre", "post"] * 2, "censored": [0, 1, 0, 0]})
+    >>> lod_counts(frame, meta)[["arm", "visit", "n", "n_below_lod", "percent_below_lod"]]
+      arm visit  n  n_below_lod  percent_below_lod
+    0   A   pre  1            0                0.0
+    1   A  post  1            1              100.0
+    2   B   pre  1            0                0.0
+    3   B  post  1            0                0.0
+    """
     rows = []
     lod_outcomes = [o for o in meta.outcomes if o.lod is not None]
     for o in lod_outcomes:
@@ -139,12 +258,63 @@ def lod_counts(frame: pd.DataFrame, meta: Trial) -> pd.DataFrame:
 
 
 def write_frame(frame: pd.DataFrame, meta: Trial, frame_path: Path, meta_path: Path) -> None:
+    """Write the long frame (CSV) and its trial description (meta.json) for the jobs that follow.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial it describes.
+    frame_path, meta_path : Path
+        Where to write them; `read_frame` reads them back.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> meta = Trial("demo", {"intervention": "A", "control": "B", "healthy": None}, ("pre", "post"))
+    >>> frame = pd.DataFrame({"pid": [1, 1], "role": "intervention", "visit": ["pre", "post"],
+    ...                       "outcome": "crp", "value": [1.2, 0.8]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_frame(frame, meta, Path(tmp) / "long.csv", Path(tmp) / "meta.json")
+    ...     again, meta_again = read_frame(Path(tmp) / "long.csv", Path(tmp) / "meta.json")
+    >>> again.equals(frame), meta_again == meta
+    (True, True)
+    """
     frame.to_csv(frame_path, index=False, lineterminator="\n", float_format=None)
     meta_path.write_text(meta.to_json())
 
 
 def read_frame(frame_path: Path, meta_path: Path) -> tuple[pd.DataFrame, Trial]:
-    """The long frame with its column types, and the trial it describes (meta.json)."""
+    """The long frame with its column types, and the trial it describes (meta.json).
+
+    Categorical covariates, ``visit``, ``role`` and ``outcome`` are read as text, ``value`` and
+    ``lod`` as floats (whatever the table held).
+
+    Parameters
+    ----------
+    frame_path, meta_path : Path
+        The files `write_frame` wrote.
+
+    Returns
+    -------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> meta = Trial("demo", {"intervention": "A", "control": "B", "healthy": None}, ("pre", "post"))
+    >>> frame = pd.DataFrame({"pid": [1, 1], "role": "control", "visit": ["1", "2"], "outcome": "pain",
+    ...                       "value": [4, 3]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_frame(frame, meta, Path(tmp) / "long.csv", Path(tmp) / "meta.json")
+    ...     again, _ = read_frame(Path(tmp) / "long.csv", Path(tmp) / "meta.json")
+    >>> again["visit"].tolist(), again["value"].tolist()
+    (['1', '2'], [4.0, 3.0])
+    """
     meta = Trial.read(meta_path)
     dtypes = {c: str for c, k in meta.covariates.items() if k["type"] == "categorical"}
     # values are float64 whatever the table held (integer scores too), so no analysis writes a float into ints

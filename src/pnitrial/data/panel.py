@@ -46,15 +46,66 @@ def _columns_text(cols: list[str]) -> str:
 
 
 def repeated_columns(cb: Codebook, columns: Sequence[str], trial_columns: Sequence[str]) -> list[str]:
-    """Panel columns that repeat a trial-table column (arm, covariates...): checked, never analysed."""
+    """Panel columns that repeat a trial-table column (arm, covariates...): checked, never analysed.
+
+    Parameters
+    ----------
+    cb : Codebook
+        The codebook, with a panel.
+    columns : sequence of str
+        The panel table's columns.
+    trial_columns : sequence of str
+        The trial table's columns (participant and visit excepted).
+
+    Returns
+    -------
+    list of str
+        Panel columns also in the trial table, other than participant, visit, ignored columns and
+        declared analytes, in panel order.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Panel
+    >>> inflammation = Panel(Path("panel.csv"), "Inflammation panel", "NPX", "protein", "none", ignore=("plate",))
+    >>> cb = Codebook(Path("dataset.yaml"), Path("trial.csv"), "demo", "id", "arm", "visit", "A", "B", None,
+    ...               ("pre", "post"), ("age",), (), panel=inflammation)
+    >>> repeated_columns(cb, ["id", "visit", "age", "plate", "IL6", "TNF"], ["arm", "age"])
+    ['age']
+    """
     skip = {cb.participant, cb.visit, *cb.panel.ignore, *(cb.panel.analytes or ())}
     trial = set(trial_columns)
     return [c for c in dict.fromkeys(columns) if c in trial and c not in skip]
 
 
 def panel_analytes(cb: Codebook, columns: Sequence[str] | pd.DataFrame, trial_columns: Sequence[str] = ()) -> list[str]:
-    """The analyte columns: `panel.analytes`, else every named column but participant, visit, the columns
-    repeated from the trial table and `panel.ignore`."""
+    """The analyte columns of a panel table.
+
+    They are `panel.analytes` when the codebook lists them, else every named column but participant,
+    visit, the columns repeated from the trial table and `panel.ignore`.
+
+    Parameters
+    ----------
+    cb : Codebook
+        The codebook, with a panel.
+    columns : sequence of str or DataFrame
+        The panel table's columns (or the table).
+    trial_columns : sequence of str, optional
+        The trial table's columns, so that repeated ones are not taken for analytes.
+
+    Returns
+    -------
+    list of str
+        The analytes, in panel order.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Panel
+    >>> inflammation = Panel(Path("panel.csv"), "Inflammation panel", "NPX", "protein", "none", ignore=("plate",))
+    >>> cb = Codebook(Path("dataset.yaml"), Path("trial.csv"), "demo", "id", "arm", "visit", "A", "B", None,
+    ...               ("pre", "post"), ("age",), (), panel=inflammation)
+    >>> panel_analytes(cb, ["id", "visit", "age", "plate", "IL6", "TNF"], ["arm", "age"])
+    ['IL6', 'TNF']
+    """
     if isinstance(columns, pd.DataFrame):
         columns = list(columns.columns)
     if cb.panel.analytes:
@@ -64,7 +115,37 @@ def panel_analytes(cb: Codebook, columns: Sequence[str] | pd.DataFrame, trial_co
 
 
 def header(path: str | Path) -> list[str]:
-    """Column names of a CSV table (empty when it cannot be read: validation reports why)."""
+    r"""Column names of a CSV table (empty when it cannot be read: validation reports why).
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+
+    Returns
+    -------
+    list of str
+        The cells of its first line.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import yaml
+    >>> from pnitrial.data.codebook import load_codebook
+    >>> spec = {"table": "trial.csv", "columns": {"participant": "id", "arm": "arm", "visit": "visit"},
+    ...         "arms": {"intervention": "A", "control": "B"}, "visits": ["pre", "post"],
+    ...         "panel": {"table": "panel.csv", "unit": "NPX", "family": "protein", "transform": "none"}}
+    >>> trial = ["id,arm,visit", "p1,A,pre", "p1,A,post", "p2,B,pre", "p2,B,post"]
+    >>> panel = ["id,visit,IL6,TNF", "p2,pre,3.1,5.0", "p1,pre,2.9,4.2", "p1,post,,4.4", "p2,post,3.3,5.1"]
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> for name, lines in (("trial.csv", trial), ("panel.csv", panel)):
+    ...     _ = (Path(tmp.name) / name).write_text("\n".join(lines) + "\n")
+    >>> _ = (Path(tmp.name) / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    >>> cb = load_codebook(Path(tmp.name) / "dataset.yaml")
+    >>> header(Path(tmp.name) / "panel.csv"), header(Path(tmp.name) / "no-such.csv")
+    (['id', 'visit', 'IL6', 'TNF'], [])
+    >>> tmp.cleanup()
+    """
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             return next(csv.reader(fh), [])
@@ -73,7 +154,36 @@ def header(path: str | Path) -> list[str]:
 
 
 def analyte_count(cb: Codebook) -> int:
-    """How many analytes the panel has, from the headers of the two tables (for scatter chunks)."""
+    r"""How many analytes the panel has, from the headers of the two tables (for scatter chunks).
+
+    Parameters
+    ----------
+    cb : Codebook
+        The codebook, with a panel.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import yaml
+    >>> from pnitrial.data.codebook import load_codebook
+    >>> spec = {"table": "trial.csv", "columns": {"participant": "id", "arm": "arm", "visit": "visit"},
+    ...         "arms": {"intervention": "A", "control": "B"}, "visits": ["pre", "post"],
+    ...         "panel": {"table": "panel.csv", "unit": "NPX", "family": "protein", "transform": "none"}}
+    >>> trial = ["id,arm,visit", "p1,A,pre", "p1,A,post", "p2,B,pre", "p2,B,post"]
+    >>> panel = ["id,visit,IL6,TNF", "p2,pre,3.1,5.0", "p1,pre,2.9,4.2", "p1,post,,4.4", "p2,post,3.3,5.1"]
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> for name, lines in (("trial.csv", trial), ("panel.csv", panel)):
+    ...     _ = (Path(tmp.name) / name).write_text("\n".join(lines) + "\n")
+    >>> _ = (Path(tmp.name) / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    >>> cb = load_codebook(Path(tmp.name) / "dataset.yaml")
+    >>> analyte_count(cb)
+    2
+    >>> tmp.cleanup()
+    """
     return len(panel_analytes(cb, header(cb.panel.table), header(cb.table)))
 
 
@@ -89,7 +199,47 @@ def _same(panel: pd.Series, trial: pd.Series) -> np.ndarray:
 
 
 def parse_panel(cb: Codebook, trial: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Check the panel table; return (trial-table row of each panel row, values (rows x analytes))."""
+    """Check the panel table; return (trial-table row of each panel row, values (rows x analytes)).
+
+    Every panel row must match a trial-table row by participant and visit, repeated columns must
+    agree with the trial table, and analyte cells must be numbers (positive for a log panel) of a
+    plausible size, or empty.
+
+    Parameters
+    ----------
+    cb : Codebook
+        The codebook, with a panel.
+    trial : DataFrame
+        The trial table (text cells), already validated.
+    table : DataFrame
+        The panel table as `read_table` returned it.
+
+    Returns
+    -------
+    where : ndarray of int
+        For each panel row, the row of the trial table with its participant and visit.
+    values : ndarray of float
+        The analyte values, rows x analytes; NaN where empty.
+
+    Raises
+    ------
+    ValidationError
+        Listing every problem of the panel table.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Panel
+    >>> inflammation = Panel(Path("panel.csv"), "Inflammation panel", "NPX", "protein", "none", ignore=("plate",))
+    >>> cb = Codebook(Path("dataset.yaml"), Path("trial.csv"), "demo", "id", "arm", "visit", "A", "B", None,
+    ...               ("pre", "post"), ("age",), (), panel=inflammation)
+    >>> trial = pd.DataFrame({"id": ["p1", "p1", "p2", "p2"], "arm": ["A", "A", "B", "B"],
+    ...                       "visit": ["pre", "post", "pre", "post"], "age": ["41", "41", "52", "52"]})
+    >>> table = pd.DataFrame({"id": ["p2", "p1", "p1"], "visit": ["pre", "pre", "post"], "age": ["52", "41", "41"],
+    ...                       "plate": ["1", "1", "2"], "IL6": ["3.1", "2.9", ""], "TNF": ["5.0", "4.2", "4.4"]})
+    >>> where, values = parse_panel(cb, trial, table)
+    >>> where.tolist(), values.tolist()
+    ([2, 0, 1], [[3.1, 5.0], [2.9, 4.2], [nan, 4.4]])
+    """
     path, panel = cb.panel.table, cb.panel
     lines = file_lines(table)
 
@@ -209,7 +359,52 @@ def parse_panel(cb: Codebook, trial: pd.DataFrame, table: pd.DataFrame) -> tuple
 
 
 def build_panel_frame(cb: Codebook, min_per_arm: int = 3) -> tuple[pd.DataFrame, np.ndarray, dict]:
-    """Validate the trial and panel tables; return (rows, values, panel metadata)."""
+    r"""Validate the trial and panel tables; return (rows, values, panel metadata).
+
+    Parameters
+    ----------
+    cb : Codebook
+        The codebook, with a panel.
+    min_per_arm : int, optional
+        Fewest participants per trial arm (config validation.min_per_arm).
+
+    Returns
+    -------
+    rows : DataFrame
+        Pseudonymised code, role, visit and covariates of every panel row (see `base_rows`), sorted
+        by participant and visit.
+    values : ndarray of float
+        The analyte values in the same order, rows x analytes; NaN where missing.
+    meta : dict
+        ``label``, ``unit``, ``family``, ``transform``, ``analytes``, ``n_rows`` and ``n_missing``.
+
+    Raises
+    ------
+    ValidationError
+        When either table does not match the codebook.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import yaml
+    >>> from pnitrial.data.codebook import load_codebook
+    >>> spec = {"table": "trial.csv", "columns": {"participant": "id", "arm": "arm", "visit": "visit"},
+    ...         "arms": {"intervention": "A", "control": "B"}, "visits": ["pre", "post"],
+    ...         "panel": {"table": "panel.csv", "unit": "NPX", "family": "protein", "transform": "none"}}
+    >>> trial = ["id,arm,visit", "p1,A,pre", "p1,A,post", "p2,B,pre", "p2,B,post"]
+    >>> panel = ["id,visit,IL6,TNF", "p2,pre,3.1,5.0", "p1,pre,2.9,4.2", "p1,post,,4.4", "p2,post,3.3,5.1"]
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> for name, lines in (("trial.csv", trial), ("panel.csv", panel)):
+    ...     _ = (Path(tmp.name) / name).write_text("\n".join(lines) + "\n")
+    >>> _ = (Path(tmp.name) / "dataset.yaml").write_text(yaml.safe_dump(spec))
+    >>> cb = load_codebook(Path(tmp.name) / "dataset.yaml")
+    >>> rows, values, meta = build_panel_frame(cb, min_per_arm=1)
+    >>> rows[["pid", "visit"]].to_dict("list")
+    {'pid': [1, 1, 2, 2], 'visit': ['pre', 'post', 'pre', 'post']}
+    >>> values.tolist(), meta["analytes"], meta["n_missing"]
+    ([[2.9, 4.2], [nan, 4.4], [3.1, 5.0], [3.3, 5.1]], ['IL6', 'TNF'], 1)
+    >>> tmp.cleanup()
+    """
     trial = read_table(cb.table)
     validate_table(cb, trial, min_per_arm=min_per_arm)
     table = read_table(cb.panel.table, key="panel/table")
@@ -233,6 +428,31 @@ def build_panel_frame(cb: Codebook, min_per_arm: int = 3) -> tuple[pd.DataFrame,
 
 
 def write_panel(rows: pd.DataFrame, values: np.ndarray, meta: dict, out: dict[str, str | Path]) -> None:
+    """Write the panel frame: rows and values as two aligned CSVs, and the metadata as JSON.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Code, role, visit and covariates of every row (`build_panel_frame`).
+    values : ndarray of float
+        The analyte values, rows x analytes.
+    meta : dict
+        The panel metadata; its ``analytes`` name the value columns.
+    out : dict
+        Paths under the keys ``'rows'``, ``'values'`` and ``'meta'``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> rows = pd.DataFrame({"pid": [1, 1], "role": "control", "visit": ["pre", "post"]})
+    >>> meta = {"label": "Panel", "unit": "NPX", "analytes": ["IL6", "TNF"]}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = {k: Path(tmp) / f"panel_{k}" for k in ("rows", "values", "meta")}
+    ...     write_panel(rows, np.array([[2.9, 4.2], [np.nan, 4.4]]), meta, out)
+    ...     again = read_panel(out["rows"], out["values"], out["meta"], covariates={})
+    >>> again[1].tolist(), again[2]["analytes"]
+    ([[2.9, 4.2], [nan, 4.4]], ['IL6', 'TNF'])
+    """
     rows.to_csv(out["rows"], index=False, lineterminator="\n", float_format=None)
     pd.DataFrame(values, columns=meta["analytes"]).to_csv(
         out["values"], index=False, lineterminator="\n", float_format=None
@@ -241,6 +461,35 @@ def write_panel(rows: pd.DataFrame, values: np.ndarray, meta: dict, out: dict[st
 
 
 def read_panel(rows_path: str | Path, values_path: str | Path, meta_path: str | Path, covariates: dict):
+    """Read the panel frame that `write_panel` wrote.
+
+    Parameters
+    ----------
+    rows_path, values_path, meta_path : str or Path
+        The rows CSV, the values CSV and the metadata JSON.
+    covariates : dict
+        The trial's covariate kinds (``Trial.covariates``): categorical ones are read as text.
+
+    Returns
+    -------
+    rows : DataFrame
+        Code, role, visit and covariates of every row.
+    values : ndarray of float
+        The analyte values, rows x analytes.
+    meta : dict
+        The panel metadata.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> rows = pd.DataFrame({"pid": [1, 2], "role": "control", "visit": ["1", "1"], "site": ["01", "02"]})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     out = {k: Path(tmp) / f"panel_{k}" for k in ("rows", "values", "meta")}
+    ...     write_panel(rows, np.array([[2.9], [3.1]]), {"analytes": ["IL6"]}, out)
+    ...     rows, values, meta = read_panel(out["rows"], out["values"], out["meta"], {"site": {"type": "categorical"}})
+    >>> rows["visit"].tolist(), rows["site"].tolist(), values.shape
+    (['1', '1'], ['01', '02'], (2, 1))
+    """
     meta = json.loads(Path(meta_path).read_text())
     dtypes = {c: str for c, k in covariates.items() if k["type"] == "categorical"}
     rows = pd.read_csv(rows_path, dtype={"visit": str, "role": str, **dtypes})
@@ -249,5 +498,24 @@ def read_panel(rows_path: str | Path, values_path: str | Path, meta_path: str | 
 
 
 def chunk_analytes(n_analytes: int, chunks: int, index: int) -> np.ndarray:
-    """Column indices of one chunk: contiguous, sizes differing by at most one."""
+    """Column indices of one chunk of the analytes: contiguous, sizes differing by at most one.
+
+    Parameters
+    ----------
+    n_analytes : int
+        How many analytes the panel has.
+    chunks : int
+        How many chunks they are split into.
+    index : int
+        Which chunk (0-based).
+
+    Returns
+    -------
+    ndarray of int
+
+    Examples
+    --------
+    >>> chunk_analytes(10, 3, 0).tolist(), chunk_analytes(10, 3, 2).tolist()
+    ([0, 1, 2, 3], [7, 8, 9])
+    """
     return np.array_split(np.arange(n_analytes), chunks)[index]

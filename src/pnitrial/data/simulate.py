@@ -19,6 +19,32 @@ import yaml
 
 @dataclass(frozen=True)
 class Biomarker:
+    """A simulated salivary assay: log-normal, with a limit of detection and a true effect.
+
+    Parameters
+    ----------
+    key, label : str
+        Outcome key and label.
+    median : float
+        Median of patients at baseline (pg/mL).
+    sd_between, sd_within : float
+        Between- and within-participant SD on the log scale.
+    lod : float
+        Kit limit of detection; smaller values are exported as ``<lod``.
+    effect : float
+        True intervention effect, a log-ratio: change under MBPM minus change under wait-list.
+    healthy : float
+        Log-ratio of healthy controls to patients at baseline.
+    decimals : int
+        Decimals the lab reports.
+
+    Examples
+    --------
+    >>> il6 = next(b for b in BIOMARKERS if b.key == "il6")
+    >>> il6.lod, round(float(np.exp(il6.effect)), 4)
+    (0.06, 0.9048)
+    """
+
     key: str
     label: str
     median: float  # patients at baseline, pg/mL
@@ -32,6 +58,32 @@ class Biomarker:
 
 @dataclass(frozen=True)
 class Score:
+    """A simulated questionnaire score on its own bounded scale, with a true effect.
+
+    Parameters
+    ----------
+    key, label, unit : str
+        Outcome key, label and unit (``'score'`` or ``'T-score'``).
+    low, high : float
+        Bounds of the instrument; simulated values are clipped to them.
+    mean : float
+        Mean of patients at baseline.
+    sd_between, sd_within : float
+        Between- and within-participant SD, in instrument units.
+    effect : float
+        True intervention effect: change under MBPM minus change under wait-list.
+    healthy : float
+        Healthy controls minus patients at baseline.
+    decimals : int
+        Decimals of the score (0 for integer instruments).
+
+    Examples
+    --------
+    >>> bdi = next(s for s in SCORES if s.key == "bdi")
+    >>> (bdi.low, bdi.high), bdi.effect
+    ((0, 63), -4.0)
+    """
+
     key: str
     label: str
     unit: str
@@ -91,7 +143,38 @@ def simulate_trial(
 ) -> tuple[pd.DataFrame, dict, dict]:
     """Simulate the trial table (long, as a lab and a REDCap export would give it).
 
-    Returns the table, the codebook dict and the truth dict.
+    Patients are randomised 1:1 to MBPM or wait-list and measured pre and post (a `dropout`
+    share miss post), healthy controls at baseline only; every outcome of `BIOMARKERS` and
+    `SCORES` has a random participant intercept and its true effect.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the random generator; the same seed gives the same trial.
+    n_patients : int, optional
+        Randomised patients (the intervention arm has the smaller half when odd).
+    n_healthy : int, optional
+        Healthy controls.
+    dropout : float, optional
+        Share of patients without a post visit.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per participant x visit, every cell text as exported (``'<0.05'`` below the LOD,
+        ``''`` for a failed assay or a skipped questionnaire).
+    codebook : dict
+        The codebook of the table (write it as YAML).
+    truth : dict
+        The design and the true effects.
+
+    Examples
+    --------
+    >>> table, codebook, truth = simulate_trial(1, n_patients=6, n_healthy=2)
+    >>> table.shape, table["visit"].value_counts().to_dict()
+    ((13, 21), {'pre': 8, 'post': 5})
+    >>> codebook["visits"], len(codebook["outcomes"]), truth["effects"]["il6"]["ratio"]
+    (['pre', 'post'], 16, 0.9048)
     """
     rng = np.random.default_rng(seed)
     people = _participants(rng, n_patients, n_healthy)
@@ -200,7 +283,29 @@ def _truth(seed: int, n_patients: int, n_healthy: int, n_drop: int) -> dict:
 
 
 def write_demo(outdir: str | Path, seed: int) -> list[Path]:
-    """Write trial.csv, dataset.yaml and truth.yaml into outdir; returns the paths."""
+    """Write trial.csv, dataset.yaml and truth.yaml into outdir; returns the paths.
+
+    Parameters
+    ----------
+    outdir : str or Path
+        Directory to write into (created if needed).
+    seed : int
+        Seed of `simulate_trial` (default sizes: 50 patients, 15 healthy controls).
+
+    Returns
+    -------
+    list of Path
+        The table, the codebook and the truth, in that order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write_demo(tmp, seed=1)
+    ...     codebook = yaml.safe_load(paths[1].read_text())
+    >>> [p.name for p in paths], codebook["table"]
+    (['trial.csv', 'dataset.yaml', 'truth.yaml'], 'trial.csv')
+    """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     table, codebook, truth = simulate_trial(seed)
@@ -220,6 +325,33 @@ def simulate_panel(
     Each analyte has its own level, between- and within-participant SD and a small common
     time trend; a `fraction` of analytes (chosen at random) carries a true intervention effect
     of 0.4 to 1.0 total SDs, up or down. Returns (wide panel table, truth per analyte).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table from `simulate_trial` (its participant, arm and visit columns are used).
+    n_analytes : int
+        Number of analytes, named ``P0001``, ``P0002``, ...
+    fraction : float
+        Share of analytes with a true effect, in [0, 1].
+    seed : int
+        Seed of the random generator.
+    missing : float, optional
+        Share of cells left empty (failed wells).
+
+    Returns
+    -------
+    panel : DataFrame
+        Participant, visit and one column per analyte, a row for every row of `table`.
+    truth : DataFrame
+        Per analyte: ``analyte``, ``has_effect``, ``interaction``, ``sd_between``, ``sd_within``.
+
+    Examples
+    --------
+    >>> table, _, _ = simulate_trial(1, n_patients=6, n_healthy=2)
+    >>> panel, truth = simulate_panel(table, n_analytes=20, fraction=0.25, seed=2)
+    >>> panel.shape, list(panel.columns[:3]), int(truth["has_effect"].sum())
+    ((13, 22), ['participant', 'visit', 'P0001'], 5)
     """
     if not 0 <= fraction <= 1:
         raise ValueError("fraction must lie in [0, 1]")
@@ -256,7 +388,37 @@ def simulate_panel(
 
 
 def write_panel_trial(outdir: str | Path, seed: int, n_analytes: int, fraction: float = 0.1, **trial) -> list[Path]:
-    """A simulated trial with a panel: trial.csv, panel.csv, dataset.yaml, truth.yaml, panel_truth.csv."""
+    """A simulated trial with a panel: trial.csv, panel.csv, dataset.yaml, truth.yaml, panel_truth.csv.
+
+    Parameters
+    ----------
+    outdir : str or Path
+        Directory to write into (created if needed).
+    seed : int
+        Seed of the trial; the panel uses ``seed + 1``.
+    n_analytes : int
+        Number of panel analytes.
+    fraction : float, optional
+        Share of analytes with a true effect.
+    **trial
+        Passed on to `simulate_trial` (``n_patients``, ``n_healthy``, ``dropout``).
+
+    Returns
+    -------
+    list of Path
+        The five files, in the order above.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write_panel_trial(tmp, seed=1, n_analytes=5, n_patients=6, n_healthy=2)
+    ...     codebook = yaml.safe_load(paths[2].read_text())
+    >>> [p.name for p in paths]
+    ['trial.csv', 'panel.csv', 'dataset.yaml', 'truth.yaml', 'panel_truth.csv']
+    >>> codebook["panel"]["unit"], codebook["panel"]["table"]
+    ('NPX', 'panel.csv')
+    """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     table, codebook, truth = simulate_trial(seed, **trial)

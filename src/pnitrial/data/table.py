@@ -32,7 +32,32 @@ _DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 def rows_text(index: np.ndarray | Sequence[int], lines: Sequence[int] | None = None) -> str:
-    """'rows 3, 7 (file lines 4, 8)' for 0-based data-row indices (lines: file line of every data row)."""
+    """Name data rows for a message: ``'rows 3, 7 (file lines 4, 8)'``.
+
+    At most MAX_ROWS_SHOWN rows are listed; the rest are counted.
+
+    Parameters
+    ----------
+    index : array_like of int
+        0-based data-row indices (any order).
+    lines : sequence of int, optional
+        The file line of every data row (see `file_lines`); default one header line and no blank
+        lines, so data row i is on file line i + 2.
+
+    Returns
+    -------
+    str
+        The 1-based rows and their file lines.
+
+    Examples
+    --------
+    >>> rows_text([6, 2])
+    'rows 3, 7 (file lines 4, 8)'
+    >>> rows_text([1], lines=[2, 9])
+    'row 2 (file line 9)'
+    >>> rows_text(range(12))
+    'rows 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more (file lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)'
+    """
     idx = sorted(int(i) for i in index)
     shown = idx[:MAX_ROWS_SHOWN]
     more = f" and {len(idx) - len(shown)} more" if len(idx) > len(shown) else ""
@@ -44,7 +69,23 @@ def rows_text(index: np.ndarray | Sequence[int], lines: Sequence[int] | None = N
 
 @dataclass(frozen=True, eq=False)
 class TableInfo:
-    """What read_table knows beyond the cells: the file line of every data row, the header as written."""
+    """What read_table knows beyond the cells: the file line of every data row, the header as written.
+
+    Kept in the frame's ``attrs`` and shared, not copied, by the frames pandas derives from it.
+
+    Parameters
+    ----------
+    lines : ndarray of int
+        File line (1-based) of every data row.
+    header : tuple of str
+        The header cells as written, repeated names kept.
+
+    Examples
+    --------
+    >>> info = TableInfo(np.array([2, 4]), ("id", "crp", "crp"))
+    >>> info.lines.tolist(), info.header
+    ([2, 4], ('id', 'crp', 'crp'))
+    """
 
     lines: np.ndarray
     header: tuple[str, ...]
@@ -54,34 +95,143 @@ class TableInfo:
 
 
 def table_info(table: pd.DataFrame) -> TableInfo | None:
+    """The TableInfo that read_table attached to a table, or None for other frames.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Any frame.
+
+    Returns
+    -------
+    TableInfo or None
+
+    Examples
+    --------
+    >>> table_info(pd.DataFrame({"id": ["p1"]})) is None
+    True
+    """
     return table.attrs.get(_INFO)
 
 
 def file_lines(table: pd.DataFrame) -> np.ndarray | None:
-    """File line of every data row of a table from read_table (None for other frames)."""
+    r"""File line of every data row of a table from read_table (None for other frames).
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table; only one from `read_table` knows its file lines.
+
+    Returns
+    -------
+    ndarray of int or None
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     _ = Path("trial.csv").write_text("id,crp\np1,1.5\n\np2,2.0\n")  # a blank line 3
+    ...     table = read_table(Path("trial.csv"))
+    >>> file_lines(table).tolist(), file_lines(pd.DataFrame()) is None
+    ([2, 4], True)
+    """
     info = table_info(table)
     return None if info is None else info.lines
 
 
 def header_of(table: pd.DataFrame) -> list[str]:
-    """The header as written (repeated names kept), else the frame's columns."""
+    r"""The header as written (repeated names kept), else the frame's columns.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table from `read_table`, or any frame.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     _ = Path("trial.csv").write_text("id,crp,crp\np1,1.5,2.0\n")
+    ...     table = read_table(Path("trial.csv"))
+    >>> header_of(table), list(table.columns)
+    (['id', 'crp', 'crp'], ['id', 'crp', 'crp.1'])
+    """
     info = table_info(table)
     return list(table.columns) if info is None else list(info.header)
 
 
 def short(value: str) -> str:
-    """A cell for a message: quoted, control characters escaped, at most VALUE_CHARS characters."""
+    """A cell for a message: quoted, control characters escaped, at most VALUE_CHARS characters.
+
+    Parameters
+    ----------
+    value : str
+        The cell.
+
+    Returns
+    -------
+    str
+        Its repr, shortened with ``...`` when longer than VALUE_CHARS.
+
+    Examples
+    --------
+    >>> short("high")
+    "'high'"
+    >>> short("a very long free-text comment")
+    "'a very long free-...'"
+    """
     text = value if len(value) <= VALUE_CHARS else value[: VALUE_CHARS - 3] + "..."
     return repr(text)
 
 
 def is_number(cells: pd.Series) -> np.ndarray:
-    """Which (stripped) cells are plain decimal or scientific numbers."""
+    """Which (stripped) cells are plain decimal or scientific numbers.
+
+    Only ASCII digits with an optional sign, point and exponent count (see ``NUMBER``): not
+    ``inf``, ``1_000``, decimal commas or other scripts' digits, which Python's float() accepts.
+
+    Parameters
+    ----------
+    cells : Series of str
+        Text cells, already stripped.
+
+    Returns
+    -------
+    ndarray of bool
+
+    Examples
+    --------
+    >>> is_number(pd.Series(["1.5", "-2e3", ".5", "1,5", "inf", ""])).tolist()
+    [True, True, True, False, False, False]
+    """
     return cells.str.fullmatch(NUMBER.pattern).to_numpy(dtype=bool)
 
 
 def number_hint(values: Iterable[str]) -> str:
-    """Why cells that look like numbers are not, in words (never the cells themselves)."""
+    """Why cells that look like numbers are not, in words (never the cells themselves).
+
+    Parameters
+    ----------
+    values : iterable of str
+        The offending cells.
+
+    Returns
+    -------
+    str
+        ``' (hint; hint)'`` for decimal commas, digit grouping, non-ASCII digits, infinity and
+        spelled-out missing values; empty when no hint applies.
+
+    Examples
+    --------
+    >>> number_hint(["12,5"])
+    ' (decimal commas: write 12.5, not 12,5)'
+    >>> number_hint(["high"])
+    ''
+    """
     hints = []
     values = list(values)
     grouped = [v for v in values if re.search(r"[0-9][_' ][0-9]", v) or re.fullmatch(_GROUPED, v)]
@@ -105,6 +255,24 @@ class Echo:
     None if any of them is a cell of the participant column, none if there are more than
     MAX_VALUES_SHOWN distinct ones or at least as many as there are participants (a wrongly
     mapped identifier column looks like that), and each shortened to VALUE_CHARS characters.
+
+    Parameters
+    ----------
+    private : frozenset of str
+        Every cell of the participant column (stripped and as written).
+    participants : int
+        The number of distinct participants.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"id": ["p1", "p2", "p3"], "arm": ["A", "B", "high"]})
+    >>> echo = Echo.of(table, "id")
+    >>> echo.participants
+    3
+    >>> echo.found(["high"])
+    "found 1 distinct unexpected value: 'high'"
+    >>> "not shown: they include participant identifiers" in echo.found(["p2"])
+    True
     """
 
     private: frozenset[str]  # every cell of the participant column
@@ -133,11 +301,45 @@ class Echo:
 
 
 def read_table(path: Path, key: str = "table") -> pd.DataFrame:
-    """Read every cell as text so validation sees exactly what the file holds.
+    r"""Read every cell as text so validation sees exactly what the file holds.
 
     Checks what a reader can: the file exists, is UTF-8 text, has a header line and every line as
     many fields as the header. Blank lines are skipped; the file line of every data row is kept
     (file_lines) so messages can name it.
+
+    Parameters
+    ----------
+    path : Path
+        The CSV file (comma-separated, UTF-8 with or without a byte-order mark).
+    key : str, optional
+        The codebook key that names the file, for messages (default ``'table'``).
+
+    Returns
+    -------
+    DataFrame
+        One string column per header cell (a repeated name gets a ``.1`` suffix, as pandas does),
+        with a `TableInfo` in its ``attrs``.
+
+    Raises
+    ------
+    ValidationError
+        When the file cannot be read as such a table; the message names the file line.
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     _ = Path("trial.csv").write_text("id,arm,visit,crp\np1,A,pre,1.5\np1,A,post,<0.1\n")
+    ...     table = read_table(Path("trial.csv"))
+    >>> table["crp"].tolist()
+    ['1.5', '<0.1']
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     _ = Path("trial.csv").write_text("id,arm,visit\np1,A,pre,1,5\n")
+    ...     try:
+    ...         read_table(Path("trial.csv"))
+    ...     except ValidationError as exc:
+    ...         print(exc.problems[0].split(" (a comma")[0])
+    trial.csv: row 1 (file line 2): expected 3 comma-separated fields like the header line, found 5
     """
     path = Path(path)
     if path.is_dir():
@@ -232,6 +434,30 @@ def columns_hint(
 
     Header cells are shown only when they equal a name the codebook gives up to case and spaces
     (a table without a header line has data, perhaps identifiers, in its first line).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table, as `read_table` returned it.
+    absent : sequence of str
+        The expected columns it lacks.
+    known : iterable of str, optional
+        Every column name the codebook gives; when all are absent, a header line that holds numbers
+        or `labels` is taken for data.
+    labels : iterable of str, optional
+        Arm and visit labels, which a data line would hold.
+
+    Returns
+    -------
+    str
+        ``'; <reason>'`` to append to the message, or ``''`` when no reason is evident.
+
+    Examples
+    --------
+    >>> columns_hint(pd.DataFrame(columns=["ID", "arm", "visit"]), ["id"])
+    "; the header has 'ID' for 'id': names must match exactly, including case and spaces"
+    >>> "the file looks semicolon-separated" in columns_hint(pd.DataFrame(columns=["id;arm;visit"]), ["id"])
+    True
     """
     header = header_of(table)
     delimiter = _foreign_delimiter(header)
@@ -259,7 +485,30 @@ def columns_hint(
 
 
 def duplicate_columns(table: pd.DataFrame, path: Path, used: Iterable[str], problems: list[str]) -> None:
-    """A used column whose name the header repeats: which one is meant is ambiguous."""
+    r"""Report each used column whose name the header repeats: which one is meant is ambiguous.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The table, as `read_table` returned it.
+    path : Path
+        The file, for the message.
+    used : iterable of str
+        The columns the codebook uses.
+    problems : list of str
+        Appended to, one message per repeated column.
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     _ = Path("trial.csv").write_text("id,crp,crp\np1,1.5,2.0\n")
+    ...     table = read_table(Path("trial.csv"))
+    >>> problems = []
+    >>> duplicate_columns(table, Path("trial.csv"), ["id", "crp"], problems)
+    >>> problems
+    ["trial.csv: column 'crp' appears 2 times in the header (columns 2, 3); expected each column once"]
+    """
     header = header_of(table)
     for name in dict.fromkeys(used):
         where = [i + 1 for i, h in enumerate(header) if h == name]

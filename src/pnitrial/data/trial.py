@@ -19,6 +19,26 @@ __all__ = ["Trial"]
 class Trial:
     """Arms, visits, covariates and outcomes of one validated trial (meta.json).
 
+    Parameters
+    ----------
+    name : str
+        Name of the dataset.
+    arms : dict
+        Arm label of each role (``'intervention'``, ``'control'``, ``'healthy'``); healthy is None
+        without a healthy group.
+    visits : tuple of str
+        Visit labels in time order; the first is baseline.
+    visit_times : dict of str to float, optional
+        Numeric time of each visit.
+    covariates : dict, optional
+        Kind of each covariate: ``{'type': 'numeric'}`` or ``{'type': 'categorical', 'levels': [...]}``.
+    outcomes : tuple of Outcome, optional
+        The outcomes, in codebook order.
+    lod_method : str, optional
+        How below-LOD values were substituted (config lod.method).
+    participants : dict of str to int, optional
+        Number of participants per role.
+
     Examples
     --------
     >>> from pnitrial.data.codebook import Outcome

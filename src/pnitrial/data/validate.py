@@ -37,13 +37,59 @@ EXTREME = 1e6  # |value| above this times the median |value| of an outcome witho
 
 @dataclass
 class ParsedOutcome:
+    """One outcome column parsed: raw-scale numbers, which cells are below the LOD, and their limits.
+
+    Parameters
+    ----------
+    value : ndarray of float
+        Raw-scale numbers; NaN where missing or censored.
+    censored : ndarray of bool
+        Below the limit of detection.
+    lod : ndarray of float
+        The limit that applies to a censored cell (NaN elsewhere).
+
+    Examples
+    --------
+    >>> parsed = ParsedOutcome(np.array([1.2, np.nan]), np.array([False, True]), np.array([np.nan, 0.1]))
+    >>> int(parsed.censored.sum())
+    1
+    """
+
     value: np.ndarray  # raw-scale numbers; NaN where missing or censored
     censored: np.ndarray  # below LOD
     lod: np.ndarray  # the LOD that applies to a censored cell (NaN elsewhere)
 
 
 def parse_outcome(cells: pd.Series, outcome: Outcome) -> tuple[ParsedOutcome, dict[str, list[int]]]:
-    """Numbers, below-LOD markers and missing cells; returns problems by kind."""
+    """Parse an outcome column into numbers, below-LOD markers and missing cells; returns problems by kind.
+
+    A marker is ``<`` followed by a number (its own limit) or ``LOD`` (the codebook's limit); the
+    values in ``MISSING`` are missing.
+
+    Parameters
+    ----------
+    cells : Series of str
+        The column as read by `read_table`.
+    outcome : Outcome
+        Its codebook entry (for the limit of detection).
+
+    Returns
+    -------
+    parsed : ParsedOutcome
+        Values, censoring and limits of every cell.
+    bad : dict of str to list of int
+        0-based rows of each kind of problem: ``'not_numeric'``, ``'not_finite'``,
+        ``'marker_without_lod'`` and ``'bad_marker'``; empty when every cell parses.
+
+    Examples
+    --------
+    >>> crp = Outcome("crp", "crp", "CRP", "mg/L", "biomarker", "log", lod=0.1)
+    >>> parsed, bad = parse_outcome(pd.Series(["1.2", "<0.05", "<LOD", "", "high"]), crp)
+    >>> parsed.value.tolist(), parsed.censored.tolist()
+    ([1.2, nan, nan, nan, nan], [False, True, True, False, False])
+    >>> parsed.lod.tolist(), bad
+    ([nan, 0.05, 0.1, nan, nan], {'not_numeric': [4]})
+    """
     n = len(cells)
     value = np.full(n, np.nan)
     censored = np.zeros(n, dtype=bool)
@@ -265,7 +311,44 @@ def _check_collinear(ck: _Check, cb: Codebook, usable: dict[str, pd.Series], arm
 
 
 def validate_table(cb: Codebook, table: pd.DataFrame, min_per_arm: int = 3) -> None:
-    """Check a table against its codebook; raise one ValidationError listing every problem."""
+    """Check a table against its codebook; raise one ValidationError listing every problem.
+
+    Checks the columns the codebook names, the identifying cells (no empty cells, known arms and
+    visits, one row per participant and visit, one arm per participant, a baseline row and
+    follow-up in both trial arms), the covariates (numbers or shared labels, not constant, not
+    collinear with each other, the arm or the visit), every outcome cell (numbers, below-LOD
+    markers, ranges, plausible magnitudes) and at least `min_per_arm` participants per trial arm.
+
+    Parameters
+    ----------
+    cb : Codebook
+        The codebook.
+    table : DataFrame
+        The trial table as `read_table` returned it (text cells).
+    min_per_arm : int, optional
+        Fewest participants with a baseline row in each trial arm (config validation.min_per_arm).
+
+    Raises
+    ------
+    ValidationError
+        Listing every problem, each naming the file, the column and the rows.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Codebook
+    >>> crp = Outcome("crp", "crp", "CRP", "mg/L", "biomarker", "log", lod=0.1)
+    >>> cb = Codebook(Path("dataset.yaml"), Path("trial.csv"), "demo", "id", "arm", "visit", "A", "B", None,
+    ...               ("pre", "post"), (), (crp,))
+    >>> table = pd.DataFrame({"id": ["p1", "p1", "p2", "p2"], "arm": ["A", "A", "B", "B"],
+    ...                       "visit": ["pre", "post", "pre", "post"], "crp": ["1.2", "<0.1", "2.5", "3.1"]})
+    >>> validate_table(cb, table, min_per_arm=1)  # valid: nothing is raised
+    >>> table.loc[3, "crp"] = "-3.1"
+    >>> try:
+    ...     validate_table(cb, table, min_per_arm=1)
+    ... except ValidationError as exc:
+    ...     print(exc.problems)
+    ["trial.csv: column 'crp', row 4 (file line 5): expected a non-negative concentration"]
+    """
     path = cb.table
     needed = {
         cb.participant: "columns.participant",

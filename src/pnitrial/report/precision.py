@@ -75,12 +75,40 @@ RULES: dict[str, str] = {
 
 
 def exponent(x: float) -> int:
-    """Decimal exponent of x after rounding to DIGITS significant digits (so 9.9999999 counts as 10)."""
+    """Decimal exponent of x after rounding to DIGITS significant digits (so 9.9999999 counts as 10).
+
+    Parameters
+    ----------
+    x : float
+        A finite, nonzero number.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> exponent(0.0123), exponent(9.9999999), exponent(123456.0)
+    (-2, 1, 5)
+    """
     return int(f"{x:.{DIGITS - 1}e}".split("e")[1])
 
 
 def round_at(x: float, scale: float | None = None) -> float:
     """x rounded to DIGITS significant digits of max(|x|, scale); exact decimal rounding (Python's round).
+
+    Parameters
+    ----------
+    x : float
+        The value; None, NaN and infinities are returned as they are.
+    scale : float, optional
+        The magnitude whose significant digits set the grid (a row's standard error, say); default
+        and non-positive or non-finite scales use |x| itself.
+
+    Returns
+    -------
+    float
+        The rounded value, never a negative zero.
 
     Examples
     --------
@@ -139,7 +167,18 @@ def round_frame(df: pd.DataFrame, name: str = "") -> pd.DataFrame:
     """A copy of df with every float column rounded by its rule (see RULES); other columns as they are.
 
     Reference columns (se, CI bounds) are rounded before the columns whose scale they set, so
-    rounding a rounded table changes nothing.
+    rounding a rounded table changes nothing. Noise columns (``NOISE``) are dropped.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A results table.
+    name : str, optional
+        The table's name, under which the unrounded values are kept when ``PNITRIAL_AUDIT_DIR`` is set.
+
+    Returns
+    -------
+    DataFrame
 
     Examples
     --------
@@ -173,7 +212,27 @@ def _round_column(df: pd.DataFrame, col: str) -> pd.Series:
 def round_records(rows: list[dict], name: str = "") -> list[dict]:
     """Records (a list of row dicts, as in the per-model JSON) rounded like a table with those columns.
 
-    A nested dict of numbers (a model's coefficients) is rounded at the scale of its largest entry.
+    A nested dict of numbers (a model's coefficients) is rounded at the scale of its largest entry;
+    noise keys (``NOISE``) are dropped.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The records.
+    name : str, optional
+        Name for the audit of unrounded values (see `round_frame`).
+
+    Returns
+    -------
+    list of dict
+        The records with their numbers rounded; NaN becomes None.
+
+    Examples
+    --------
+    >>> rows = [{"outcome": "crp", "estimate": 0.123456789, "se": 0.05, "gradient_max": 1e-9,
+    ...          "coef": {"a": 1.23456789, "b": 1e-13}}]
+    >>> round_records(rows)
+    [{'outcome': 'crp', 'estimate': 0.123457, 'se': 0.05, 'coef': {'a': 1.23457, 'b': 0.0}}]
     """
     if not rows:
         return rows
@@ -192,7 +251,24 @@ def round_records(rows: list[dict], name: str = "") -> list[dict]:
 
 
 def round_mapping(values: dict[str, float], name: str = "") -> dict[str, float]:
-    """Numbers compared with each other (one model's coefficients), rounded at the largest one's scale."""
+    """Numbers compared with each other (one model's coefficients), rounded at the largest one's scale.
+
+    Parameters
+    ----------
+    values : dict of str to float
+        The numbers.
+    name : str, optional
+        Name for the audit of unrounded values (see `round_frame`).
+
+    Returns
+    -------
+    dict of str to float
+
+    Examples
+    --------
+    >>> round_mapping({"intercept": 12.3456789, "age": 1.1e-12})
+    {'intercept': 12.3457, 'age': 0.0}
+    """
     _audit(name, pd.DataFrame({"value": list(values.values())}, index=list(values)))
     finite = [abs(v) for v in values.values() if v is not None and math.isfinite(v)]
     scale = max(finite, default=None)
@@ -200,7 +276,29 @@ def round_mapping(values: dict[str, float], name: str = "") -> dict[str, float]:
 
 
 def round_array(values: Iterable[float], name: str = "", scale: str | float = "max") -> np.ndarray:
-    """An array for a figure rounded at one scale: its largest magnitude (default) or a given number."""
+    """An array for a figure rounded at one scale: its largest magnitude (default) or a given number.
+
+    Parameters
+    ----------
+    values : array_like of float
+        The numbers; non-finite ones are kept.
+    name : str, optional
+        Name for the audit of unrounded values (see `round_frame`).
+    scale : 'max' or float, optional
+        The scale of `round_at` for every value.
+
+    Returns
+    -------
+    ndarray of float
+        Same shape as `values`.
+
+    Examples
+    --------
+    >>> round_array([1.23456789, 1e-15, np.nan]).tolist()
+    [1.23457, 0.0, nan]
+    >>> round_array([0.123456789], scale=100).tolist()
+    [0.123]
+    """
     arr = np.asarray(values, dtype=float)
     flat = arr.ravel()
     _audit(name, pd.DataFrame({"value": flat}))
@@ -210,7 +308,25 @@ def round_array(values: Iterable[float], name: str = "", scale: str | float = "m
 
 
 def rounding_step(x: float, scale: float | None = None) -> float:
-    """The grid on which round_at(x, scale) lies: its rounding boundaries are half a step either side."""
+    """The grid on which round_at(x, scale) lies: its rounding boundaries are half a step either side.
+
+    Parameters
+    ----------
+    x : float
+        The value.
+    scale : float, optional
+        As for `round_at`.
+
+    Returns
+    -------
+    float
+        A power of ten: one unit in the last digit `round_at` keeps.
+
+    Examples
+    --------
+    >>> rounding_step(0.123456789), rounding_step(123.456789)
+    (1e-06, 0.001)
+    """
     e = exponent(abs(x)) if x else -300
     if scale is not None and math.isfinite(scale) and scale > 0:
         e = max(e, exponent(scale))
@@ -218,7 +334,25 @@ def rounding_step(x: float, scale: float | None = None) -> float:
 
 
 def cell_scales(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The scale round_frame uses for every cell of every float column (NaN: the value's own magnitude)."""
+    """The scale round_frame uses for every cell of every float column (NaN: the value's own magnitude).
+
+    Parameters
+    ----------
+    df : DataFrame
+        A results table.
+
+    Returns
+    -------
+    dict of str to ndarray
+        One array of scales per float column that is written (noise columns excepted).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"outcome": ["a", "a", "b"], "estimate": [1.0, 2.0, 3.0], "se": [0.1, 0.2, 0.3],
+    ...                    "loglik": [-10.0, -300.0, -5.0]})
+    >>> {k: v.tolist() for k, v in cell_scales(df).items()}
+    {'estimate': [0.1, 0.2, 0.3], 'se': [nan, nan, nan], 'loglik': [300.0, 300.0, 5.0]}
+    """
     out = {}
     for col in df.columns:
         if col in NOISE or not _is_float_column(df[col]):

@@ -25,6 +25,31 @@ def _cells(df: pd.DataFrame) -> list[list[str]]:
 
 
 def to_markdown(df: pd.DataFrame, title: str = "") -> str:
+    """A table in Markdown (pipe table), with an optional ``##`` title; missing cells are empty.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table; cells are written with str(), pipes escaped.
+    title : str, optional
+        A heading above the table.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Outcome": ["IL-6", "CRP"], "p": ["0.012", None]})
+    >>> print(to_markdown(df, "Effects"), end="")
+    ## Effects
+    <BLANKLINE>
+    | Outcome | p |
+    |---|---|
+    | IL-6 | 0.012 |
+    | CRP |  |
+    """
+
     def esc(s: str) -> str:
         return s.replace("|", r"\|")
 
@@ -40,6 +65,33 @@ def _latex_escape(s: str) -> str:
 
 
 def to_latex(df: pd.DataFrame, title: str = "") -> str:
+    r"""A table as a LaTeX ``table`` float: first column left-aligned, the others right, special characters escaped.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table; cells are written with str().
+    title : str, optional
+        The caption.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(to_latex(pd.DataFrame({"Outcome": ["IL_6 & TNF"], "p (%)": ["5"]})), end="")
+    \begin{table}[ht]
+    \centering
+    \begin{tabular}{lr}
+    \hline
+    Outcome & p (\%) \\
+    \hline
+    IL\_6 \& TNF & 5 \\
+    \hline
+    \end{tabular}
+    \end{table}
+    """
     spec = "l" + "r" * (len(df.columns) - 1)
     lines = [r"\begin{table}[ht]", r"\centering"]
     if title:
@@ -56,7 +108,30 @@ def to_latex(df: pd.DataFrame, title: str = "") -> str:
 
 
 def html_table(df: pd.DataFrame, title: str = "") -> str:
-    """A <table> element (with caption) to embed in a page."""
+    """A <table> element (with caption) to embed in a page.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table; cells are written with str() and HTML-escaped.
+    title : str, optional
+        The caption.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"Outcome": ["IL-6", "CRP"], "p": ["<0.001", None]})
+    >>> print(html_table(df, "Effects"), end="")
+    <table><caption>Effects</caption>
+    <thead><tr><th>Outcome</th><th>p</th></tr></thead>
+    <tbody>
+    <tr><td>IL-6</td><td>&lt;0.001</td></tr>
+    <tr><td>CRP</td><td></td></tr>
+    </tbody></table>
+    """
     esc = html.escape
     head = "".join(f"<th>{esc(str(c))}</th>" for c in df.columns)
     body = "\n".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in _cells(df))
@@ -65,6 +140,25 @@ def html_table(df: pd.DataFrame, title: str = "") -> str:
 
 
 def html_page(title: str, body: str) -> str:
+    r"""A complete HTML page around a body, with the one small stylesheet of pnitrial's tables.
+
+    Parameters
+    ----------
+    title : str
+        The page title (escaped).
+    body : str
+        HTML to place in the body, as it is.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> page = html_page("Effects & fits", "<p>Two outcomes.</p>\n")
+    >>> page.startswith("<!DOCTYPE html>"), "<title>Effects &amp; fits</title>" in page
+    (True, True)
+    """
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>'
         + html.escape(title)
@@ -74,11 +168,54 @@ def html_page(title: str, body: str) -> str:
 
 
 def to_html(df: pd.DataFrame, title: str = "") -> str:
+    r"""A table as a complete HTML page (`html_table` in `html_page`).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table.
+    title : str, optional
+        Page title and caption.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> page = to_html(pd.DataFrame({"Outcome": ["IL-6"]}), "Effects")
+    >>> "<caption>Effects</caption>" in page, page.endswith("</html>\n")
+    (True, True)
+    """
     return html_page(title, html_table(df, title))
 
 
 def write_all(df: pd.DataFrame, stem: str, title: str) -> list[str]:
-    """Write stem.md, stem.tex and stem.html; returns the paths."""
+    """Write stem.md, stem.tex and stem.html; returns the paths.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table.
+    stem : str
+        Path of the files without extension.
+    title : str
+        Heading, caption and page title.
+
+    Returns
+    -------
+    list of str
+        The three paths, in the order above.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = write_all(pd.DataFrame({"Outcome": ["IL-6"]}), os.path.join(tmp, "effects"), "Effects")
+    ...     names = [os.path.basename(p) for p in paths]
+    >>> names
+    ['effects.md', 'effects.tex', 'effects.html']
+    """
     paths = []
     for ext, fn in (("md", to_markdown), ("tex", to_latex), ("html", to_html)):
         path = f"{stem}.{ext}"

@@ -20,7 +20,55 @@ __all__ = ["write_summary"]
 
 
 def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
-    """One page for the report: dataset, settings, intervention effects, fit problems, censoring."""
+    """Write the one-page HTML summary of a run: dataset, settings, intervention effects, fit problems, censoring.
+
+    Further sections follow for every table given: failed analyses, effect sizes, permutation
+    tests, sensitivity analyses, diagnostics, mediation, associations and the panel.
+
+    Parameters
+    ----------
+    inputs : dict
+        Paths of the written inputs: ``meta`` (meta.json) and ``lod`` (lod_counts.csv) always;
+        ``effects`` and ``fits`` unless the trial is panel-only; optionally ``effect_sizes``,
+        ``permutation``, ``sensitivity``, ``diagnostics``, ``mediation``, ``associations`` and
+        ``panel`` (the panel's top table and metadata).
+    config : dict
+        The run's configuration (model, analysis, inference, multiplicity and lod settings).
+    out : str
+        The HTML file to write.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pnitrial.data.codebook import Outcome
+    >>> crp = Outcome("crp", "crp", "CRP", "mg/L", "biomarker", "log", lod=0.1)
+    >>> meta = Trial("demo", {"intervention": "A", "control": "B", "healthy": None}, ("pre", "post"),
+    ...              outcomes=(crp,), participants={"intervention": 20, "control": 20, "healthy": 0})
+    >>> config = {"model": {"reml": True, "random_slope": False}, "analysis": {"primary": "clda"},
+    ...           "inference": {"ddf": "kenward-roger", "alpha": 0.05}, "multiplicity": {"method": "bh"},
+    ...           "lod": {"method": "censored"}}
+    >>> tables = {
+    ...     "effects": pd.DataFrame({"outcome": ["crp"], "estimand": ["clda"], "primary": [True],
+    ...                              "contrast": ["interaction:post"], "visit": ["post"], "scale": ["ratio"],
+    ...                              "estimate": [0.8], "ci_low": [0.66], "ci_high": [0.97], "df": [38.1],
+    ...                              "p": [0.027], "p_fdr": [0.027], "fit_status": ["ok"]}),
+    ...     "fits": pd.DataFrame({"outcome": ["crp"], "estimand": ["clda"], "covariance": ["random-intercept"],
+    ...                           "status": ["ok"]}),
+    ...     "lod": pd.DataFrame({"outcome": ["crp"], "n": [80], "n_below_lod": [6]}),
+    ... }
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     inputs = {"meta": str(Path(tmp) / "meta.json")}
+    ...     _ = Path(inputs["meta"]).write_text(meta.to_json())
+    ...     for name, table in tables.items():
+    ...         inputs[name] = str(Path(tmp) / f"{name}.csv")
+    ...         table.to_csv(inputs[name], index=False)
+    ...     write_summary(inputs, config, str(Path(tmp) / "summary.html"))
+    ...     page = (Path(tmp) / "summary.html").read_text()
+    >>> "REML linear mixed model, arm x visit; random participant intercept" in page
+    True
+    >>> "<td>0.80 [0.66, 0.97]</td>" in page, "6 of 80 assay results" in page
+    (True, True)
+    """
     meta = Trial.read(inputs["meta"])
     # a panel-only trial has no outcome tables: the summary is the panel's
     eff = pd.read_csv(inputs["effects"], dtype={"visit": str}) if inputs.get("effects") else None

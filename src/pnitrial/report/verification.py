@@ -65,6 +65,28 @@ DERIVED_FROM = {
 
 @dataclass
 class CellDifference:
+    """One cell in which a table of results/ differs from its expectation, and what kind of difference it is.
+
+    Parameters
+    ----------
+    row : int
+        1-based data row of the CSV (its file line is row + 1).
+    column : str
+        The column.
+    actual, expected : object
+        The two values (floats when both parse as numbers, else the text as written).
+    relative : float
+        Relative difference, NaN for text.
+    noise : bool
+        Whether the difference is within one unit of the last written digit (floating-point noise at
+        a rounding boundary) rather than a change in results.
+
+    Examples
+    --------
+    >>> print(CellDifference(3, "p", 0.0123457, 0.0123456, 8.1e-6, True))
+    row 3, column 'p': 0.0123457 (expected 0.0123456), relative difference 8.1e-06: last-digit difference (noise)
+    """
+
     row: int  # 1-based data row of the CSV (file line row + 1)
     column: str
     actual: object
@@ -79,7 +101,25 @@ class CellDifference:
 
 
 def figure_inputs(name: str) -> list[str]:
-    """The tables a figure or document of results/ is drawn from (empty for tables and intermediates)."""
+    """The tables a figure or document of results/ is drawn from (empty for tables and intermediates).
+
+    Parameters
+    ----------
+    name : str
+        A file of results/, relative to it (``figures/forest.png``).
+
+    Returns
+    -------
+    list of str
+        The tables, from ``DERIVED_FROM``.
+
+    Examples
+    --------
+    >>> figure_inputs("figures/trajectory/il6.png")
+    ['tables/emmeans.csv', 'data/long.csv']
+    >>> figure_inputs("tables/effects.csv")
+    []
+    """
     if name.endswith(".csv"):
         return []
     return next((tables for prefix, tables in DERIVED_FROM.items() if name.startswith(prefix)), [])
@@ -92,10 +132,36 @@ def _tolerance(column: str, value: float, scale: float) -> float:
 
 
 def compare_tables(actual: str | Path, expected: str | Path, tolerance: bool = False) -> list[str]:
-    """Differences between two CSV tables of results/, cell by cell; empty when none matter.
+    r"""Differences between two CSV tables of results/, cell by cell; empty when none matter.
 
     Without ``tolerance`` every cell must be equal as written; with it, numbers may differ by
     one unit in the last written digit plus the column's tolerance (``TOLERANCES``).
+
+    Parameters
+    ----------
+    actual, expected : str or Path
+        The table of a run and the expected one.
+    tolerance : bool, optional
+        Compare numbers within tolerance rather than as written.
+
+    Returns
+    -------
+    list of str
+        One line per differing cell (see `CellDifference`), or one line when the columns or the
+        number of rows differ.
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     _ = Path("actual.csv").write_text("outcome,estimate,se\ncrp,0.123457,0.05\n")
+    ...     _ = Path("expected.csv").write_text("outcome,estimate,se\ncrp,0.123456,0.05\n")
+    ...     exact = compare_tables("actual.csv", "expected.csv")
+    ...     within = compare_tables("actual.csv", "expected.csv", tolerance=True)
+    >>> print(exact[0])
+    row 1, column 'estimate': 0.123457 (expected 0.123456), relative difference 8.1e-06: last-digit difference (noise)
+    >>> within
+    []
     """
     a = pd.read_csv(actual, dtype=str, keep_default_na=False)
     e = pd.read_csv(expected, dtype=str, keep_default_na=False)
@@ -135,12 +201,51 @@ def _within(diff: CellDifference, column: str, scales: dict[str, np.ndarray], i:
 
 
 def verify_results(results: str | Path, expected: str | Path, mode: str = "bytes", max_cells: int = 10) -> list[str]:
-    """Every difference between results/ and an expectation directory, explained; empty when it verifies.
+    r"""Every difference between results/ and an expectation directory, explained; empty when it verifies.
+
+    Files are compared by their hashes; a table that differs is explained cell by cell
+    (`compare_tables`) and a figure or document by the tables it is drawn from (`figure_inputs`).
+
+    Parameters
+    ----------
+    results : str or Path
+        The results directory of a finished run (holding MANIFEST.sha256).
+    expected : str or Path
+        The expectation directory (MANIFEST.sha256 and tables/, see `write_snapshot`), or a manifest.
+    mode : {'bytes', 'tolerance'}, optional
+        ``'bytes'``: every file must have the expected hash; ``'tolerance'``: tables may differ within
+        ``TOLERANCES`` and figures when their tables do.
+    max_cells : int, optional
+        Most differing cells listed per table.
+
+    Returns
+    -------
+    list of str
+        One line per difference (cells indented under their table).
 
     Examples
     --------
-    >>> verify_results("results", "tests/expected")  # doctest: +SKIP
+    >>> import contextlib, tempfile
+    >>> from pnitrial.report.provenance import write_manifest
+    >>> def run(se):  # a stand-in for a workflow run: one table and the figure drawn from it
+    ...     Path("results/tables").mkdir(parents=True, exist_ok=True)
+    ...     Path("results/figures").mkdir(exist_ok=True)
+    ...     _ = Path("results/tables/effects.csv").write_text(f"outcome,estimate,se\ncrp,0.12,{se}\n")
+    ...     _ = Path("results/figures/forest.png").write_bytes(f"drawn from se {se}".encode())
+    ...     files = ["results/tables/effects.csv", "results/figures/forest.png"]
+    ...     write_manifest(files, "results", "results/MANIFEST.sha256")
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     run(se=0.05)
+    ...     write_snapshot("results", "expected")
+    ...     same = verify_results("results", "expected")
+    ...     run(se=0.06)
+    ...     diffs = verify_results("results", "expected")
+    >>> same
     []
+    >>> print("\n".join(diffs))
+    differs: tables/effects.csv (1 cell(s))
+        row 1, column 'se': 0.06 (expected 0.05), relative difference 0.2: change in results
+    differs: figures/forest.png (its input tables/effects.csv differs)
     """
     if mode not in MODES:
         raise ValueError(f"verify.mode must be one of {MODES}, not {mode!r}")
@@ -180,7 +285,33 @@ def verify_results(results: str | Path, expected: str | Path, mode: str = "bytes
 
 
 def write_snapshot(results: str | Path, dest: str | Path) -> None:
-    """Make ``dest`` the expectation of ``results``: its manifest and a copy of its tables (old tables removed)."""
+    r"""Make ``dest`` the expectation of ``results``: its manifest and a copy of its tables (old tables removed).
+
+    Parameters
+    ----------
+    results : str or Path
+        The results directory of a finished run.
+    dest : str or Path
+        The expectation directory (created if needed).
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> from pnitrial.report.provenance import write_manifest
+    >>> def run(se):  # a stand-in for a workflow run: one table and the figure drawn from it
+    ...     Path("results/tables").mkdir(parents=True, exist_ok=True)
+    ...     Path("results/figures").mkdir(exist_ok=True)
+    ...     _ = Path("results/tables/effects.csv").write_text(f"outcome,estimate,se\ncrp,0.12,{se}\n")
+    ...     _ = Path("results/figures/forest.png").write_bytes(f"drawn from se {se}".encode())
+    ...     files = ["results/tables/effects.csv", "results/figures/forest.png"]
+    ...     write_manifest(files, "results", "results/MANIFEST.sha256")
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     run(se=0.05)
+    ...     write_snapshot("results", "expected")
+    ...     files = sorted(p.relative_to("expected").as_posix() for p in Path("expected").rglob("*.*"))
+    >>> files
+    ['MANIFEST.sha256', 'tables/effects.csv']
+    """
     results, dest = Path(results), Path(dest)
     (dest / "tables").mkdir(parents=True, exist_ok=True)
     for old in (dest / "tables").glob("*.csv"):
@@ -191,6 +322,38 @@ def write_snapshot(results: str | Path, dest: str | Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    r"""``python -m pnitrial {snapshot,compare} RESULTS EXPECTED [--mode M]``: write or check an expectation.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command and its arguments; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 after a snapshot or when the results verify (printing ``verified``), 1 when they differ
+        (printing every difference).
+
+    Examples
+    --------
+    >>> import contextlib, tempfile
+    >>> from pnitrial.report.provenance import write_manifest
+    >>> def run(se):  # a stand-in for a workflow run: one table and the figure drawn from it
+    ...     Path("results/tables").mkdir(parents=True, exist_ok=True)
+    ...     Path("results/figures").mkdir(exist_ok=True)
+    ...     _ = Path("results/tables/effects.csv").write_text(f"outcome,estimate,se\ncrp,0.12,{se}\n")
+    ...     _ = Path("results/figures/forest.png").write_bytes(f"drawn from se {se}".encode())
+    ...     files = ["results/tables/effects.csv", "results/figures/forest.png"]
+    ...     write_manifest(files, "results", "results/MANIFEST.sha256")
+    >>> with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+    ...     run(se=0.05)
+    ...     main(["snapshot", "results", "expected"])
+    ...     main(["compare", "results", "expected"])
+    0
+    verified
+    0
+    """
     parser = argparse.ArgumentParser(
         prog="python -m pnitrial",
         description="Compare results/ with a committed expectation, or write one.",

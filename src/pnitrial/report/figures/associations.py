@@ -17,7 +17,40 @@ TITLES = {
 
 
 def association_heatmap(table: pd.DataFrame, meta: Trial, alpha: float = 0.05) -> plt.Figure:
-    """Rows biomarkers, columns clinical outcomes; colour r in [-1, 1]; * where the FDR-adjusted p < alpha."""
+    """Heatmaps of biomarker-symptom correlations, one panel per analysis; * where the FDR-adjusted p < alpha.
+
+    Rows are biomarkers, columns clinical outcomes, colour r in [-1, 1]; the repeated-measures
+    correlation is Bakdash & Marusich's (2017, Front Psychol 8:456).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The associations table: ``analysis`` (keys of ``TITLES``), ``biomarker``, ``clinical``,
+        ``r`` and ``p_fdr``.
+    meta : Trial
+        The trial, for outcome labels.
+    alpha : float, optional
+        Significance level of the stars.
+
+    Returns
+    -------
+    Figure
+        One panel per analysis present and a colour bar; a one-line note when there are no pairs.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> il6 = Outcome("il6", "il6", "IL-6", "pg/mL", "biomarker", "log")
+    >>> pain = Outcome("pain", "pain", "Pain", "score", "clinical", "none")
+    >>> arms = {"intervention": "A", "control": "B", "healthy": None}
+    >>> meta = Trial("demo", arms, ("pre", "post"), outcomes=(il6, pain))
+    >>> table = pd.DataFrame({"analysis": ["rm_corr", "change_pearson"], "biomarker": "il6", "clinical": "pain",
+    ...                       "r": [0.31, 0.12], "p_fdr": [0.02, 0.6]})
+    >>> fig = association_heatmap(table, meta)
+    >>> len(fig.axes), [t.get_text() for t in fig.axes[0].texts]  # two panels and the colour bar
+    (3, ['0.31*'])
+    >>> plt.close(fig)
+    """
     apply_style()
     labels = {o.key: o.label for o in meta.outcomes}
     xs = list(dict.fromkeys(table["biomarker"]))

@@ -37,7 +37,42 @@ def diagnostic_panels(
     arms: np.ndarray,
     threshold: float,
 ):
-    """Four panels; participants are shown by their arm's colour only, never by identifier."""
+    """Four diagnostic panels of one fit; participants are shown by their arm's colour only, never by identifier.
+
+    Conditional residuals against normal quantiles and against fitted values, random intercepts
+    against normal quantiles (R's ppoints and qqline), and participants ranked by Cook's
+    distance (Cook 1977, Technometrics 19:15) with the threshold drawn.
+
+    Parameters
+    ----------
+    label : str
+        The outcome's label, the figure's title.
+    fitted, residuals : ndarray of float
+        Fitted values and conditional residuals, one per observation.
+    random_effects : ndarray of float
+        Predicted random effects, participants x terms; the first column (the intercept) is plotted.
+    cooks : ndarray of float
+        Cook's distance of every participant.
+    arms : ndarray of str
+        Role of every participant (``'intervention'``, ``'control'``), for the colours.
+    threshold : float
+        The influence threshold drawn (4/m for m participants).
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> residuals = np.array([0.1, -0.2, 0.05, 0.3, -0.1, 0.0, -0.15, 0.2])
+    >>> intercepts = np.array([[0.2], [-0.1], [0.3], [-0.4]])
+    >>> arms = np.array(["intervention", "control", "intervention", "control"])
+    >>> fig = diagnostic_panels("IL-6", np.linspace(1, 2, 8), residuals, intercepts, np.array([0.1, 0.5, 0.2, 0.05]),
+    ...                         arms, threshold=1.0)
+    >>> [ax.get_title(loc="left") for ax in fig.axes][:2]
+    ['Conditional residuals, normal QQ', 'Residuals vs fitted']
+    >>> plt.close(fig)
+    """
     apply_style()
     fig, axes = plt.subplots(2, 2, figsize=(7.2, 5.6), layout="constrained")
     _qq(axes[0, 0], residuals, "Conditional residuals, normal QQ")

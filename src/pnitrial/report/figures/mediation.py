@@ -33,7 +33,42 @@ def _arrow(ax, start: str, end: str, text: str, offset: tuple[float, float]) -> 
 
 
 def path_diagrams(table: pd.DataFrame, meta: Trial, arm_label: str) -> plt.Figure:
-    """a, b, c' and the indirect effect a*b (bootstrap CI) for every mediator-outcome pair."""
+    """Path diagrams of the mediation analyses: a, b, c' and the indirect effect a*b for every mediator-outcome pair.
+
+    The paths are those of Baron & Kenny (1986, J Pers Soc Psychol 51:1173); the indirect effect
+    carries its bootstrap CI (Preacher & Hayes 2008, Behav Res Methods 40:879). A pair whose
+    analysis failed shows its status instead of arrows.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The mediation table: ``mediator``, ``outcome``, ``path`` (``PATHS`` and ``B_PATH``),
+        ``estimate``, ``ci_low``, ``ci_high`` and ``status``.
+    meta : Trial
+        The trial, for outcome labels.
+    arm_label : str
+        Label of the exposure box (the randomised arm).
+
+    Returns
+    -------
+    Figure
+        One panel per pair, three to a row; a one-line note when there are no pairs.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> il6 = Outcome("il6", "il6", "IL-6", "pg/mL", "biomarker", "log")
+    >>> pain = Outcome("pain", "pain", "Pain", "score", "clinical", "none")
+    >>> arms = {"intervention": "A", "control": "B", "healthy": None}
+    >>> meta = Trial("demo", arms, ("pre", "post"), outcomes=(il6, pain))
+    >>> table = pd.DataFrame({"mediator": "il6", "outcome": "pain", "path": [PATHS[0], B_PATH, PATHS[3], INDIRECT],
+    ...                       "estimate": [0.3, -1.2, -0.8, -0.36], "ci_low": [0.1, -2.0, -2.1, -0.8],
+    ...                       "ci_high": [0.5, -0.4, 0.5, -0.05], "status": "ok"})
+    >>> fig = path_diagrams(table, meta, "A vs B")
+    >>> len(fig.axes), fig.axes[0].texts[-1].get_text()
+    (1, 'a*b = -0.36 [-0.80, -0.05]')
+    >>> plt.close(fig)
+    """
     apply_style()
     labels = {o.key: o.label for o in meta.outcomes}
     pairs = list(dict.fromkeys(zip(table["mediator"], table["outcome"], strict=True)))

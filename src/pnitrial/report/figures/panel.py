@@ -16,7 +16,38 @@ def _primary(effects: pd.DataFrame) -> pd.DataFrame:
 
 
 def volcano(effects: pd.DataFrame, panel: dict, alpha: float = 0.05, n_labels: int = 10) -> plt.Figure:
-    """Primary intervention effect against -log10 p, one panel per later visit; FDR hits coloured."""
+    """Volcano plot: the primary intervention effect of every analyte against -log10 p, one panel per later visit.
+
+    Analytes with an FDR-adjusted p below alpha are coloured, and the smallest of their
+    -log10 p marks the threshold; the `n_labels` smallest p are named.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        The panel's adjusted effects (`pnitrial.report.tables.panel_effects_table`).
+    panel : dict
+        The panel metadata (``label`` and ``unit``).
+    alpha : float, optional
+        FDR level.
+    n_labels : int, optional
+        How many analytes to name per panel.
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> effects = pd.DataFrame({"outcome": ["P0001", "P0002", "P0003"], "primary": True, "scale": "model",
+    ...                         "estimand": "clda", "visit": "post", "estimate": [0.8, -0.1, 0.3],
+    ...                         "ci_low": [0.4, -0.5, -0.1], "ci_high": [1.2, 0.3, 0.7],
+    ...                         "p": [0.0004, 0.6, 0.12], "p_fdr": [0.0012, 0.6, 0.18]})
+    >>> panel = {"label": "Inflammation panel", "unit": "NPX"}
+    >>> fig = volcano(effects, panel)
+    >>> len(fig.axes), fig.axes[0].get_title(loc="left")
+    (1, 'post: 1 of 3 analytes')
+    >>> plt.close(fig)
+    """
     apply_style()
     prim = _primary(effects)
     visits = list(dict.fromkeys(prim["visit"]))
@@ -43,7 +74,35 @@ def volcano(effects: pd.DataFrame, panel: dict, alpha: float = 0.05, n_labels: i
 
 
 def top_forest(effects: pd.DataFrame, panel: dict, top_n: int = 30, alpha: float = 0.05) -> plt.Figure:
-    """The top_n analytes by primary p at the last visit, with CIs; filled markers pass FDR."""
+    """Forest plot of the top_n analytes by primary p at the last visit, with CIs; filled markers pass FDR.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        The panel's adjusted effects (`pnitrial.report.tables.panel_effects_table`).
+    panel : dict
+        The panel metadata (``label`` and ``unit``).
+    top_n : int, optional
+        How many analytes to show.
+    alpha : float, optional
+        FDR level of the filled markers.
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> effects = pd.DataFrame({"outcome": ["P0001", "P0002", "P0003"], "primary": True, "scale": "model",
+    ...                         "estimand": "clda", "visit": "post", "estimate": [0.8, -0.1, 0.3],
+    ...                         "ci_low": [0.4, -0.5, -0.1], "ci_high": [1.2, 0.3, 0.7],
+    ...                         "p": [0.0004, 0.6, 0.12], "p_fdr": [0.0012, 0.6, 0.18]})
+    >>> panel = {"label": "Inflammation panel", "unit": "NPX"}
+    >>> fig = top_forest(effects, panel, top_n=2)
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['P0001', 'P0003']
+    >>> plt.close(fig)
+    """
     apply_style()
     prim = _primary(effects)
     last = prim[prim["visit"] == prim["visit"].iloc[-1]] if len(prim) else prim

@@ -11,7 +11,40 @@ from pnitrial.report.figures.style import apply_style
 
 
 def sensitivity_forest(table: pd.DataFrame, meta: Trial, key: str, alpha: float = 0.05) -> plt.Figure:
-    """Estimate and CI of each analysis on the model scale; the primary row in black, failures named."""
+    """Forest plot of one outcome's sensitivity analyses: estimate and CI of each on the model scale.
+
+    The primary analysis (first row) is black; an analysis without an estimate shows its status.
+
+    Parameters
+    ----------
+    table : DataFrame
+        The sensitivity table: ``outcome``, ``analysis``, ``estimate``, ``ci_low``, ``ci_high``,
+        ``p`` and ``status``, the primary analysis first for each outcome.
+    meta : Trial
+        The trial, for the outcome's label, unit and transform.
+    key : str
+        The outcome.
+    alpha : float, optional
+        Sets the CI level in the axis label.
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> pain = Outcome("pain", "pain", "Pain", "score", "clinical", "none")
+    >>> meta = Trial("demo", {"intervention": "A", "control": "B", "healthy": None}, ("pre", "post"), outcomes=(pain,))
+    >>> table = pd.DataFrame({"outcome": "pain", "analysis": ["primary", "complete cases", "multiple imputation"],
+    ...                       "estimate": [-1.5, -1.4, np.nan], "ci_low": [-2.9, -2.9, np.nan],
+    ...                       "ci_high": [-0.1, 0.1, np.nan], "p": [0.04, 0.07, np.nan],
+    ...                       "status": ["ok", "ok", "failed: too few rows"]})
+    >>> fig = sensitivity_forest(table, meta, "pain")
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['primary', 'complete cases', 'multiple imputation']
+    >>> plt.close(fig)
+    """
     apply_style()
     outcome = meta.outcome(key)
     rows = table[table["outcome"] == key].reset_index(drop=True)

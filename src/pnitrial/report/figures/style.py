@@ -27,7 +27,14 @@ _METADATA = {
 
 
 def apply_style() -> None:
-    """The rcParams every pnitrial figure is drawn with (fixed SVG hash salt, embedded TrueType fonts)."""
+    """Set the rcParams every pnitrial figure is drawn with (fixed SVG hash salt, embedded TrueType fonts).
+
+    Examples
+    --------
+    >>> apply_style()
+    >>> plt.rcParams["svg.hashsalt"], plt.rcParams["pdf.fonttype"], plt.rcParams["axes.spines.top"]
+    ('pnitrial', 42, False)
+    """
     plt.rcParams.update(
         {
             "svg.hashsalt": "pnitrial",
@@ -41,14 +48,56 @@ def apply_style() -> None:
 
 
 def plain_log_ticks(axis) -> None:
-    """Log-axis tick labels as plain numbers (10, 20, 50) rather than powers."""
+    """Log-axis tick labels as plain numbers (10, 20, 50) rather than powers.
+
+    Parameters
+    ----------
+    axis : matplotlib.axis.Axis
+        The axis, e.g. ``ax.yaxis``; major and minor labels are set.
+
+    Examples
+    --------
+    >>> fig, ax = plt.subplots()
+    >>> ax.set_yscale("log")
+    >>> plain_log_ticks(ax.yaxis)
+    >>> ax.yaxis.get_major_formatter()(20.0, 0), ax.yaxis.get_minor_formatter()(0.5, 0)
+    ('20', '0.5')
+    >>> plt.close(fig)
+    """
     fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
     axis.set_major_formatter(fmt)
     axis.set_minor_formatter(fmt)
 
 
 def save(fig: plt.Figure, stem: str | Path, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 150) -> list[str]:
-    """Write fig as stem.<ext> for every format, without timestamps or software stamps, and close it."""
+    """Write fig as stem.<ext> for every format, without timestamps or software stamps, and close it.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure; it is closed afterwards.
+    stem : str or Path
+        Path of the files without extension.
+    formats : tuple of str, optional
+        Any of ``'png'``, ``'pdf'`` and ``'svg'``.
+    dpi : int, optional
+        Resolution of raster formats.
+
+    Returns
+    -------
+    list of str
+        The paths written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> fig, ax = plt.subplots(figsize=(1, 1))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     paths = save(fig, os.path.join(tmp, "forest"), formats=("png", "svg"), dpi=20)
+    ...     names = [os.path.basename(p) for p in paths]
+    >>> names, plt.fignum_exists(fig.number)
+    (['forest.png', 'forest.svg'], False)
+    """
     paths = []
     for ext in formats:
         path = f"{stem}.{ext}"
@@ -59,7 +108,26 @@ def save(fig: plt.Figure, stem: str | Path, formats: tuple[str, ...] = ("png", "
 
 
 def failed_panel(label: str, status: str) -> plt.Figure:
-    """A figure that says what could not be drawn, and why (a failed analysis is a panel, not a crash)."""
+    """A figure that says what could not be drawn, and why (a failed analysis is a panel, not a crash).
+
+    Parameters
+    ----------
+    label : str
+        What the figure would have shown.
+    status : str
+        Why it was not drawn (a ``'failed: ...'`` status).
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> fig = failed_panel("IL-6 trajectory", "failed: no values at post")
+    >>> fig.axes[0].texts[0].get_text()
+    'IL-6 trajectory: not available (failed: no values at post)'
+    >>> plt.close(fig)
+    """
     apply_style()
     fig, ax = plt.subplots(figsize=(7.2, 1.2), layout="constrained")
     ax.axis("off")
@@ -68,7 +136,37 @@ def failed_panel(label: str, status: str) -> plt.Figure:
 
 
 def save_or_explain(make, label: str, stem: str | Path, formats: tuple[str, ...], dpi: int) -> str | None:
-    """Save the figure `make()` draws; if drawing fails, save a panel that says so. Returns the failure."""
+    """Save the figure `make()` draws; if drawing fails, save a panel that says so. Returns the failure.
+
+    Parameters
+    ----------
+    make : callable
+        Draws and returns the figure; called without arguments.
+    label : str
+        What the figure shows, for the failure panel.
+    stem : str or Path
+        Path of the files without extension.
+    formats : tuple of str
+        Formats to write (see `save`).
+    dpi : int
+        Resolution of raster formats.
+
+    Returns
+    -------
+    str or None
+        None when the figure was drawn, else its ``'failed: ...'`` status (the traceback is logged).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> def make():
+    ...     raise ValueError("no values at post")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     status = save_or_explain(make, "IL-6 trajectory", os.path.join(tmp, "il6"), ("png",), dpi=20)
+    ...     written = os.listdir(tmp)
+    >>> status, written
+    ('failed: no values at post', ['il6.png'])
+    """
     fig, failed = attempt(f"figure {Path(stem).name}", make)
     save(fig if failed is None else failed_panel(label, failed), stem, formats, dpi)
     return failed

@@ -18,7 +18,46 @@ from pnitrial.report.precision import round_array
 
 
 def trajectory(frame: pd.DataFrame, meta: Trial, key: str, emmeans: pd.DataFrame, alpha: float = 0.05) -> plt.Figure:
-    """Faint individual lines, EMMs with CI by arm, healthy-control baseline band."""
+    """One outcome over the visits: faint individual lines, EMMs with CI by arm, healthy-control baseline band.
+
+    Individual lines are anonymous; the healthy band is the mean (the geometric mean for log
+    outcomes) with its t-based CI.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The long frame.
+    meta : Trial
+        The trial.
+    key : str
+        The outcome.
+    emmeans : DataFrame
+        Estimated marginal means on the response scale (`pnitrial.report.tables.emmeans_table`).
+    alpha : float, optional
+        Sets the CI level.
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> il6 = Outcome("il6", "il6", "IL-6", "pg/mL", "biomarker", "log")
+    >>> pain = Outcome("pain", "pain", "Pain", "score", "clinical", "none")
+    >>> arms = {"intervention": "A", "control": "B", "healthy": "H"}
+    >>> meta = Trial("demo", arms, ("pre", "post"), outcomes=(il6, pain), participants={"healthy": 2})
+    >>> frame = pd.DataFrame({"pid": [1, 1, 2, 2, 3, 4], "role": np.repeat(["intervention", "control", "healthy"], 2),
+    ...                       "visit": ["pre", "post", "pre", "post", "pre", "pre"], "visit_index": [0, 1, 0, 1, 0, 0],
+    ...                       "outcome": "pain", "value": [6.0, 4.0, 6.0, 6.0, 2.0, 3.0]})
+    >>> emmeans = pd.DataFrame({"outcome": "pain", "arm": ["A", "A", "B", "B"], "visit": ["pre", "post"] * 2,
+    ...                         "response": [6.0, 4.0, 6.0, 6.0], "response_ci_low": [5.0, 3.0, 5.0, 5.0],
+    ...                         "response_ci_high": [7.0, 5.0, 7.0, 7.0]})
+    >>> fig = trajectory(frame, meta, "pain", emmeans)
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['H at baseline (mean, CI)', 'B (EMM, 95% CI)', 'A (EMM, 95% CI)']
+    >>> plt.close(fig)
+    """
     apply_style()
     o = meta.outcome(key)
     visits = meta.visits
@@ -93,6 +132,35 @@ def forest(effects: pd.DataFrame, meta: Trial) -> plt.Figure:
 
     Ratios for log outcomes, differences in instrument units otherwise; a filled marker is
     significant after FDR adjustment.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        The effects table (`pnitrial.report.tables.effects_table`).
+    meta : Trial
+        The trial.
+
+    Returns
+    -------
+    Figure
+        A panel of ratios (log outcomes) above a panel of differences, each present only when it
+        has outcomes.
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> il6 = Outcome("il6", "il6", "IL-6", "pg/mL", "biomarker", "log")
+    >>> pain = Outcome("pain", "pain", "Pain", "score", "clinical", "none")
+    >>> arms = {"intervention": "A", "control": "B", "healthy": "H"}
+    >>> meta = Trial("demo", arms, ("pre", "post"), outcomes=(il6, pain), participants={"healthy": 2})
+    >>> effects = pd.DataFrame({"outcome": ["il6", "il6", "pain"], "estimand": "clda", "primary": True,
+    ...                         "contrast": "interaction:post", "visit": "post", "scale": ["model", "ratio", "model"],
+    ...                         "estimate": [-0.22, 0.8, -1.5], "ci_low": [-0.4, 0.67, -2.9],
+    ...                         "ci_high": [-0.04, 0.96, -0.1], "p_fdr": [0.03, 0.03, 0.04]})
+    >>> fig = forest(effects, meta)
+    >>> len(fig.axes), [t.get_text() for t in fig.axes[0].texts]
+    (2, ['0.80 [0.67, 0.96]'])
+    >>> plt.close(fig)
     """
     apply_style()
     inter = effects[effects["contrast"].str.startswith("interaction:")]
@@ -182,7 +250,36 @@ def forest(effects: pd.DataFrame, meta: Trial) -> plt.Figure:
 
 
 def baseline_forest(table: pd.DataFrame, meta: Trial) -> plt.Figure:
-    """Hedges g for patients minus healthy controls at baseline, per outcome."""
+    """Hedges g for patients minus healthy controls at baseline, per outcome, with its CI.
+
+    Hedges g is the bias-corrected standardised mean difference (Hedges 1981, J Educ Stat 6:107).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The baseline comparison: ``outcome``, ``hedges_g``, ``g_ci_low`` and ``g_ci_high``; rows
+        without g are left out.
+    meta : Trial
+        The trial, for outcome labels.
+
+    Returns
+    -------
+    Figure
+
+    Examples
+    --------
+    >>> from pnitrial.data.codebook import Outcome
+    >>> il6 = Outcome("il6", "il6", "IL-6", "pg/mL", "biomarker", "log")
+    >>> pain = Outcome("pain", "pain", "Pain", "score", "clinical", "none")
+    >>> arms = {"intervention": "A", "control": "B", "healthy": "H"}
+    >>> meta = Trial("demo", arms, ("pre", "post"), outcomes=(il6, pain), participants={"healthy": 2})
+    >>> table = pd.DataFrame({"outcome": ["il6", "pain"], "hedges_g": [0.6, 1.4], "g_ci_low": [0.0, 0.7],
+    ...                       "g_ci_high": [1.2, 2.1]})
+    >>> fig = baseline_forest(table, meta)
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['IL-6', 'Pain']
+    >>> plt.close(fig)
+    """
     apply_style()
     labels = {o.key: o.label for o in meta.outcomes}
     t = table[table["hedges_g"].notna()]
