@@ -135,13 +135,13 @@ def baseline_vs_healthy(frame: pd.DataFrame, meta: Trial, alpha: float = 0.05) -
     rows = []
     for o in meta.outcomes:
         sub = base[base["outcome"] == o.key]
-        v = np.log(sub["value"]) if o.is_log else sub["value"]
+        v = o.model_scale(sub["value"])
         x = v[sub["role"].isin(TRIAL_ROLES)].to_numpy(dtype=float)
         y = v[sub["role"] == "healthy"].to_numpy(dtype=float)
         row = {
             "outcome": o.key,
             "family": o.family,
-            "scale": "log" if o.is_log else "raw",
+            "scale": o.scale_name,
             "n_patients": len(x),
             "n_healthy": len(y),
         }

@@ -48,7 +48,7 @@ def model_scale(values: pd.Series, outcome: Outcome) -> np.ndarray:
     [0.0, 1.0]
     """
     v = values.to_numpy(dtype=float)
-    return np.log(v) if outcome.is_log else v
+    return outcome.model_scale(v)
 
 
 def pooled_sd(groups: list[np.ndarray]) -> float:
@@ -182,7 +182,7 @@ def effect_sizes(
     """
     sds = baseline_sds(frame, meta).set_index("outcome")
     families = {o.key: o.family for o in meta.outcomes}
-    scales = {o.key: "log" if o.is_log else "raw" for o in meta.outcomes}
+    scales = {o.key: o.scale_name for o in meta.outcomes}
     prim = effects[
         effects["primary"].astype(bool)
         & (effects["scale"] == "model")

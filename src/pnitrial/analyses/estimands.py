@@ -238,7 +238,7 @@ def _clda_censored(
         cens = rows_["censored"].to_numpy().astype(bool)
         lod = rows_["lod"].to_numpy(dtype=float)
         limit = np.where(cens, lod, 1.0)
-        limit = np.log(limit) if o.is_log else limit
+        limit = o.model_scale(limit)
         fit = fit_censored(em.data, cens, limit)
     except Exception as exc:  # noqa: BLE001 - reported in the rows, traceback in the log
         res.fits.append(_failed(base, exc))

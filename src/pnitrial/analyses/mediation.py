@@ -113,7 +113,7 @@ def mediation_data(frame: pd.DataFrame, meta: Trial, mediator: str, outcome: str
     cols = {}
     for name, key in (("m", mediator), ("y", outcome)):
         sub = frame[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES) & frame["visit_index"].isin([0, last])]
-        v = np.log(sub["value"]) if meta.outcome(key).is_log else sub["value"].astype(float)
+        v = meta.outcome(key).model_scale(sub["value"].astype(float))
         wide = sub.assign(v=v).pivot_table(index=["pid", "role"], columns="visit_index", values="v")
         if 0 not in wide or last not in wide:
             return pd.DataFrame(columns=["x", "m", "y", "m0", "y0"])

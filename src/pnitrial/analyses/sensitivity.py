@@ -200,7 +200,7 @@ def change_scores(frame: pd.DataFrame, meta: Trial, key: str) -> dict[str, pd.Se
     """
     sub = frame[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES)]
     outcome = meta.outcome(key)
-    y = np.log(sub["value"]) if outcome.is_log else sub["value"]
+    y = outcome.model_scale(sub["value"])
     wide = sub.assign(y=y).pivot_table(index=["pid", "role"], columns="visit_index", values="y")
     last = len(meta.visits) - 1
     if 0 not in wide or last not in wide:
@@ -424,7 +424,7 @@ def mixed_anova_row(frame: pd.DataFrame, meta: Trial, key: str, alpha: float) ->
     data = complete_cases(frame, meta, key)
     sub = data[(data["outcome"] == key) & data["role"].isin(TRIAL_ROLES)]
     outcome = meta.outcome(key)
-    sub = sub.assign(y=np.log(sub["value"]) if outcome.is_log else sub["value"])
+    sub = sub.assign(y=outcome.model_scale(sub["value"]))
     ch = change_scores(data, meta, key)
     a, b = ch["intervention"].to_numpy(), ch["control"].to_numpy()
     if len(a) < 2 or len(b) < 2:

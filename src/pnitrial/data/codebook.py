@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import yaml
 
 from pnitrial.errors import ValidationError
@@ -56,6 +57,23 @@ class Outcome:
     @property
     def is_log(self) -> bool:
         return self.transform == "log"
+
+    @property
+    def scale_name(self) -> str:
+        """ "log" or "raw": the scale the models work on."""
+        return "log" if self.is_log else "raw"
+
+    def model_scale(self, values):
+        """Values on the model's scale: log for a log outcome, unchanged otherwise.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> il6 = Outcome("il6", "IL6", "IL-6", "pg/mL", "biomarker", "log")
+        >>> il6.model_scale(np.array([1.0, np.e])).tolist(), il6.scale_name
+        ([0.0, 1.0], 'log')
+        """
+        return np.log(values) if self.is_log else values
 
 
 @dataclass(frozen=True)

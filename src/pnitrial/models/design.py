@@ -168,7 +168,7 @@ def _covariate_columns(sub: pd.DataFrame, covs: dict) -> tuple[list[np.ndarray],
 
 def _response(sub: pd.DataFrame, outcome: Outcome) -> np.ndarray:
     y = sub["value"].to_numpy(dtype=float)
-    return np.log(y) if outcome.is_log else y
+    return outcome.model_scale(y)
 
 
 def _random_design(sub: pd.DataFrame, meta: Trial, random_slope: bool) -> tuple[np.ndarray, tuple[str, ...]]:
