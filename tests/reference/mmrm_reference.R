@@ -1,4 +1,4 @@
-# Reference values from R's mmrm (openpharma, built from source: tests/reference/README.md) for
+# Reference values from R's mmrm (openpharma; not packaged by Debian, so CI uses the committed output) for
 # pnitrial's MMRM: the lmm (arm x visit) and clda estimands under residual covariance structures.
 #
 # Usage: Rscript tests/reference/mmrm_reference.R <codebook.yaml> <out.csv> [structure ...]
