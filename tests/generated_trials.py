@@ -176,7 +176,7 @@ def run_plan(codebook: Path, out: Path, figures: bool = False) -> str | None:
     out.mkdir(parents=True, exist_ok=True)
     frame, meta, lod = out / "long.csv", out / "meta.json", out / "lod.csv"
     steps.validate_data(str(codebook), str(frame), str(meta), str(lod), "censored", 3)
-    opts = AnalysisOptions(censored=True)
+    opts = AnalysisOptions(censored=True, covariance="auto")  # the workflow default
     keys = [o.key for o in cb.outcomes]
     models = []
     for key in keys:

@@ -144,6 +144,18 @@ def sensitivity_analyses(
     log.info("sensitivity: %d rows, %d not ok", len(table), len(bad))
 
 
+def covariance_comparison(
+    frame_path: str, meta_path: str, structures: list[str], opts: AnalysisOptions, out: str
+) -> None:
+    """logLik, AIC and BIC of each listed covariance structure, every outcome's lmm and cLDA models."""
+    from pnitrial.analyses.covariance_compare import compare_covariances
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    table = compare_covariances(frame, meta, list(structures), opts)
+    write_csv(table, out)
+    log.info("covariance comparison: %d fits, %d not ok", len(table), int((table["status"] != "ok").sum()))
+
+
 def sensitivity_figure(
     table_path: str, meta_path: str, outcome: str, stem: str, formats: tuple[str, ...], dpi: int, alpha: float
 ) -> None:

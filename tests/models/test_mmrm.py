@@ -13,7 +13,7 @@ from conftest import ROOT
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.longframe import build_long_frame
-from pnitrial.models.covariance import STRUCTURES, covariance, n_theta
+from pnitrial.models.covariance import STRUCTURES, covariance, covariance_derivatives, n_theta
 from pnitrial.models.mmrm import RepeatedData, fit_mmrm, mmrm_pieces
 
 CASES = ROOT / "tests" / "reference" / "cases"
@@ -112,9 +112,7 @@ def test_matches_r_mmrm(case):
             assert fits[est]["loglik"] >= rr[("loglik", "")] - 1e-9  # never a worse optimum than mmrm's
             tol = SHORT if fits[est]["loglik"] - rr[("loglik", "")] > 1e-10 else TOL
             mine = [e for e in res.effects if e["estimand"] == est and e["scale"] == "model"]
-            for e in mine:
-                if not e["contrast"].startswith("interaction:"):
-                    continue
+            for e in mine:  # interaction (mmrm df_1d); within and between arms (emmeans on the mmrm fit)
                 name = f"{est}|{e['contrast']}"
                 se = rr[("se", name)]
                 assert e["estimate"] == pytest.approx(rr[("estimate", name)], abs=tol["estimate"] * se), name
@@ -123,6 +121,13 @@ def test_matches_r_mmrm(case):
                 assert e["p"] == pytest.approx(rr[("p", name)], abs=tol["p"]), (case, structure, method, name)
                 checked += 1
             if est == "lmm":
+                for e in res.emmeans:
+                    name = f"emm|{e['role']}|{e['visit']}"
+                    se = rr[("se", name)]
+                    assert e["emmean"] == pytest.approx(rr[("estimate", name)], abs=tol["estimate"] * se), name
+                    assert e["se"] == pytest.approx(se, rel=tol["se"]), (case, structure, method, name)
+                    assert e["df"] == pytest.approx(rr[("df", name)], rel=tol["df"]), (case, structure, method, name)
+                    checked += 1
                 (a,) = [x for x in res.anova if x["term"] == "arm:visit"]
                 assert a["ndf"] == rr[("F_num_df", "arm:visit")]
                 assert a["ddf"] == pytest.approx(rr[("F_denom_df", "arm:visit")], rel=tol["df"])
@@ -141,3 +146,48 @@ def test_fallback_says_which_structure_it_used():
     assert f"covariance {clda['covariance']} used in place of us" in clda["warnings"]
     eff = [e for e in res.effects if e["estimand"] == "clda"]
     assert {e["covariance"] for e in eff} == {clda["covariance"]}
+
+
+def test_unstructured_second_derivatives_equal_finite_differences():
+    """The unstructured Hessian pieces (never formed as a K x K x T x T array) against central differences."""
+    T = 4
+    theta = np.random.default_rng(1).normal(size=T * (T + 1) // 2) * 0.5
+    _, d2 = covariance_derivatives(theta, "us", T)
+    h = 1e-6
+    num = np.array(
+        [
+            (
+                covariance_derivatives(theta + e, "us", T, False)[0]
+                - covariance_derivatives(theta - e, "us", T, False)[0]
+            )
+            / (2 * h)
+            for e in np.eye(len(theta)) * h
+        ]
+    )
+    dense = d2.dense()
+    np.testing.assert_allclose(dense, num, atol=1e-8)
+    M = np.random.default_rng(2).normal(size=(T, T))
+    M = M + M.T
+    np.testing.assert_allclose(d2.traces(M), np.einsum("klab,ba->kl", dense, M), atol=1e-12)
+    W = np.random.default_rng(3).normal(size=(len(theta), len(theta)))
+    np.testing.assert_allclose(d2.weighted(W + W.T), np.einsum("kl,klab->ab", W + W.T, dense), atol=1e-12)
+
+
+def test_fit_does_not_depend_on_the_number_of_participants_per_pattern():
+    """A pattern enters through its cross-products: duplicating every participant doubles the ML
+    criterion and leaves its optimum unchanged."""
+    d = _random_repeated(5, m=30)
+    twice = RepeatedData(
+        np.vstack([d.X, d.X]), np.r_[d.y, d.y], np.r_[d.group, d.group + d.m], np.r_[d.visit, d.visit], 4, d.fixed_names
+    )
+    a, b = fit_mmrm(d, "us", reml=False), fit_mmrm(twice, "us", reml=False)
+    np.testing.assert_allclose(b.criterion, 2 * a.criterion, rtol=1e-12)
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(a.sigma, b.sigma, rtol=1e-6)
+
+
+def test_an_unstructured_covariance_the_participants_cannot_support_is_refused_at_once():
+    d = _random_repeated(6, m=4, T=4)  # one participant-level column (the intercept)
+    with pytest.raises(ValueError, match=r"needs 5 participants or more \(4 here"):
+        fit_mmrm(d, "us")
+    assert fit_mmrm(d, "ar1").structure == "ar1"

@@ -7,12 +7,14 @@
 # Reads the codebook and raw table itself (common.R), as lmer_reference.R does. For every outcome,
 # structure and df method (Kenward-Roger, Kenward-Roger-Linear, Satterthwaite) it writes the
 # intervention effect at every later visit (estimate, SE, df, p), the arm x visit F test of the
-# lmm, logLik, AIC and BIC, and whether mmrm converged. A structure mmrm cannot fit is a row
+# lmm, its estimated marginal means and within-arm and between-arm contrasts (emmeans on the mmrm
+# fit, which uses mmrm's adjusted covariance and df), logLik, AIC and BIC, and whether mmrm converged. A structure mmrm cannot fit is a row
 # with converged = FALSE, never an error. The optimiser is pushed to tight tolerances.
 
 suppressPackageStartupMessages({
   library(yaml)
   library(mmrm)
+  library(emmeans)
 })
 
 source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "common.R"))
@@ -111,6 +113,39 @@ for (key in names(cb$outcomes)) {
           }
         }
         if (est == "lmm") {
+          emm <- emmeans(fit, ~ arm * visit)
+          s_emm <- as.data.frame(summary(emm))
+          role <- ifelse(s_emm$arm == cb$arms$intervention, "intervention", "control")
+          for (i in seq_len(nrow(s_emm))) {
+            nm <- paste0("emm|", role[i], "|", s_emm$visit[i])
+            for (q in c("emmean", "SE", "df")) {
+              add(outcome = key, estimand = est, structure = s, method = method,
+                  quantity = c(emmean = "estimate", SE = "se", df = "df")[[q]], name = nm, value = s_emm[[q]][i])
+            }
+          }
+          # grid order: arm varies fastest within visit, control first
+          cell <- function(a, v) (match(v, visits) - 1) * 2 + match(a, c("control", "intervention"))
+          w <- function(pairs) {
+            x <- numeric(2 * length(visits))
+            for (p in pairs) x[cell(p[[1]], p[[2]])] <- x[cell(p[[1]], p[[2]])] + p[[3]]
+            x
+          }
+          cons <- list()
+          for (v in visits[-1]) {
+            cons[[paste0("within:intervention:", v)]] <- w(list(list("intervention", v, 1),
+                                                                list("intervention", visits[1], -1)))
+            cons[[paste0("within:control:", v)]] <- w(list(list("control", v, 1), list("control", visits[1], -1)))
+            cons[[paste0("between:", v)]] <- w(list(list("intervention", v, 1), list("control", v, -1)))
+          }
+          ct <- as.data.frame(summary(contrast(emm, method = cons, adjust = "none")))
+          for (i in seq_len(nrow(ct))) {
+            nm <- paste0("lmm|", ct$contrast[i])
+            for (q in c("estimate", "SE", "df", "p.value")) {
+              add(outcome = key, estimand = est, structure = s, method = method,
+                  quantity = c(estimate = "estimate", SE = "se", df = "df", p.value = "p")[[q]], name = nm,
+                  value = ct[[q]][i])
+            }
+          }
           Lm <- t(sapply(inter, function(n) as.numeric(names(beta) == n)))
           if (is.null(dim(Lm))) Lm <- matrix(Lm, nrow = 1)
           ft <- df_md(fit, Lm)

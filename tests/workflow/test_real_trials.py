@@ -34,6 +34,7 @@ def test_full_plan_on_a_real_trial(case, tmp_path):
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg.update(dataset="data/dataset.yaml", permutation={"rerandomisations": 1000})
     cfg["mediation"]["bootstrap"] = 200
+    cfg["model"]["covariance"] = "random-intercept"  # compared with lmerTest; the MMRM default below
     cfg_path.write_text(yaml.safe_dump(cfg))
     res = run(tmp_path, "--cores", "2")
     assert res.returncode == 0, res.stderr[-3000:]
@@ -80,14 +81,16 @@ def test_corpus_is_documented():
 
 
 def test_mmrm_on_the_five_visit_trial_equals_r_mmrm(tmp_path):
-    """model.covariance: auto on BtheB (five visits): both mixed models become unstructured MMRMs,
-    fits.csv and effects.csv say so, and the primary effects equal R's mmrm (Kenward-Roger)."""
+    """The default (model.covariance: auto) on BtheB (five visits): both mixed models become
+    unstructured MMRMs, fits.csv and effects.csv say so, the primary effects equal R's mmrm
+    (Kenward-Roger), and model.covariance_compare tabulates mmrm's logLik, AIC and BIC."""
     shutil.copytree(CASES / "btheb", tmp_path / "data")
     shutil.copytree(ROOT / "config", tmp_path / "config")
     cfg_path = tmp_path / "config" / "config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
+    assert cfg["model"]["covariance"] == "auto"
     cfg.update(dataset="data/dataset.yaml", permutation={"rerandomisations": 200})
-    cfg["model"]["covariance"] = "auto"
+    cfg["model"]["covariance_compare"] = ["us", "toeph", "ar1h", "cs", "ad"]
     cfg["mediation"]["bootstrap"] = 200
     cfg_path.write_text(yaml.safe_dump(cfg))
     res = run(tmp_path, "--cores", "2")
@@ -110,3 +113,15 @@ def test_mmrm_on_the_five_visit_trial_equals_r_mmrm(tmp_path):
         assert r.se == pytest.approx(se, rel=2e-5)
         assert r.df == pytest.approx(ref[(r.outcome, "df", name)], rel=1e-3)
         assert r.p == pytest.approx(ref[(r.outcome, "p", name)], abs=2e-6)
+    compared = pd.read_csv(tables / "covariance_compare.csv")
+    assert len(compared) == 2 * 5 and (compared["status"] == "ok").all() and (compared["criterion"] == "REML").all()
+    allref = pd.read_csv(ROOT / "tests" / "reference" / "expected" / "mmrm" / "btheb.csv", keep_default_na=False)
+    allref = allref[allref["method"] == "Kenward-Roger"].set_index(["estimand", "structure", "quantity"])["value"]
+    for r in compared.itertuples():
+        for q in ("loglik", "aic", "bic"):
+            assert getattr(r, q) == pytest.approx(float(allref[(r.estimand, r.structure, q)]), rel=1e-8)
+    for _, g in compared.groupby("estimand"):
+        assert g["best_aic"].sum() == 1 and g.loc[g["best_aic"], "delta_aic"].iloc[0] == 0
+        assert (g["delta_bic"] >= 0).all()
+    summary = (tmp_path / "results" / "summary.html").read_text()
+    assert "Covariance structures compared" in summary and "unstructured (us)" in summary

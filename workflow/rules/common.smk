@@ -123,6 +123,7 @@ def trial_outputs():
         ),
         *expand("results/figures/associations.{ext}", ext=FORMATS),
         *permutation_outputs(),
+        *covariance_compare_outputs(),
     ]
 
 
@@ -137,6 +138,12 @@ def panel_outputs():
         *expand("results/figures/panel_volcano.{ext}", ext=FORMATS),
         *expand("results/figures/panel_top.{ext}", ext=FORMATS),
     ]
+
+
+def covariance_compare_outputs():
+    if config["model"]["covariance_compare"]:
+        return ["results/tables/covariance_compare.csv"]
+    return []
 
 
 def permutation_outputs():

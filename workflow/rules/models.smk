@@ -27,6 +27,39 @@ rule fit_outcome:
         "../scripts/fit_outcome.py"
 
 
+# model.covariance_compare: each listed structure fitted to every outcome (beside, not instead of, the primary).
+rule covariance_compare:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        report(
+            "results/tables/covariance_compare.csv",
+            caption="../report/covariance_compare.rst",
+            category="Tables",
+            subcategory="Models",
+        ),
+    log:
+        "results/logs/covariance_compare.log",
+    benchmark:
+        "results/benchmarks/covariance_compare.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        structures=config["model"]["covariance_compare"],
+        ddf=config["inference"]["ddf"],
+        alpha=config["inference"]["alpha"],
+        random_slope=config["model"]["random_slope"],
+        reml=config["model"]["reml"],
+        primary=config["analysis"]["primary"],
+    script:
+        "../scripts/covariance_compare.py"
+
+
 # Re-randomisation of the arm labels, refitted in batches: one job for every outcome (seconds).
 rule permutation_tests:
     input:

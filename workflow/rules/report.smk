@@ -11,6 +11,7 @@ rule summary:
         mediation=with_outcomes("results/tables/mediation.csv"),
         panel=panel_summary_inputs(),
         permutation=with_outcomes(permutation_outputs()),
+        covariance_compare=with_outcomes(covariance_compare_outputs()),
     output:
         report(
             "results/summary.html",

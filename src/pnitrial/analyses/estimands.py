@@ -353,19 +353,9 @@ def analyse_outcome(frame: pd.DataFrame, meta: Trial, key: str, opts: AnalysisOp
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from pnitrial.data.codebook import Outcome
-    >>> from pnitrial.data.trial import Trial
-    >>> rng = np.random.default_rng(2)
-    >>> n = 24; pid = np.repeat(np.arange(n), 2); visit = np.tile(["pre", "post"], n)
-    >>> role = np.where(pid % 2 == 0, "intervention", "control")
-    >>> treated = (role == "intervention") & (visit == "post")
-    >>> value = 20 + rng.normal(size=n)[pid] + rng.normal(size=2 * n) - 2.0 * treated
-    >>> frame = pd.DataFrame({"pid": pid, "role": role, "visit": visit, "visit_index": np.tile([0, 1], n),
-    ...                       "outcome": "pain", "value": value, "censored": 0, "lod": np.nan})
-    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
-    >>> trial = Trial("toy", {"intervention": "MBPM", "control": "Wait-list", "healthy": None}, ("pre", "post"),
-    ...               outcomes=(pain,))
+    >>> from pnitrial.data.examples import toy_trial
+    >>> frame, trial = toy_trial()
+    >>> pain = trial.outcomes[0]
     >>> res = analyse_outcome(frame, trial, "pain", AnalysisOptions())
     >>> [(r["estimand"], r["contrast"], round(r["estimate"], 2)) for r in res.effects if r["primary"]]
     [('clda', 'interaction:post', -0.72)]

@@ -164,16 +164,14 @@ def kenward_roger_df(L: np.ndarray, basis: KRBasis) -> tuple[float, float]:
     """
     L = np.atleast_2d(np.asarray(L, dtype=float))
     phi = basis.phi
-    theta = L.T @ np.linalg.solve(L @ phi @ L.T, L)
-    tp = theta @ phi
+    # with Theta = L' (L phi L')^-1 L, tr(Theta phi P_k phi) and its products reduce to q x q
+    # matrices M^-1 V_k, V_k = L phi P_k phi L': no p x p product per covariance parameter
+    G = L @ phi
     n_par = len(basis.P)
-    u = [tp @ Pr @ phi for Pr in basis.P]
-    A1 = A2 = 0.0
-    for i in range(n_par):
-        for j in range(i, n_par):
-            e = 1.0 if i == j else 2.0
-            A1 += e * basis.W[i, j] * np.trace(u[i]) * np.trace(u[j])
-            A2 += e * basis.W[i, j] * np.sum(u[i] * u[j].T)
+    MV = np.linalg.solve(G @ L.T, G @ np.asarray(basis.P) @ G.T)  # (K, q, q)
+    traces = np.trace(MV, axis1=1, axis2=2)
+    A1 = float(traces @ basis.W @ traces)
+    A2 = float(np.sum(basis.W * (MV.reshape(n_par, -1) @ MV.transpose(0, 2, 1).reshape(n_par, -1).T)))
     m, scaling = pbkrtest_ddf(A1, A2, L.shape[0])
     return float(m), float(scaling)
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STRUCTURES", "covariance", "covariance_derivatives", "n_theta", "start", "theta_from"]
+__all__ = [
+    "STRUCTURES",
+    "DenseSecond",
+    "UnstructuredSecond",
+    "covariance",
+    "covariance_derivatives",
+    "n_theta",
+    "start",
+    "theta_from",
+]
 
 STRUCTURES = ("us", "cs", "csh", "ar1", "ar1h", "toep", "toeph", "ad", "adh")
 _HETEROGENEOUS = {"csh": "cs", "ar1h": "ar1", "toeph": "toep", "adh": "ad"}
@@ -157,13 +166,85 @@ def covariance(theta: np.ndarray, structure: str, T: int) -> np.ndarray:
     return sd[:, None] * R * sd[None, :]
 
 
+class DenseSecond:
+    """d2Sigma/dtheta_k dtheta_l held as a (K, K, T, T) array (structures with few parameters)."""
+
+    def __init__(self, d2: np.ndarray):
+        self.d2 = d2
+
+    def dense(self) -> np.ndarray:
+        return self.d2
+
+    def traces(self, M: np.ndarray) -> np.ndarray:
+        """(K, K) matrix of tr(d2Sigma_kl M) for a symmetric T x T matrix M."""
+        K, T = self.d2.shape[0], self.d2.shape[2]
+        return (self.d2.reshape(K * K, T * T) @ M.reshape(-1)).reshape(K, K)
+
+    def weighted(self, W: np.ndarray) -> np.ndarray:
+        """sum_kl W_kl d2Sigma_kl, a T x T matrix."""
+        K, T = self.d2.shape[0], self.d2.shape[2]
+        return (W.reshape(-1) @ self.d2.reshape(K * K, T * T)).reshape(T, T)
+
+
+class UnstructuredSecond:
+    """d2Sigma/dtheta_k dtheta_l of Sigma = L L' without forming the (K, K, T, T) array.
+
+    dL_k = e_r u_k' has one non-zero row r_k (row i of L for log sd_i; sd_i e_j for L_ij), and the
+    second derivatives of L are non-zero only within a row's log sd and its own entries, so the
+    K^2 T^2 array reduces to K x K products: what makes a 12-visit unstructured fit (K = 78) fast.
+    """
+
+    def __init__(self, L: np.ndarray, rows: np.ndarray, U: np.ndarray, below: list[tuple[int, int, int]]):
+        self.L, self.rows, self.U, self.below = L, rows, U, below
+        self.Sigma = L @ L.T
+
+    def _pairs(self):
+        """The non-zero d2L_kl = e_i w': (k, l, i, L w) for the diagonal and its row's entries."""
+        T, sd = len(self.L), np.diagonal(self.L)
+        for i in range(T):
+            yield i, i, i, self.Sigma[:, i]
+        for k, i, j in self.below:
+            yield i, k, i, sd[i] * self.L[:, j]
+
+    def traces(self, M: np.ndarray) -> np.ndarray:
+        """(K, K) matrix of tr(d2Sigma_kl M) for a symmetric T x T matrix M."""
+        r = self.rows
+        out = (self.U @ self.U.T) * M[np.ix_(r, r)]
+        for a, b, i, Lw in self._pairs():
+            v = float(Lw @ M[:, i])
+            out[a, b] += v
+            if a != b:
+                out[b, a] += v
+        return 2 * out
+
+    def weighted(self, W: np.ndarray) -> np.ndarray:
+        """sum_kl W_kl d2Sigma_kl, a T x T matrix."""
+        T = len(self.L)
+        R = np.zeros((len(self.rows), T))
+        R[np.arange(len(self.rows)), self.rows] = 1.0
+        B = R.T @ (W * (self.U @ self.U.T)) @ R
+        for a, b, i, Lw in self._pairs():
+            B[i] += (W[a, b] + (W[b, a] if a != b else 0.0)) * Lw
+        return B + B.T
+
+    def dense(self) -> np.ndarray:
+        K, T = len(self.rows), len(self.L)
+        out = np.empty((K, K, T, T))
+        for a in range(K):
+            for b in range(K):
+                E = np.zeros((K, K))
+                E[a, b] = 1.0
+                out[a, b] = self.weighted(E)
+        return out
+
+
 def covariance_derivatives(theta: np.ndarray, structure: str, T: int, second: bool = True):
-    """dSigma/dtheta_k (exact, by the complex step) and d2Sigma/dtheta_k dtheta_l (central differences of those).
+    """dSigma/dtheta_k (exact: analytic for us, by the complex step otherwise) and d2Sigma/dtheta_k dtheta_l.
 
     Returns
     -------
     d1 : ndarray of shape (K, T, T)
-    d2 : ndarray of shape (K, K, T, T), or None when `second` is False
+    d2 : DenseSecond or UnstructuredSecond (traces(M), weighted(W), dense()), or None when `second` is False
 
     Examples
     --------
@@ -171,6 +252,8 @@ def covariance_derivatives(theta: np.ndarray, structure: str, T: int, second: bo
     >>> d1, d2 = covariance_derivatives(np.zeros(2), "cs", 2)
     >>> np.round(d1[0], 6).tolist()  # d Sigma / d log sd = 2 Sigma
     [[2.0, 0.0], [0.0, 2.0]]
+    >>> d2.dense().shape
+    (2, 2, 2, 2)
     """
     theta = np.asarray(theta, dtype=float)
     K = len(theta)
@@ -196,7 +279,7 @@ def covariance_derivatives(theta: np.ndarray, structure: str, T: int, second: bo
         down[k] -= h
         d2[k] = (first(up) - first(down)) / (2 * h)
     d2 = (d2 + d2.transpose(1, 0, 2, 3)) / 2  # symmetric in (k, l) up to the differencing error
-    return d1, d2
+    return d1, DenseSecond(d2)
 
 
 def _us_derivatives(theta: np.ndarray, T: int, second: bool):
@@ -204,26 +287,22 @@ def _us_derivatives(theta: np.ndarray, T: int, second: bool):
     K = len(theta)
     sd = np.exp(theta[:T])
     L = np.diag(sd)
-    dL = np.zeros((K, T, T))
-    where = {}  # theta index of each strictly-lower element
+    rows = np.empty(K, dtype=int)
+    U = np.zeros((K, T))  # dL_k = e_{rows[k]} U[k]'
+    below = []  # (theta index, i, j) of each strictly-lower element
     k = T
     for i in range(T):
         for j in range(i):
             L[i, j] = sd[i] * theta[k]
-            where[k] = (i, j)
+            below.append((k, i, j))
             k += 1
-    for i in range(T):
-        dL[i, i, :] = L[i, :]  # d/d log sd_i scales row i
-    for k, (i, j) in where.items():
-        dL[k, i, j] = sd[i]
-    d1 = dL @ L.T
+    rows[:T] = np.arange(T)
+    U[:T] = L  # d/d log sd_i scales row i
+    for k, i, j in below:
+        rows[k] = i
+        U[k, j] = sd[i]
+    LU = U @ L.T  # (K, T): L u_k
+    d1 = np.zeros((K, T, T))
+    d1[np.arange(K), rows, :] = LU
     d1 = d1 + d1.transpose(0, 2, 1)
-    if not second:
-        return d1, None
-    d2L = np.zeros((K, K, T, T))
-    for i in range(T):
-        d2L[i, i, i, :] = L[i, :]
-    for k, (i, j) in where.items():
-        d2L[i, k, i, j] = d2L[k, i, i, j] = sd[i]
-    a = np.tensordot(dL, dL, axes=([2], [2])).transpose(0, 2, 1, 3) + d2L @ L.T
-    return d1, a + a.transpose(0, 1, 3, 2)
+    return d1, (UnstructuredSecond(L, rows, U, below) if second else None)

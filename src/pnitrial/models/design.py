@@ -76,19 +76,9 @@ def build_trial_model(
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
-    >>> from pnitrial.data.codebook import Outcome
-    >>> from pnitrial.data.trial import Trial
-    >>> rng = np.random.default_rng(2)
-    >>> n = 24; pid = np.repeat(np.arange(n), 2); visit = np.tile(["pre", "post"], n)
-    >>> role = np.where(pid % 2 == 0, "intervention", "control")
-    >>> treated = (role == "intervention") & (visit == "post")
-    >>> value = 20 + rng.normal(size=n)[pid] + rng.normal(size=2 * n) - 2.0 * treated
-    >>> frame = pd.DataFrame({"pid": pid, "role": role, "visit": visit, "visit_index": np.tile([0, 1], n),
-    ...                       "outcome": "pain", "value": value, "censored": 0, "lod": np.nan})
-    >>> pain = Outcome("pain", "pain", "Pain", "points", "clinical", "none")
-    >>> trial = Trial("toy", {"intervention": "MBPM", "control": "Wait-list", "healthy": None}, ("pre", "post"),
-    ...               outcomes=(pain,))
+    >>> from pnitrial.data.examples import toy_trial
+    >>> frame, trial = toy_trial()
+    >>> pain = trial.outcomes[0]
     >>> model = build_trial_model(frame, trial, pain)
     >>> model.data.fixed_names, model.data.n
     (('(Intercept)', 'armMBPM', 'visitpost', 'armMBPM:visitpost'), 48)

@@ -47,30 +47,53 @@ class RepeatedData:
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    visits: np.ndarray  # (t,) observed visit indices
-    X: np.ndarray  # (m, t, p)
-    y: np.ndarray  # (m, t)
+class _Patterns:
+    """The missingness patterns with t observed visits, each reduced to its cross-products (theta-free)."""
+
+    visits: np.ndarray  # (P, t) observed visit indices of each pattern
+    m: np.ndarray  # (P,) participants per pattern
+    XX: np.ndarray  # (P, t*t, p*p): [(t, u), (a, b)] = sum_i X_ita X_iub
+    XY: np.ndarray  # (P, t*t, p): [(t, u), a] = sum_i X_ita y0_iu
+    YY: np.ndarray  # (P, t, t): sum_i y0_it y0_iu
 
 
-def _patterns(d: RepeatedData) -> list[_Pattern]:
-    """Participants grouped by the visits at which they were observed."""
+def _patterns(d: RepeatedData) -> tuple[np.ndarray, list[_Patterns]]:
+    """Least-squares coefficients and the participants grouped by the visits at which they were observed.
+
+    Every term of the criterion and its derivatives is a bilinear form in a participant's (X_i, y_i),
+    so a pattern enters only through its cross-products and a fit costs the same for 50 or 50,000
+    participants; patterns with equally many visits are stacked so that each step is one array
+    operation. The response is centred on its least-squares fit first (y0 = y - X b_ols, beta =
+    b_ols + the GLS coefficients of y0), which keeps the residual cross-products free of cancellation.
+    """
     if np.any(np.diff(d.group) < 0):
         raise ValueError("rows must be sorted by participant")
-    starts = np.flatnonzero(np.r_[True, np.diff(d.group) != 0])
-    ends = np.r_[starts[1:], d.n]
-    by_key: dict[tuple[int, ...], list[int]] = {}
-    for g, (a, b) in enumerate(zip(starts, ends, strict=True)):
-        v = d.visit[a:b]
-        if len(np.unique(v)) != len(v):
-            raise ValueError("a participant has two rows at one visit")
-        by_key.setdefault(tuple(int(x) for x in v), []).append(g)
-    out = []
-    for key in sorted(by_key, key=lambda k: (len(k), k)):
-        rows = np.concatenate([np.arange(starts[g], ends[g]) for g in by_key[key]])
-        t = len(key)
-        out.append(_Pattern(np.array(key), d.X[rows].reshape(-1, t, d.p), d.y[rows].reshape(-1, t)))
-    return out
+    T, p = d.n_visits, d.p
+    seen = np.zeros((d.m, T), dtype=np.int64)
+    np.add.at(seen, (d.group, d.visit), 1)
+    if seen.max(initial=0) > 1:
+        raise ValueError("a participant has two rows at one visit")
+    b_ols, *_ = np.linalg.lstsq(d.X, d.y, rcond=None)
+    y0 = d.y - d.X @ b_ols
+    keys, which = np.unique(seen.astype(bool), axis=0, return_inverse=True)
+    which = which.reshape(-1)
+    count = keys.sum(axis=1)
+    order = np.lexsort(tuple(~keys.T[::-1]) + (count,))  # by size, then as the visit tuples sort
+    start = np.r_[0, np.cumsum(seen.sum(axis=1))]
+    groups = []
+    for t in np.unique(count[count > 0]):
+        stats = []
+        for k in order[count[order] == t]:
+            members = np.flatnonzero(which == k)
+            rows = (start[members][:, None] + np.arange(t)).reshape(-1)
+            X = d.X[rows].reshape(-1, t, p)
+            y = y0[rows].reshape(-1, t)
+            flat = X.reshape(len(X), t * p)
+            XX = (flat.T @ flat).reshape(t, p, t, p).transpose(0, 2, 1, 3).reshape(t * t, p * p)
+            XY = np.einsum("mta,mu->tua", X, y).reshape(t * t, p)
+            stats.append((np.flatnonzero(keys[k]), len(X), XX, XY, y.T @ y))
+        groups.append(_Patterns(*(np.array(x) for x in zip(*stats, strict=True))))
+    return b_ols, groups
 
 
 @dataclass
@@ -83,7 +106,6 @@ class _Pieces:
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
     P: np.ndarray | None = None  # (K, p, p) X' dSigma^-1/dtheta_k X
-    d2: np.ndarray | None = None
 
 
 def mmrm_pieces(
@@ -105,97 +127,98 @@ def mmrm_pieces(
     >>> pieces.gradient.shape
     (3,)
     """
-    pats = patterns if patterns is not None else _patterns(data)
+    b_ols, groups = patterns if patterns is not None else _patterns(data)
     T, p = data.n_visits, data.p
     with np.errstate(over="ignore", invalid="ignore"):
         Sig = covariance(theta, structure, T)
     K = len(theta)
+    failed = _Pieces(np.inf, np.full(p, np.nan), np.full((p, p), np.nan))
     if not np.all(np.isfinite(Sig)):
-        return _Pieces(np.inf, np.full(p, np.nan), np.full((p, p), np.nan))
-    per = []
+        return failed
+    inverses = []
     logdet = 0.0
-    C = np.zeros((p, p))
+    C = np.zeros(p * p)
     Xy = np.zeros(p)
-    for pat in pats:
-        v = pat.visits
-        S_full = Sig[np.ix_(v, v)]
+    for g in groups:
+        S_full = Sig[g.visits[:, :, None], g.visits[:, None, :]]  # (P, t, t)
         try:
             L = np.linalg.cholesky(S_full)
         except np.linalg.LinAlgError:
-            return _Pieces(np.inf, np.full(p, np.nan), np.full((p, p), np.nan))
+            return failed
         S = np.linalg.inv(S_full)
-        S = (S + S.T) / 2
-        SX = np.einsum("tu,mua->mta", S, pat.X)
-        logdet += len(pat.y) * 2.0 * np.log(np.diagonal(L)).sum()
-        C += np.einsum("mta,mtb->ab", pat.X, SX)
-        Xy += np.einsum("mta,mt->a", SX, pat.y)
-        per.append((v, S, SX))
+        S = (S + S.swapaxes(1, 2)) / 2
+        logdet += 2.0 * float(g.m @ np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1))
+        C += S.reshape(-1) @ g.XX.reshape(-1, p * p)
+        Xy += S.reshape(-1) @ g.XY.reshape(-1, p)
+        inverses.append(S)
+    C = C.reshape(p, p)
+    C = (C + C.T) / 2
     try:
         Lc = np.linalg.cholesky(C)
-        beta = np.linalg.solve(C, Xy)
+        beta0 = np.linalg.solve(C, Xy)
     except np.linalg.LinAlgError:
-        return _Pieces(np.inf, np.full(p, np.nan), np.full((p, p), np.nan))
+        return failed
     quad = 0.0
-    E_all = []
-    for pat, (_v, S, _SX) in zip(pats, per, strict=True):
-        r = pat.y - pat.X @ beta
-        e = r @ S  # rows S r_i (S symmetric)
-        quad += float(np.sum(e * r))
-        E_all.append(e)
+    resid = []  # per pattern sum_i r_i r_i', r_i = y0_i - X_i beta0
+    bb = np.outer(beta0, beta0).reshape(-1)
+    for g, S in zip(groups, inverses, strict=True):
+        P, t = g.visits.shape
+        B = (g.XY @ beta0).reshape(P, t, t)
+        RR = g.YY - B - B.swapaxes(1, 2) + (g.XX @ bb).reshape(P, t, t)
+        quad += float(np.sum(S * RR))
+        resid.append(RR)
     n = data.n
     dof = n - p if reml else n
     crit = logdet + quad + dof * np.log(2 * np.pi) + (2.0 * np.log(np.diagonal(Lc)).sum() if reml else 0.0)
-    out = _Pieces(float(crit), beta, C)
+    out = _Pieces(float(crit), b_ols + beta0, C)
     if order == 0:
         return out
     d1, d2 = covariance_derivatives(np.asarray(theta, dtype=float), structure, T, second=order >= 2)
     Cinv = np.linalg.inv(C)
     grad = np.zeros(K)
-    Pm = np.zeros((K, p, p))
+    Pm = np.zeros((K, p * p))
     h = np.zeros((K, p))
     # terms linear in a pattern's T x T matrices are summed over patterns first, then contracted once
     S_sum, E_sum, g2_sum = (np.zeros((T, T)) for _ in range(3))
     bilinear = np.zeros((K, K))  # -tr(S A_k S A_l) + 2 tr(A_k S A_l E) + 2 tr(A_k S A_l g2) [REML]
-    for pat, (v, S, SX), e in zip(pats, per, E_all, strict=True):
-        m = len(pat.y)
-        A = d1[:, v][:, :, v]  # (K, t, t)
-        G = np.einsum("mta,mub->tuab", SX, SX)
-        E = e.T @ e  # sum of e_i e_i'
-        W = np.einsum("mta,mu->tua", SX, e)
-        grad += m * np.einsum("tu,kut->k", S, A) - np.einsum("ktu,ut->k", A, E)
-        t = len(v)
-        A_flat = A.reshape(K, t * t)
-        Pm -= (A_flat @ G.reshape(t * t, p * p)).reshape(K, p, p)
-        h += A_flat @ W.reshape(t * t, p)
+    for g, S, RR in zip(groups, inverses, resid, strict=True):
+        P, t = g.visits.shape
+        ix = (g.visits[:, :, None], g.visits[:, None, :])
+        A = d1[:, ix[0], ix[1]].transpose(1, 0, 2, 3)  # (P, K, t, t)
+        E = S @ RR @ S  # sum_i e_i e_i', e_i = S r_i
+        SA = S[:, None] @ A
+        SAS = (SA @ S[:, None]).transpose(1, 0, 2, 3).reshape(K, P * t * t)
+        A_flat = A.reshape(P, K, t * t)
+        grad += np.einsum("pkx,px->k", A_flat, g.m[:, None] * S.reshape(P, -1) - E.reshape(P, -1))
+        Pm -= SAS @ g.XX.reshape(-1, p * p)  # X_i' S A_k S X_i summed over participants
+        XR = g.XY - (g.XX.reshape(P, t * t * p, p) @ beta0).reshape(P, t * t, p)  # sum_i X_i (x) r_i
+        h += SAS @ XR.reshape(-1, p)
         if order >= 2:
-            ix = np.ix_(v, v)
-            g2 = (G.reshape(t * t, p * p) @ Cinv.T.reshape(-1)).reshape(t, t)
-            S_sum[ix] += m * S
-            E_sum[ix] += E
+            g2 = S @ (g.XX @ Cinv.reshape(-1)).reshape(P, t, t) @ S  # sum_i S X_i C^-1 X_i' S
+            np.add.at(S_sum, ix, g.m[:, None, None] * S)
+            np.add.at(E_sum, ix, E)
             if reml:
-                g2_sum[ix] += g2
-            SA = S @ A  # (K, t, t)
-            X = 2 * (SA @ E) + (2 * (SA @ g2) if reml else 0.0)
-            bilinear += _pair_traces(A, X) - m * _pair_traces(SA, SA)
+                np.add.at(g2_sum, ix, g2)
+            X = 2 * (SA @ (E + g2 if reml else E)[:, None])
+            bilinear += np.einsum("p,pkl->kl", 1.0 * g.m, -_pair_traces(SA, SA)) + _pair_traces(A, X).sum(axis=0)
+    Pm = Pm.reshape(K, p, p)
     if reml:
-        grad += np.einsum("ab,kba->k", Cinv, Pm)
+        grad += Pm.reshape(K, -1) @ Cinv.reshape(-1)  # tr(C^-1 P_k), both symmetric
     out.gradient, out.P = grad, Pm
     if order >= 2:
-        CP = np.einsum("ab,kbc->kac", Cinv, Pm)
+        CP = Cinv @ Pm
         linear = S_sum - E_sum - (g2_sum if reml else 0.0)  # tr(S A_kl) - tr(A_kl E) - tr(C^-1 R_kl)
-        H = d2.reshape(K * K, T * T) @ linear.T.reshape(-1)
-        H = H.reshape(K, K) + bilinear - 2 * (h @ Cinv @ h.T)
+        H = d2.traces(linear) + bilinear - 2 * (h @ Cinv @ h.T)
         if reml:
-            H -= np.einsum("kab,lba->kl", CP, CP)
+            H -= CP.reshape(K, -1) @ CP.transpose(0, 2, 1).reshape(K, -1).T  # tr(C^-1 P_k C^-1 P_l)
         out.hessian = (H + H.T) / 2
-        out.d2 = d2
     return out
 
 
 def _pair_traces(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """tr(A_k B_l) for stacks A (K, t, t) and B (K, t, t), as one matrix product."""
-    K = len(A)
-    return A.reshape(K, -1) @ np.swapaxes(B, 1, 2).reshape(K, -1).T
+    """tr(A_pk B_pl) for stacks A and B (P, K, t, t): (P, K, K), one matrix product per pattern."""
+    P, K = A.shape[:2]
+    return A.reshape(P, K, -1) @ np.swapaxes(B, 2, 3).reshape(P, K, -1).swapaxes(1, 2)
 
 
 def weighted_qr(fit, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,21 +231,19 @@ def weighted_qr(fit, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     d1, d2 = covariance_derivatives(fit.theta, fit.structure, T, second=True)
     Sig = covariance(fit.theta, fit.structure, T)
     K = len(fit.theta)
-    D2 = (W.reshape(-1) @ d2.reshape(K * K, T * T)).reshape(T, T)
+    D2 = d2.weighted(W)
     p = d.p
-    WQ, WR = np.zeros((p, p)), np.zeros((p, p))
-    for pat in _patterns(d):
-        v = pat.visits
-        S = np.linalg.inv(Sig[np.ix_(v, v)])
-        SX = np.einsum("tu,mua->mta", S, pat.X)
-        A = d1[:, v][:, :, v]
-        t = len(v)
-        SB = S @ (W @ A.reshape(K, -1)).reshape(K, t, t)  # S sum_l W_kl A_l
-        M = A.transpose(1, 0, 2).reshape(t, K * t) @ SB.reshape(K * t, t)  # sum_kl W_kl A_k S A_l
-        flat = SX.transpose(1, 0, 2).reshape(t, -1)  # (t, m p)
-        for target, mid in ((WQ, M), (WR, D2[np.ix_(v, v)])):
-            target += np.einsum("mta,mtb->ab", SX, (mid @ flat).reshape(t, -1, p).transpose(1, 0, 2))
-    return WQ, WR
+    WQ, WR = np.zeros(p * p), np.zeros(p * p)
+    for g in _patterns(d)[1]:
+        P, t = g.visits.shape
+        ix = (g.visits[:, :, None], g.visits[:, None, :])
+        S = np.linalg.inv(Sig[ix])
+        A = d1[:, ix[0], ix[1]].transpose(1, 0, 2, 3)  # (P, K, t, t)
+        SB = S[:, None] @ (W @ A.reshape(P, K, -1)).reshape(P, K, t, t)  # S sum_l W_kl A_l
+        M = A.transpose(0, 2, 1, 3).reshape(P, t, K * t) @ SB.reshape(P, K * t, t)  # sum_kl W_kl A_k S A_l
+        WQ += (S @ M @ S).reshape(-1) @ g.XX.reshape(-1, p * p)
+        WR += (S @ D2[ix] @ S).reshape(-1) @ g.XX.reshape(-1, p * p)
+    return WQ.reshape(p, p), WR.reshape(p, p)
 
 
 @dataclass
@@ -294,7 +315,12 @@ def fit_mmrm(data: RepeatedData, structure: str = "us", reml: bool = True) -> MM
     T = data.n_visits
     if T < 2:
         raise ValueError("an MMRM needs at least two visits")
+    if structure == "us":
+        _check_unstructured(data)
     pats = _patterns(data)
+    rss = sum(float(np.trace(g.YY, axis1=1, axis2=2).sum()) for g in pats[1])
+    if rss <= 1e-20 * max(float(data.y @ data.y), 1e-300):
+        raise ValueError("degenerate: the fixed effects fit the response exactly (no residual variation)")
     K = n_theta(structure, T)
     theta = start(structure, T)
     pieces = lambda th, order: mmrm_pieces(th, data, structure, reml, order, pats)  # noqa: E731
@@ -303,7 +329,7 @@ def fit_mmrm(data: RepeatedData, structure: str = "us", reml: bool = True) -> MM
     best = None
     for start_theta, quasi in ((theta, False), (theta, True), (None, True)):
         if start_theta is None:
-            start_theta = theta_from(_empirical_covariance(data, pats), structure)
+            start_theta = theta_from(_empirical_covariance(data, pats[1]), structure)
         th, c, ok = trust_region_newton(start_theta, pieces, quasi)
         minimum = ok and c.hessian is not None and np.linalg.eigvalsh(c.hessian).min() > 0
         if best is None or best[1].hessian is None or (np.isfinite(c.criterion) and c.criterion < best[1].criterion):
@@ -342,16 +368,33 @@ def fit_mmrm(data: RepeatedData, structure: str = "us", reml: bool = True) -> MM
     )
 
 
-def _empirical_covariance(data: RepeatedData, pats: list[_Pattern]) -> np.ndarray:
+def _check_unstructured(data: RepeatedData) -> None:
+    """Refuse an unstructured covariance that the participants cannot make positive definite.
+
+    The residuals of m participants about a design with r participant-level columns (intercept, arm,
+    baseline covariates) span at most m - r dimensions, so an unstructured T x T covariance needs
+    m - r >= T; with fewer, no optimiser can converge and saying so at once saves the attempts.
+    """
+    starts = np.flatnonzero(np.r_[True, np.diff(data.group) != 0])
+    first = data.X[starts][np.searchsorted(starts, np.arange(data.n), side="right") - 1]
+    between = np.all(data.X == first, axis=0)
+    r = int(np.linalg.matrix_rank(data.X[starts][:, between])) if between.any() else 0
+    m, T = len(starts), data.n_visits
+    if m - r < T:
+        raise ValueError(
+            f"an unstructured covariance over {T} visits needs {T + r} participants or more "
+            f"({m} here, {r} participant-level fixed effects)"
+        )
+
+
+def _empirical_covariance(data: RepeatedData, pats: list[_Patterns]) -> np.ndarray:
     """Covariance over visits of the least-squares residuals, each pair from the participants seen at both."""
-    beta, *_ = np.linalg.lstsq(data.X, data.y, rcond=None)
     T = data.n_visits
     sums, counts = np.zeros((T, T)), np.zeros((T, T))
-    for pat in pats:
-        r = pat.y - pat.X @ beta
-        ix = np.ix_(pat.visits, pat.visits)
-        sums[ix] += r.T @ r
-        counts[ix] += len(r)
+    for g in pats:  # YY holds the least-squares residuals' cross-products
+        ix = (g.visits[:, :, None], g.visits[:, None, :])
+        np.add.at(sums, ix, g.YY)
+        np.add.at(counts, ix, np.broadcast_to(g.m[:, None, None], g.YY.shape))
     S = sums / np.maximum(counts, 1)
     vals, vecs = np.linalg.eigh((S + S.T) / 2)  # pairwise estimates need not be positive definite
     return (vecs * np.maximum(vals, 1e-6 * max(vals.max(), 1e-12))) @ vecs.T

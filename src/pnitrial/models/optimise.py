@@ -40,7 +40,7 @@ SINGULAR_TOL = 1e-4
 GRADIENT_TOL = 2e-3
 THETA_GRID = np.r_[0.0, np.geomspace(1e-3, 1e2, 11)]
 NEWTON_MAX = 60
-TRUST_MAX = 200  # trust-region iterations of an MMRM fit
+TRUST_MAX = 100  # trust-region iterations of an MMRM fit (the real trials converge in at most 72)
 # Newton stops when the step is this small relative to max(lambda, LAMBDA_FLOOR).
 STEP_RTOL = 1e-12
 LAMBDA_FLOOR = 1e-10

@@ -114,6 +114,7 @@ def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
             parts.append("<p>All models converged with positive variance components.</p>")
         else:
             parts.append(render.html_table(problems.astype(object).fillna(""), ""))
+        parts += _fallback_summary(fits)
     else:
         parts.append("<p>The codebook declares no trial outcomes: the analysis is the panel's alone.</p>")
     parts += _failure_summary(inputs)
@@ -121,6 +122,8 @@ def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
         parts += _effect_size_summary(inputs["effect_sizes"])
     if inputs.get("permutation"):
         parts += _permutation_summary(inputs["permutation"])
+    if inputs.get("covariance_compare"):
+        parts += _covariance_compare_summary(inputs["covariance_compare"])
     if inputs.get("sensitivity"):
         parts += _sensitivity_summary(inputs["sensitivity"], config["inference"]["alpha"])
     if inputs.get("diagnostics"):
@@ -291,6 +294,52 @@ def _permutation_summary(path: str) -> list[str]:
         f"<p>Arm labels re-randomised {b} times (arm sizes kept) for the {html.escape(str(perm['estimand'].iloc[0]))} "
         "intervention effect; permutation p with its Monte-Carlo SE next to the model p.</p>",
         render.html_table(shown.fillna(""), ""),
+    ]
+
+
+def _fallback_summary(fits: pd.DataFrame) -> list[str]:
+    """The models whose covariance structure is not the one configured (model.covariance_fallback)."""
+    warn = fits.reindex(columns=["outcome", "estimand", "covariance", "warnings"]).fillna("")
+    moved = warn[warn["warnings"].str.contains(" used in place of ", regex=False)]
+    if moved.empty:
+        return []
+    items = []
+    for r in moved.itertuples():
+        wanted = r.warnings.split(" used in place of ", 1)[1].split(";", 1)[0]
+        items.append(
+            f"<li>{html.escape(r.outcome)}, {html.escape(r.estimand)}: {html.escape(r.covariance)} "
+            f"in place of {html.escape(wanted)}, which did not converge</li>"
+        )
+    return ["<h2>Covariance fallback</h2>", "<ul>", *items, "</ul>"]
+
+
+def _covariance_compare_summary(path: str) -> list[str]:
+    table = pd.read_csv(path)
+    if table.empty:
+        return []
+    crit = str(table["criterion"].dropna().iloc[0]) if table["criterion"].notna().any() else "REML"
+    shown = table.reindex(
+        columns=[
+            "outcome",
+            "estimand",
+            "structure",
+            "n_theta",
+            "loglik",
+            "aic",
+            "bic",
+            "delta_aic",
+            "delta_bic",
+            "status",
+        ]
+    ).copy()
+    for c in ("loglik", "aic", "bic", "delta_aic", "delta_bic"):
+        shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.1f}")
+    return [
+        "<h2>Covariance structures compared</h2>",
+        f"<p>{crit} logLik, AIC and BIC of each structure in model.covariance_compare (smaller AIC and BIC "
+        "are better; delta: distance from the best structure of the outcome and model). The primary "
+        "analysis uses model.covariance whatever this table shows.</p>",
+        render.html_table(shown.astype(object).fillna(""), ""),
     ]
 
 
