@@ -77,3 +77,27 @@ def edit_codebook(path: Path, **changes) -> None:
     raw = yaml.safe_load(path.read_text())
     raw.update(changes)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def compile_latex(tables: list[Path], workdir: Path) -> subprocess.CompletedProcess:
+    """Compile LaTeX tables with pdflatex inside a minimal document (booktabs, longtable).
+
+    pdflatex is required in CI (`.ci/run` installs Debian's texlive-latex-recommended); elsewhere a
+    machine without it skips the test.
+    """
+    exe = shutil.which("pdflatex")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdflatex is not installed (Debian: texlive-latex-recommended)")
+        pytest.skip("pdflatex is not installed")
+    body = "\n".join(r"\input{" + p.resolve().as_posix() + "}" for p in tables)
+    doc = workdir / "tables.tex"
+    doc.write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{longtable}\n"
+        "\\usepackage[margin=1cm,landscape]{geometry}\n\\begin{document}\n" + body + "\n\\end{document}\n"
+    )
+    cmd = [exe, "-interaction=nonstopmode", "-halt-on-error", doc.name]
+    first = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    if first.returncode:
+        return first
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)  # longtable settles its widths

@@ -192,7 +192,13 @@ def diagnostics(
         # figures plot the numbers as the policy rounds them, so no last-bit noise moves a pixel
         for name in ("fitted", "residuals", "random_effects", "cooks"):
             arrays[name] = round_array(arrays[name], f"diagnostics/{o.key}/{name}")
-        style.save_or_explain(lambda a=arrays, o=o: diagnostic_panels(o.label, **a), o.label, stem, formats, dpi)
+        style.save_or_explain(
+            lambda a=arrays, o=o: diagnostic_panels(o.label, **a, scale="log" if o.is_log else ""),
+            o.label,
+            stem,
+            formats,
+            dpi,
+        )
         log.info("%s: %d influential participants", o.key, int(table["influential"].sum()))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     write_csv(table.reindex(columns=COLUMNS), out)

@@ -205,3 +205,31 @@ def test_an_analyte_that_cannot_be_tested_has_no_p_and_no_fdr(panel_trial):
     assert adjusted.loc[adjusted["outcome"] == first, "p_fdr"].isna().all()
     others = adjusted[(adjusted["outcome"] != first) & adjusted["contrast"].str.startswith("interaction:")]
     assert others.loc[others["scale"] == "model", "p_fdr"].notna().all()
+
+
+def test_a_panel_of_five_visits_is_analysed_by_mmrm_as_trial_outcomes_are():
+    """model.covariance (auto: us for 3+ visits) applies to panels: each analyte is the MMRM that a
+    trial outcome gets (tests/models/test_mmrm.py: equal to R's mmrm), and a linear map of an
+    analyte moves its effects by the same map with unchanged df and p."""
+    from pnitrial.analyses.estimands import analyse_outcome
+    from pnitrial.analyses.panel import wide_from_long
+    from pnitrial.data.longframe import build_long_frame
+
+    frame, meta = build_long_frame(load_codebook(ROOT / "tests" / "reference" / "cases" / "btheb" / "dataset.yaml"))
+    rows, values = wide_from_long(frame, meta, ["bdi"])
+    values = np.column_stack([values[:, 0], 2 * values[:, 0] + 3])
+    panel = {"analytes": ["a", "b"], "family": "panel", "transform": "none", "unit": "score"}
+    opts = AnalysisOptions(covariance="auto")
+    eff, fits = analyse_panel(rows, values, meta.with_outcomes(()), panel, opts)
+    mixed = fits[fits["estimand"].isin(["lmm", "clda"])]
+    assert (mixed["covariance"] == "us").all() and (mixed["status"] == "ok").all()
+    single = pd.DataFrame(analyse_outcome(frame, meta, "bdi", opts).effects)
+    key = ["estimand", "contrast", "scale"]
+    a = eff[eff["outcome"] == "a"].merge(single, on=key, suffixes=("", "_single"))
+    b = eff[eff["outcome"] == "b"].merge(single, on=key, suffixes=("", "_single"))
+    assert len(a) == len(single) and (a["covariance"] == a["covariance_single"]).all()
+    for c in ("estimate", "se", "df", "p"):
+        np.testing.assert_allclose(a[c], a[f"{c}_single"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b["estimate"], 2 * b["estimate_single"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(b["df"], b["df_single"], rtol=1e-5)
+    np.testing.assert_allclose(b["p"], b["p_single"], rtol=1e-5, atol=1e-10)

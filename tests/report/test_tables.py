@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEMO
+from conftest import DEMO, compile_latex
 
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
 from pnitrial.data.codebook import load_codebook
@@ -127,7 +127,7 @@ def test_table1_and_renderers(demo):
     )
     md, tex, html = to_markdown(t1, "T"), to_latex(t1, "T"), to_html(t1, "T")
     assert md.count("\n") == len(t1) + 4 and "|---|" in md
-    assert r"\begin{tabular}{lrrr}" in tex and "IL-1β" in tex
+    assert r"\begin{tabular}{lrrr}" in tex and r"IL-1\ensuremath{\beta}" in tex and r"\toprule" in tex
     assert html.count("<tr>") == len(t1) + 1
 
 
@@ -158,3 +158,26 @@ def test_singular_fit_flagged_next_to_its_contrasts():
     assert lmm["status"] == "singular" and lmm["singular"] and "singular" in lmm["warnings"]
     assert {e["fit_status"] for e in res.effects if e["estimand"] == "lmm"} == {"singular"}
     assert res.anova[0]["fit_status"] == "singular"
+
+
+def test_latex_tables_compile_with_pdflatex(tmp_path):
+    """Issue 16: raw Greek letters, hyphens for minus and 48 rows in one float did not compile."""
+    from pnitrial.report.render import LONG_TABLE_ROWS, to_latex
+
+    rows = pd.DataFrame(
+        {
+            "Outcome": ["Salivary IL-1β", "TNF-α & IL_6", "PROMIS-29 pain (T-score)"] * 20,
+            "Estimate [95% CI]": ["-1.78 [-4.15, 0.60]", "0.60 × baseline", "−0.26 [±0.1]"] * 20,
+            "p": ["< .001", ".003", "1.00"] * 20,
+        }
+    )
+    long_tex, short_tex = tmp_path / "long.tex", tmp_path / "short.tex"
+    long_tex.write_text(to_latex(rows, "Intervention effects (intervention x visit)"))
+    short_tex.write_text(to_latex(rows.head(3), "Table 1. Baseline characteristics"))
+    text = long_tex.read_text()
+    assert len(rows) > LONG_TABLE_ROWS and r"\begin{longtable}" in text and r"\toprule" in text
+    assert r"\hline" not in text and "β" not in text and "-1.78" not in text and "IL-1" in text
+    assert r"\label{tab:intervention-effects-intervention-x-visit}" in text
+    res = compile_latex([long_tex, short_tex], tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert (tmp_path / "tables.pdf").stat().st_size > 0

@@ -119,7 +119,8 @@ def test_mmrm_on_the_five_visit_trial_equals_r_mmrm(tmp_path):
     allref = allref[allref["method"] == "Kenward-Roger"].set_index(["estimand", "structure", "quantity"])["value"]
     for r in compared.itertuples():
         for q in ("loglik", "aic", "bic"):
-            assert getattr(r, q) == pytest.approx(float(allref[(r.estimand, r.structure, q)]), rel=1e-8)
+            # fits tables carry six significant digits (report.precision); the library matches to 1e-8
+            assert getattr(r, q) == pytest.approx(float(allref[(r.estimand, r.structure, q)]), rel=1e-5)
     for _, g in compared.groupby("estimand"):
         assert g["best_aic"].sum() == 1 and g.loc[g["best_aic"], "delta_aic"].iloc[0] == 0
         assert (g["delta_bic"] >= 0).all()

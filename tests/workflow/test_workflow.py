@@ -9,7 +9,7 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from conftest import EXCLUDED, ROOT, SNAKEMAKE, digest, run
+from conftest import EXCLUDED, ROOT, SNAKEMAKE, compile_latex, digest, run
 
 from pnitrial.analyses.associations import associations
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
@@ -246,3 +246,12 @@ def test_trial_without_healthy_controls(tmp_path):
     assert set(sizes["effect_size"]) == {"standardised difference"}
     logs = "".join(p.read_text() for p in (results / "logs").rglob("*.log"))
     assert "Warning" not in logs and "Traceback" not in logs
+
+
+def test_every_latex_table_compiles(completed, panel_run, tmp_path):
+    """Issue 16: every .tex the workflow writes compiles with pdflatex in a minimal document."""
+    tables = sorted((completed / "results" / "tables").glob("*.tex"))
+    tables += sorted((panel_run / "results" / "tables").glob("*.tex"))
+    assert len(tables) >= 3
+    res = compile_latex(tables, tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:]

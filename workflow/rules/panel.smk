@@ -51,6 +51,9 @@ rule fit_panel_chunk:
         ddf=config["inference"]["ddf"],
         alpha=config["inference"]["alpha"],
         random_slope=config["model"]["random_slope"],
+        covariance=config["model"]["covariance"],
+        covariance_fallback=config["model"]["covariance_fallback"],
+        reml=config["model"]["reml"],
         primary=config["analysis"]["primary"],
     script:
         "../scripts/fit_panel_chunk.py"

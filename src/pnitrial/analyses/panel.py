@@ -98,7 +98,9 @@ def analyse_panel(
     """Effects and fits of every analyte (columns of `values`); failures are rows, never raised.
 
     Analytes whose batched fit does not converge are refitted by the single-fit engine (with its
-    statsmodels fallback), as are all analytes when `opts.random_slope` is set.
+    statsmodels fallback), as are all analytes when `opts.random_slope` is set; under an MMRM
+    covariance (`opts.covariance`, e.g. `auto` with three or more visits) every analyte is an MMRM
+    fitted one at a time, with the same fallback and inference as a trial outcome.
 
     Parameters
     ----------
@@ -139,7 +141,7 @@ def analyse_panel(
     (['lmm', 'clda', 'ancova'], ['ok'])
     """
     keys = list(panel["analytes"])
-    if opts.random_slope:
+    if opts.random_slope or opts.structure(len(meta.visits)) != "random-intercept":
         return _one_at_a_time(rows, values, meta, panel, opts)
     table = _Table(keys, panel["family"], panel["transform"], opts)
     idx = _trial_rows(rows, meta)
@@ -317,7 +319,7 @@ def panel_meta(meta: Trial, panel: dict) -> Trial:
 
 
 def _one_at_a_time(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Structures the batched engine does not cover (random slopes): the exact single-fit engine."""
+    """Structures the batched engine does not cover (random slopes, MMRM): the single-fit path of trial outcomes."""
     keys = list(panel["analytes"])
     frame = long_from_wide(rows, values, keys)
     pmeta = panel_meta(meta, panel)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pandas as pd
 
@@ -17,7 +18,33 @@ _LATEX = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    # characters pdflatex's utf8 input cannot set in text: Greek letters and symbols as math
+    "α": r"\ensuremath{\alpha}",
+    "β": r"\ensuremath{\beta}",
+    "γ": r"\ensuremath{\gamma}",
+    "δ": r"\ensuremath{\delta}",
+    "κ": r"\ensuremath{\kappa}",
+    "λ": r"\ensuremath{\lambda}",
+    "μ": r"\ensuremath{\mu}",
+    "µ": r"\ensuremath{\mu}",
+    "σ": r"\ensuremath{\sigma}",
+    "τ": r"\ensuremath{\tau}",
+    "ω": r"\ensuremath{\omega}",
+    "Δ": r"\ensuremath{\Delta}",
+    "×": r"\ensuremath{\times}",
+    "−": r"\ensuremath{-}",
+    "±": r"\ensuremath{\pm}",
+    "≤": r"\ensuremath{\leq}",
+    "≥": r"\ensuremath{\geq}",
+    "√": r"\ensuremath{\surd}",
+    "²": r"\textsuperscript{2}",
+    "°": r"\ensuremath{^\circ}",
+    "–": "--",
+    "—": "---",
 }
+LONG_TABLE_ROWS = 30  # longer tables break across pages (longtable)
+_NUMBER_MINUS = re.compile(r"(?<![\w.)])-(?=\d|\.\d|inf)")  # a minus sign, not a hyphen (IL-6, T-score)
+_TIMES = re.compile(r"(?<=\s)x(?=\s)")  # "arm x visit"
 
 
 def _cells(df: pd.DataFrame) -> list[list[str]]:
@@ -61,18 +88,39 @@ def to_markdown(df: pd.DataFrame, title: str = "") -> str:
 
 
 def _latex_escape(s: str) -> str:
-    return "".join(_LATEX.get(ch, ch) for ch in s)
+    text = "".join(_LATEX.get(ch, ch) for ch in s)
+    text = _NUMBER_MINUS.sub(r"\\ensuremath{-}", text)
+    return _TIMES.sub(r"\\ensuremath{\\times}", text)
+
+
+_NUMERIC = re.compile(r"^[-−<>.\d]")
+
+
+def _align(column: list[str]) -> str:
+    """r for a column of numbers (estimates, intervals, p), l for text."""
+    filled = [c for c in column if c.strip()]
+    return "r" if filled and all(_NUMERIC.match(c.strip()) for c in filled) else "l"
+
+
+def _label(title: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    return "tab:" + (slug[:60].rstrip("-") or "table")
 
 
 def to_latex(df: pd.DataFrame, title: str = "") -> str:
-    r"""A table as a LaTeX ``table`` float: first column left-aligned, the others right, special characters escaped.
+    r"""A table for pdflatex: booktabs rules, caption and label, longtable beyond LONG_TABLE_ROWS rows.
+
+    Columns of numbers are right-aligned and text columns left-aligned; special characters are escaped,
+    Greek letters and symbols set as math, minus signs (not hyphens) as math minus and a standalone
+    ``x`` as the times sign. The document needs ``\usepackage{booktabs}`` (and ``longtable`` for
+    long tables).
 
     Parameters
     ----------
     df : DataFrame
         The table; cells are written with str().
     title : str, optional
-        The caption.
+        The caption; the label is ``tab:`` and the title's words.
 
     Returns
     -------
@@ -80,30 +128,36 @@ def to_latex(df: pd.DataFrame, title: str = "") -> str:
 
     Examples
     --------
-    >>> print(to_latex(pd.DataFrame({"Outcome": ["IL_6 & TNF"], "p (%)": ["5"]})), end="")
+    >>> table = pd.DataFrame({"Outcome": ["IL-1β & TNF"], "Effect": ["-0.26 [-0.5, -0.02]"]})
+    >>> print(to_latex(table, "arm x visit"), end="")
     \begin{table}[ht]
     \centering
+    \caption{arm \ensuremath{\times} visit}
+    \label{tab:arm-x-visit}
     \begin{tabular}{lr}
-    \hline
-    Outcome & p (\%) \\
-    \hline
-    IL\_6 \& TNF & 5 \\
-    \hline
+    \toprule
+    Outcome & Effect \\
+    \midrule
+    IL-1\ensuremath{\beta} \& TNF & \ensuremath{-}0.26 [\ensuremath{-}0.5, \ensuremath{-}0.02] \\
+    \bottomrule
     \end{tabular}
     \end{table}
     """
-    spec = "l" + "r" * (len(df.columns) - 1)
-    lines = [r"\begin{table}[ht]", r"\centering"]
-    if title:
-        lines.append(r"\caption{" + _latex_escape(title) + "}")
-    lines += [
-        r"\begin{tabular}{" + spec + "}",
-        r"\hline",
-        " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\",
-        r"\hline",
-    ]
-    lines += [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in _cells(df)]
-    lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
+    cells = _cells(df)
+    spec = "l" + "".join(_align([row[j] for row in cells]) for j in range(1, len(df.columns)))
+    head = " & ".join(_latex_escape(str(c)) for c in df.columns) + r" \\"
+    body = [" & ".join(_latex_escape(c) for c in row) + r" \\" for row in cells]
+    caption = [r"\caption{" + _latex_escape(title) + "}", r"\label{" + _label(title) + "}"] if title else []
+    if len(body) > LONG_TABLE_ROWS:
+        lines = [r"\begin{longtable}{" + spec + "}"]
+        if caption:
+            lines.append(caption[0] + caption[1] + r" \\")
+        more = r"\multicolumn{" + str(len(df.columns)) + r"}{l}{\emph{(continued)}} \\"
+        lines += [r"\toprule", head, r"\midrule", r"\endfirsthead", more, r"\toprule", head, r"\midrule"]
+        lines += [r"\endhead", r"\bottomrule", r"\endfoot", *body, r"\end{longtable}"]
+        return "\n".join(lines) + "\n"
+    lines = [r"\begin{table}[ht]", r"\centering", *caption, r"\begin{tabular}{" + spec + "}", r"\toprule", head]
+    lines += [r"\midrule", *body, r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 from scipy import stats
 
 from pnitrial.report.figures.style import ARM_COLOURS, apply_style
@@ -36,6 +37,7 @@ def diagnostic_panels(
     cooks: np.ndarray,
     arms: np.ndarray,
     threshold: float,
+    scale: str = "",
 ):
     """Four diagnostic panels of one fit; participants are shown by their arm's colour only, never by identifier.
 
@@ -57,6 +59,9 @@ def diagnostic_panels(
         Role of every participant (``'intervention'``, ``'control'``), for the colours.
     threshold : float
         The influence threshold drawn (4/m for m participants).
+    scale : str
+        The model scale's name (``'log'`` for a log-transformed outcome), named on the axes; empty
+        for the raw scale.
 
     Returns
     -------
@@ -71,26 +76,32 @@ def diagnostic_panels(
     ...                         arms, threshold=1.0)
     >>> [ax.get_title(loc="left") for ax in fig.axes][:2]
     ['Conditional residuals, normal QQ', 'Residuals vs fitted']
+    >>> from matplotlib.colors import to_hex
+    >>> [to_hex(h.get_facecolor()) for h in fig.axes[3].get_legend().legend_handles]  # the bars' colours
+    ['#762a83', '#1b7837']
     >>> plt.close(fig)
     """
     apply_style()
     fig, axes = plt.subplots(2, 2, figsize=(7.2, 5.6), layout="constrained")
+    on = f" ({scale} scale)" if scale else ""
     _qq(axes[0, 0], residuals, "Conditional residuals, normal QQ")
+    axes[0, 0].set_ylabel(f"residual{on}")
     ax = axes[0, 1]
     ax.plot(fitted, residuals, "o", ms=3, color="#333333", alpha=0.7)
     ax.axhline(0, color="grey", lw=0.8, ls="--")
-    ax.set_xlabel("fitted value")
-    ax.set_ylabel("residual")
+    ax.set_xlabel(f"fitted value{on}")
+    ax.set_ylabel(f"residual{on}")
     ax.set_title("Residuals vs fitted", fontsize=8, loc="left")
     _qq(axes[1, 0], random_effects[:, 0], "Random intercepts, normal QQ")
+    axes[1, 0].set_ylabel(f"participant intercept{on}")
     ax = axes[1, 1]
     order = np.argsort(-np.nan_to_num(cooks, nan=-np.inf), kind="stable")
     colours = [ARM_COLOURS.get(a, "#7f7f7f") for a in arms[order]]
     ax.bar(np.arange(1, len(order) + 1), cooks[order], color=colours, width=0.8)
     ax.axhline(threshold, color="#b2182b", lw=0.9, ls="--")
-    for role in dict.fromkeys(arms[order]):
-        ax.bar([], [], color=ARM_COLOURS.get(role, "#7f7f7f"), label=role)
-    ax.legend(fontsize=7, frameon=False)
+    # the legend's patches carry the bars' colours (an empty bar() gets the next cycle colour instead)
+    handles = [Patch(color=ARM_COLOURS.get(role, "#7f7f7f"), label=role) for role in dict.fromkeys(arms[order])]
+    ax.legend(handles=handles, fontsize=7, frameon=False)
     ax.set_xlabel("participants, ranked")
     ax.set_ylabel("Cook's distance")
     ax.set_title(f"Participant influence (line: 4/m = {threshold:.3g})", fontsize=8, loc="left")

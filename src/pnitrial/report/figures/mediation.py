@@ -18,12 +18,20 @@ ARROWS = {("x", "m"): ((0.16, 0.33), (0.4, 0.7)), ("m", "y"): ((0.6, 0.7), (0.84
 ARROWS[("x", "y")] = ((0.3, 0.2), (0.7, 0.2))
 
 
+def _num(x: float) -> str:
+    """Three significant digits with a typographic minus; never -0.00."""
+    text = f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    if float(text) == 0:
+        text = text.lstrip("-")
+    return text.replace("-", "\u2212")
+
+
 def _estimate(rows: pd.DataFrame, path: str) -> str:
     r = rows[rows["path"] == path]
     if r.empty or pd.isna(r["estimate"].iloc[0]):
         return "n/a"
     r = r.iloc[0]
-    return f"{r['estimate']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+    return f"{_num(r['estimate'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
 
 
 def _arrow(ax, start: str, end: str, text: str, offset: tuple[float, float]) -> None:
@@ -33,7 +41,7 @@ def _arrow(ax, start: str, end: str, text: str, offset: tuple[float, float]) -> 
 
 
 def path_diagrams(table: pd.DataFrame, meta: Trial, arm_label: str) -> plt.Figure:
-    """Path diagrams of the mediation analyses: a, b, c' and the indirect effect a*b for every mediator-outcome pair.
+    """Path diagrams of the mediation analyses: a, b, c′ and the indirect effect a×b for every mediator-outcome pair.
 
     The paths are those of Baron & Kenny (1986, J Pers Soc Psychol 51:1173); the indirect effect
     carries its bootstrap CI (Preacher & Hayes 2008, Behav Res Methods 40:879). A pair whose
@@ -66,11 +74,12 @@ def path_diagrams(table: pd.DataFrame, meta: Trial, arm_label: str) -> plt.Figur
     ...                       "ci_high": [0.5, -0.4, 0.5, -0.05], "status": "ok"})
     >>> fig = path_diagrams(table, meta, "A vs B")
     >>> len(fig.axes), fig.axes[0].texts[-1].get_text()
-    (1, 'a*b = -0.36 [-0.80, -0.05]')
+    (1, 'a×b = −0.36 [−0.8, −0.05]')
     >>> plt.close(fig)
     """
     apply_style()
     labels = {o.key: o.label for o in meta.outcomes}
+    units = {o.key: f" (log {o.unit})" if o.is_log else (f" ({o.unit})" if o.unit else "") for o in meta.outcomes}
     pairs = list(dict.fromkeys(zip(table["mediator"], table["outcome"], strict=True)))
     if not pairs:
         fig, ax = plt.subplots(figsize=(4, 1), layout="constrained")
@@ -88,9 +97,12 @@ def path_diagrams(table: pd.DataFrame, meta: Trial, arm_label: str) -> plt.Figur
         ax.set_ylim(0, 1)
         names = {
             "x": textwrap.fill(arm_label, 12),
-            "m": textwrap.fill(f"change in {labels.get(mk, mk)}", 22),
-            "y": textwrap.fill(f"change in {labels.get(yk, yk)}", 16),
+            "m": textwrap.fill(f"change in {labels.get(mk, mk)}{units.get(mk, '')}", 22),
+            "y": textwrap.fill(f"change in {labels.get(yk, yk)}{units.get(yk, '')}", 16),
         }
+        n = rows["n_participants"].dropna() if "n_participants" in rows else pd.Series(dtype=float)
+        if len(n):
+            ax.set_title(f"n = {int(n.max())}", fontsize=6.5, loc="right")
         for k, (x, y) in BOXES.items():
             ax.text(x, y, names[k], ha="center", va="center", fontsize=7, bbox={"boxstyle": "round", "fc": "#f0f0f0"})
         status = rows["status"].iloc[0]
@@ -99,6 +111,8 @@ def path_diagrams(table: pd.DataFrame, meta: Trial, arm_label: str) -> plt.Figur
             continue
         _arrow(ax, "x", "m", "a = " + _estimate(rows, PATHS[0]).replace(" [", "\n["), (-0.16, 0.03))
         _arrow(ax, "m", "y", "b = " + _estimate(rows, B_PATH).replace(" [", "\n["), (0.16, 0.03))
-        _arrow(ax, "x", "y", "c' = " + _estimate(rows, PATHS[3]), (0.0, -0.09))
-        ax.text(0.5, 0.0, "a*b = " + _estimate(rows, INDIRECT), ha="center", va="bottom", fontsize=7, weight="bold")
+        _arrow(ax, "x", "y", "c\u2032 = " + _estimate(rows, PATHS[3]), (0.0, -0.09))
+        ax.text(
+            0.5, 0.0, "a\u00d7b = " + _estimate(rows, INDIRECT), ha="center", va="bottom", fontsize=7, weight="bold"
+        )
     return fig
