@@ -16,11 +16,11 @@ import argparse
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fit_speed import median_time  # benchmarks/ is the script's directory
 
 from pnitrial.inference.contrasts import Inference
 from pnitrial.models.mmrm import RepeatedData, fit_mmrm
@@ -52,16 +52,6 @@ def repeated(df: pd.DataFrame, T: int) -> RepeatedData:
     cols = [np.ones(len(df)), a] + [v == k for k in range(1, T)] + [a * (v == k) for k in range(1, T)]
     names = ("(Intercept)", "arm", *(f"visit{k}" for k in range(1, T)), *(f"arm:visit{k}" for k in range(1, T)))
     return RepeatedData(np.column_stack(cols).astype(float), df["y"].to_numpy(), df["g"].to_numpy(), v, T, names)
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
 
 
 def main() -> None:
