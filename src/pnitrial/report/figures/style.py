@@ -6,6 +6,7 @@ a figure that cannot be drawn is saved as a panel that says why (a failed analys
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -48,7 +49,10 @@ def apply_style() -> None:
 
 
 def plain_log_ticks(axis) -> None:
-    """Log-axis tick labels as plain numbers (10, 20, 50) rather than powers.
+    """Log-axis tick labels as plain numbers (1, 2, 5, 10, 20, 50) rather than powers.
+
+    Minor ticks are labelled only at 2 and 5 times a power of ten (a 1-2-5 sequence), so labels
+    never crowd (not 6, 7, 8, 9); across more than two decades only the powers of ten are labelled.
 
     Parameters
     ----------
@@ -58,15 +62,24 @@ def plain_log_ticks(axis) -> None:
     Examples
     --------
     >>> fig, ax = plt.subplots()
-    >>> ax.set_yscale("log")
+    >>> ax.set_yscale("log"); ax.set_ylim(0.5, 30)
+    (0.5, 30)
     >>> plain_log_ticks(ax.yaxis)
-    >>> ax.yaxis.get_major_formatter()(20.0, 0), ax.yaxis.get_minor_formatter()(0.5, 0)
-    ('20', '0.5')
+    >>> minor = ax.yaxis.get_minor_formatter()
+    >>> ax.yaxis.get_major_formatter()(10.0, 0), minor(20.0, 0), minor(0.5, 0), minor(7.0, 0)
+    ('10', '20', '0.5', '')
     >>> plt.close(fig)
     """
-    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-    axis.set_major_formatter(fmt)
-    axis.set_minor_formatter(fmt)
+
+    def minor(v: float, _pos) -> str:
+        lo, hi = sorted(axis.get_view_interval())
+        if v <= 0 or (lo > 0 and hi / lo > 100):
+            return ""
+        mantissa = round(v / 10 ** math.floor(math.log10(v) + 1e-9), 6)
+        return f"{v:g}" if mantissa in (2.0, 5.0) else ""
+
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
 
 
 def save(fig: plt.Figure, stem: str | Path, formats: tuple[str, ...] = ("png", "pdf"), dpi: int = 150) -> list[str]:
