@@ -31,6 +31,11 @@ TOLERANCE = {
     "emm_df": ("rel", 1e-3),
     "emm_lower": ("rel", 1e-5),
     "emm_upper": ("rel", 1e-5),
+    "clda_emm": ("rel", 1e-6),
+    "clda_emm_se": ("rel", 1e-5),
+    "clda_emm_df": ("rel", 1e-3),
+    "clda_emm_lower": ("rel", 1e-5),
+    "clda_emm_upper": ("rel", 1e-5),
     "estimate": ("rel", 1e-6),
     "se": ("rel", 1e-5),
     "df": ("rel", 1e-3),
@@ -51,7 +56,14 @@ TOLERANCE = {
 
 
 # interval bounds whose tolerance also scales with the SE of the same estimate
-SE_OF = {"ci_low": "se", "ci_high": "se", "emm_lower": "emm_se", "emm_upper": "emm_se"}
+SE_OF = {
+    "ci_low": "se",
+    "ci_high": "se",
+    "emm_lower": "emm_se",
+    "emm_upper": "emm_se",
+    "clda_emm_lower": "clda_emm_se",
+    "clda_emm_upper": "clda_emm_se",
+}
 
 
 def pnitrial_values(codebook: Path, random_slope: bool = False) -> pd.DataFrame:
@@ -105,6 +117,14 @@ def pnitrial_values(codebook: Path, random_slope: bool = False) -> pd.DataFrame:
                     label = "ols" if e["estimand"] == "ancova" else method
                     for q in ("estimate", "se", "df", "statistic", "p", "ci_low", "ci_high"):
                         add(key, q, nm, label, np.inf if e[q] is None else e[q])
+            for e in res.emmeans:
+                if e["estimand"] == "clda":
+                    nm = f"{e['arm']}|{e['visit']}"
+                    add(key, "clda_emm", nm, method, e["emmean"])
+                    add(key, "clda_emm_se", nm, method, e["se"])
+                    add(key, "clda_emm_df", nm, method, np.inf if e["df"] is None else e["df"])
+                    add(key, "clda_emm_lower", nm, method, e["ci_low"])
+                    add(key, "clda_emm_upper", nm, method, e["ci_high"])
             if method == "kenward-roger":
                 clda = next(f for f in res.fits if f["estimand"] == "clda")
                 add(key, "clda_var_participant", "", "", clda["var_participant"])

@@ -171,7 +171,13 @@ def log_to(path: str | Path) -> None:
     """
     fmt = logging.Formatter("%(levelname)s %(message)s")
     log.handlers.clear()
+    # Python warnings (matplotlib's layout warnings, numpy's) go to the rule's log as well
+    logging.captureWarnings(True)
+    py_warnings = logging.getLogger("py.warnings")
+    py_warnings.handlers.clear()
     for h in (logging.FileHandler(path, mode="w"), logging.StreamHandler(sys.stderr)):
         h.setFormatter(fmt)
         log.addHandler(h)
+        py_warnings.addHandler(h)
+    py_warnings.propagate = False
     log.setLevel(logging.INFO)

@@ -260,13 +260,16 @@ def trajectory_figure(
     style.save_or_explain(make, f"Trajectory of {outcome}", stem, formats, dpi)
 
 
-def forest_figure(effects_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:
+def forest_figure(
+    effects_path: str, effect_sizes_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int
+) -> None:
     """The forest plot of every outcome's intervention effects."""
     from pnitrial.report.figures import style, trial
 
     meta = Trial.read(meta_path)
     eff = pd.read_csv(effects_path, dtype={"visit": str})
-    style.save_or_explain(lambda: trial.forest(eff, meta), "Intervention effects", stem, formats, dpi)
+    sizes = pd.read_csv(effect_sizes_path, dtype={"visit": str})
+    style.save_or_explain(lambda: trial.forest(eff, meta, sizes), "Intervention effects", stem, formats, dpi)
 
 
 def baseline_figure(baseline_path: str, meta_path: str, stem: str, formats: tuple[str, ...], dpi: int) -> None:

@@ -244,6 +244,12 @@ CODEBOOK_CASES = [
         "key 'outcomes/bdi/transform': expected one of ['none', 'log'], found 'sqrt'",
     ),
     Case(
+        "codebook-unknown-better",
+        "direction of improvement `better: less`",
+        outcome("bdi", better="less"),
+        "key 'outcomes/bdi/better': expected one of ['lower', 'higher'], found 'less'",
+    ),
+    Case(
         "codebook-bad-outcome-key",
         "outcome key that is code (`__import__('os')`)",
         codebook(lambda raw: raw["outcomes"].update({"__import__('os')": raw["outcomes"]["bdi"]})),

@@ -166,6 +166,35 @@ for (key in names(cb$outcomes)) {
     add(key, "ci_low", nm, "asymptotic", est - qnorm(0.975) * se_z)
     add(key, "ci_high", nm, "asymptotic", est + qnorm(0.975) * se_z)
   }
+  # cLDA means by arm and visit: emmeans' reference grid written out as contrasts of the cLDA's
+  # coefficients (covariates at their mean, factor levels weighted equally; a shared baseline).
+  fn <- names(fixef(mc))
+  for (a in c(cb$arms$control, cb$arms$intervention)) {
+    for (v in visits) {
+      L <- setNames(numeric(length(fn)), fn)
+      L["(Intercept)"] <- 1
+      if (paste0("visit", v) %in% fn) L[paste0("visit", v)] <- 1
+      if (a == cb$arms$intervention && paste0("trt_", v) %in% fn) L[paste0("trt_", v)] <- 1
+      for (cv in covs) {
+        if (is.factor(d[[cv]])) {
+          lev <- levels(d[[cv]])
+          for (l in lev[-1]) L[paste0(cv, l)] <- 1 / length(lev)
+        } else {
+          L[cv] <- mean(d[[cv]])
+        }
+      }
+      nm <- paste(a, v, sep = "|")
+      for (ddf in c("Kenward-Roger", "Satterthwaite")) {
+        ct <- contest(mc, unname(L), ddf = ddf, joint = FALSE, confint = TRUE)
+        mode <- tolower(ddf)
+        add(key, "clda_emm", nm, mode, ct$Estimate)
+        add(key, "clda_emm_se", nm, mode, ct[["Std. Error"]])
+        add(key, "clda_emm_df", nm, mode, ct$df)
+        add(key, "clda_emm_lower", nm, mode, ct$lower)
+        add(key, "clda_emm_upper", nm, mode, ct$upper)
+      }
+    }
+  }
   # ANCOVA: each later visit on baseline and arm, complete pairs, covariates from baseline.
   base <- d[d$visit == visits[1], c("participant", "arm", "y", covs), drop = FALSE]
   names(base)[names(base) == "y"] <- "baseline"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -83,8 +84,12 @@ def test_all_outputs_and_numbers_match_the_library(completed):
 def test_summary_page(completed):
     page = (completed / "results" / "summary.html").read_text()
     for text in (
-        "Primary estimand</th><td>clda",
-        "Denominator df</th><td>kenward-roger",
+        "Primary estimand</th><td>cLDA",
+        "Denominator df</th><td>Kenward-Roger (adjusted covariance and df; pbkrtest)",
+        "Multiplicity</th><td>Benjamini-Hochberg within each outcome family and visit",
+        "constrained longitudinal analysis (cLDA) keeps baseline in the response",
+        '<img style="max-width:100%" alt="Intervention effects',  # the forest plot, inline
+        'alt="Trajectory of BDI-II total"',
         "Intervention effects",
         "cLDA (primary)",
         "All models converged",
@@ -96,7 +101,19 @@ def test_summary_page(completed):
         "<h2>Diagnostics</h2>",
         "<h2>Mediation</h2>",
     ):
-        assert text in page
+        assert text in page, text
+    # labels, not keys, in every section; p in APA style; effects to three significant digits
+    body = re.sub(r'src="data:[^"]*"', "", page)
+    assert ">bdi<" not in body and ">oxytocin<" not in body
+    assert re.search(r"<td>(\.\d{3}|&lt; \.001)</td>", body)
+
+
+def test_no_figure_or_python_warning_in_any_rule_log(completed, panel_run):
+    """Figures whose texts overlap or leave the canvas, and matplotlib's or numpy's warnings, reach the logs."""
+    for results in (completed / "results", panel_run / "results"):
+        for path in sorted((results / "logs").rglob("*.log")):
+            text = path.read_text()
+            assert not re.search(r"^WARNING (figure |.*Warning: )", text, re.M), (path, text[-2000:])
 
 
 def test_no_participant_identifier_anywhere(completed):
@@ -122,6 +139,9 @@ def test_snakemake_report(completed):
     assert res.returncode == 0, res.stderr[-3000:]
     html = (completed / "report.html").read_text(errors="replace")
     assert "Intervention effects" in html and "Trajectories" in html
+    # the landing text follows the resolved config: the cLDA primary, the censored model, KR df, BH
+    for text in ("constrained longitudinal data analysis", "left-censored (Tobit)", "Kenward", "Benjamini"):
+        assert text in html, text
 
 
 def test_bad_table_stops_with_clear_error_and_no_outputs(tmp_path):

@@ -185,6 +185,13 @@ def with_healthy(files):
     return [files] if isinstance(files, str) else list(files)
 
 
+def png_of(files):
+    """The PNGs of these figures, inlined in the summary page (none when figures.formats lacks png)."""
+    if "png" not in FORMATS:
+        return []
+    return [files] if isinstance(files, str) else list(files)
+
+
 def with_outcomes(files):
     """files for a trial with outcomes, else none (a panel-only codebook runs the panel alone)."""
     if not OUTCOMES:

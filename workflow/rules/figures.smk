@@ -27,6 +27,7 @@ rule trajectory_figure:
 rule forest_figure:
     input:
         effects="results/tables/effects.csv",
+        effect_sizes="results/tables/effect_sizes.csv",
         meta="results/data/meta.json",
     output:
         report(

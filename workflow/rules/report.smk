@@ -12,6 +12,12 @@ rule summary:
         panel=panel_summary_inputs(),
         permutation=with_outcomes(permutation_outputs()),
         covariance_compare=with_outcomes(covariance_compare_outputs()),
+        forest_png=with_outcomes(png_of("results/figures/forest.png")),
+        trajectory_png=with_outcomes(
+            png_of(
+                expand("results/figures/trajectory/{outcome}.png", outcome=OUTCOMES)
+            )
+        ),
     output:
         report(
             "results/summary.html",

@@ -11,6 +11,7 @@ Each model is fitted, then summarised; a failure is reported in its rows, never 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,6 +118,36 @@ class _Rows:
         self.result.effects += records(cols)
 
 
+def _emm_rows(
+    o: Outcome, meta: Trial, estimand: str, primary: str, grid, estimate: Callable, status: str
+) -> list[dict]:
+    """The model's estimated marginal means by arm and visit, with the response-scale back-transform."""
+    back = math.exp if o.is_log else (lambda x: x)
+    out = []
+    for (role, visit), L in grid.rows.items():
+        e = estimate(L)
+        out.append(
+            {
+                "outcome": o.key,
+                "estimand": estimand,
+                "primary": estimand == primary,
+                "arm": meta.arms[role],
+                "role": role,
+                "visit": visit,
+                "emmean": e.estimate,
+                "se": e.se,
+                "df": _finite(e.df),
+                "ci_low": e.ci_low,
+                "ci_high": e.ci_high,
+                "response": back(e.estimate),
+                "response_ci_low": back(e.ci_low),
+                "response_ci_high": back(e.ci_high),
+                "fit_status": status,
+            }
+        )
+    return out
+
+
 def _fit_summary(
     base: dict, fit: LMMFit | MMRMFit, inf: Inference, n_by_role: dict[str, int], covariance: str, notes: list[str]
 ) -> dict:
@@ -163,27 +194,7 @@ def _lmm(frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, re
     status = summary["status"]
     for contrast, visit, L in trial_contrasts(tm.grid):
         rows.add("lmm", contrast, visit, inf.estimate(L), opts.ddf, status, cov)
-    labels = {"intervention": meta.arms["intervention"], "control": meta.arms["control"]}
-    back = math.exp if o.is_log else (lambda x: x)
-    for (role, visit), L in tm.grid.rows.items():
-        e = inf.estimate(L)
-        res.emmeans.append(
-            {
-                "outcome": o.key,
-                "arm": labels[role],
-                "role": role,
-                "visit": visit,
-                "emmean": e.estimate,
-                "se": e.se,
-                "df": _finite(e.df),
-                "ci_low": e.ci_low,
-                "ci_high": e.ci_high,
-                "response": back(e.estimate),
-                "response_ci_low": back(e.ci_low),
-                "response_ci_high": back(e.ci_high),
-                "fit_status": status,
-            }
-        )
+    res.emmeans += _emm_rows(o, meta, "lmm", rows.primary, tm.grid, inf.estimate, status)
     ft = inf.ftest(np.eye(tm.data.p)[list(tm.interaction_columns)])
     res.anova.append(
         {
@@ -220,6 +231,7 @@ def _clda(frame: pd.DataFrame, meta: Trial, o: Outcome, opts: AnalysisOptions, r
     for v, col in em.effects.items():
         e = inf.estimate(np.eye(em.data.p)[col])
         rows.add("clda", f"interaction:{v}", v, e, opts.ddf, summary["status"], cov)
+    res.emmeans += _emm_rows(o, meta, "clda", rows.primary, em.grid, inf.estimate, summary["status"])
 
 
 def _clda_censored(
@@ -267,11 +279,16 @@ def _clda_censored(
             coefficients={n: float(b) for n, b in zip(em.data.fixed_names, fit.beta, strict=True)},
         )
     )
-    for v, col in em.effects.items():
-        est, se = float(fit.beta[col]), math.sqrt(float(fit.vcov[col, col]))
+
+    def z_estimate(L: np.ndarray) -> Estimate:
+        est, se = float(L @ fit.beta), math.sqrt(float(L @ fit.vcov @ L))
         w = wald(est, se, math.inf, opts.alpha)
-        e = Estimate(est, se, math.inf, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
+        return Estimate(est, se, math.inf, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
+
+    for v, col in em.effects.items():
+        e = z_estimate(np.eye(em.data.p)[col])
         rows.add(CENSORED, f"interaction:{v}", v, e, CENSORED_DDF, status, "random-intercept")
+    res.emmeans += _emm_rows(o, meta, CENSORED, rows.primary, em.grid, z_estimate, status)
 
 
 def _ancova(

@@ -37,6 +37,8 @@ class Outcome:
         Assay limit of detection (raw units); enables below-LOD markers such as ``<0.05``.
     range : tuple of float, optional
         Inclusive bounds of an instrument's score; values outside are refused.
+    better : {'lower', 'higher'}, optional
+        Which direction is improvement; figures then say which arm a result favours.
 
     Examples
     --------
@@ -53,6 +55,7 @@ class Outcome:
     transform: str
     lod: float | None = None
     range: tuple[float, float] | None = None
+    better: str | None = None
 
     @property
     def is_log(self) -> bool:
@@ -424,6 +427,7 @@ def load_codebook(path: str | Path) -> Codebook:
                 transform=spec["transform"],
                 lod=spec.get("lod"),
                 range=tuple(rng) if rng is not None else None,
+                better=spec.get("better"),
             )
         )
     cols = raw["columns"]

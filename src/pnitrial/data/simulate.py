@@ -76,6 +76,8 @@ class Score:
         Healthy controls minus patients at baseline.
     decimals : int
         Decimals of the score (0 for integer instruments).
+    better : {'lower', 'higher'}
+        The direction of improvement on the instrument.
 
     Examples
     --------
@@ -95,6 +97,7 @@ class Score:
     effect: float  # MBPM change minus wait-list change, instrument units
     healthy: float  # healthy minus patients at baseline
     decimals: int  # 0 for integer instruments
+    better: str = "lower"
 
 
 # Kit sensitivities and published salivary ranges (Salimetrics; oxytocin EIA).
@@ -115,9 +118,9 @@ SCORES = (
     Score("sfmpq", "SF-MPQ total", "score", 0, 45, 18.0, 6.0, 4.0, -3.0, -15.0, 0),
     Score("pcs", "Pain Catastrophizing Scale", "score", 0, 52, 24.0, 9.0, 5.0, -5.0, -14.0, 0),
     Score("bdi", "BDI-II total", "score", 0, 63, 17.0, 8.0, 4.5, -4.0, -11.0, 0),
-    Score("maia", "MAIA total (mean item)", "score", 0, 5, 2.6, 0.6, 0.35, 0.40, 0.5, 2),
-    Score("ffmq", "FFMQ total", "score", 39, 195, 125.0, 14.0, 8.0, 8.0, 12.0, 0),
-    Score("pam13", "PAM-13 activation", "score", 0, 100, 58.0, 11.0, 7.0, 5.0, 12.0, 1),
+    Score("maia", "MAIA total (mean item)", "score", 0, 5, 2.6, 0.6, 0.35, 0.40, 0.5, 2, "higher"),
+    Score("ffmq", "FFMQ total", "score", 39, 195, 125.0, 14.0, 8.0, 8.0, 12.0, 0, "higher"),
+    Score("pam13", "PAM-13 activation", "score", 0, 100, 58.0, 11.0, 7.0, 5.0, 12.0, 1, "higher"),
 )
 
 ARMS = {"intervention": "MBPM", "control": "waitlist", "healthy": "healthy"}
@@ -234,6 +237,7 @@ def _codebook() -> dict:
             "family": "clinical",
             "transform": "none",
             "range": [s.low, s.high],
+            "better": s.better,
         }
     return {
         "name": "Simulated MBPM vs wait-list trial (stand-in for the model study)",
@@ -282,7 +286,7 @@ def _truth(seed: int, n_patients: int, n_healthy: int, n_drop: int) -> dict:
     }
 
 
-def write_demo(outdir: str | Path, seed: int) -> list[Path]:
+def write_demo(outdir: str | Path, seed: int, n_patients: int = 50) -> list[Path]:
     """Write trial.csv, dataset.yaml and truth.yaml into outdir; returns the paths.
 
     Parameters
@@ -290,7 +294,9 @@ def write_demo(outdir: str | Path, seed: int) -> list[Path]:
     outdir : str or Path
         Directory to write into (created if needed).
     seed : int
-        Seed of `simulate_trial` (default sizes: 50 patients, 15 healthy controls).
+        Seed of `simulate_trial` (15 healthy controls).
+    n_patients : int, optional
+        Patients randomised over the two arms (default 50, the bundled trial).
 
     Returns
     -------
@@ -308,7 +314,7 @@ def write_demo(outdir: str | Path, seed: int) -> list[Path]:
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    table, codebook, truth = simulate_trial(seed)
+    table, codebook, truth = simulate_trial(seed, n_patients=n_patients)
     paths = [out / "trial.csv", out / "dataset.yaml", out / "truth.yaml"]
     table.to_csv(paths[0], index=False, lineterminator="\n")
     header = "# Codebook of the bundled simulated trial (made by pnitrial.simulate).\n"
@@ -448,16 +454,16 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m pnitrial simulate", description=main.__doc__)
-    ap.add_argument("outdir")
-    ap.add_argument("--seed", type=int, default=20261123)
+    ap.add_argument("outdir", help="directory to write the table, codebook and true effects into (created)")
+    ap.add_argument("--seed", type=int, default=20261123, help="random seed (default: the bundled trial's)")
     ap.add_argument("--panel", type=int, default=0, help="number of panel analytes (0: no panel)")
     ap.add_argument("--fraction", type=float, default=0.1, help="fraction of analytes with a true effect")
-    ap.add_argument("--patients", type=int, default=50)
+    ap.add_argument("--patients", type=int, default=50, help="patients randomised over the two arms (default 50)")
     a = ap.parse_args(argv)
     if a.panel:
         paths = write_panel_trial(a.outdir, a.seed, a.panel, a.fraction, n_patients=a.patients)
     else:
-        paths = write_demo(a.outdir, a.seed)
+        paths = write_demo(a.outdir, a.seed, n_patients=a.patients)
     print("\n".join(map(str, paths)))
 
 

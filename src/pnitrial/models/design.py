@@ -98,34 +98,34 @@ def trial_columns(
     sub: pd.DataFrame, visits: list[str], meta: Trial
 ) -> tuple[list[np.ndarray], list[str], list[int], ReferenceGrid]:
     """Columns of y ~ arm * visit + covariates, the interaction's positions and emmeans' grid."""
+    arm_label = meta.arms["intervention"]
+    cols, names, is_int, vis_dummies, _, _ = _main_effects(sub, visits, meta, with_arm=True)
+    inter = _add_arm_by_visit(cols, names, is_int, vis_dummies, arm_label)
+    return cols, names, inter, reference_grid(sub, visits, meta, names)
+
+
+def reference_grid(sub: pd.DataFrame, visits: list[str], meta: Trial, names: list[str]) -> ReferenceGrid:
+    """emmeans' reference grid of a model with these coefficient names, for each arm and visit.
+
+    Numeric covariates at their mean, factor levels weighted equally; the arm enters through
+    ``arm<label>`` and ``arm<label>:visit<v>`` where the model has them (the cLDA has only the latter,
+    so both arms share the baseline mean).
+    """
     covs = meta.covariates
     arm_label = meta.arms["intervention"]
-    cols, names, is_int, vis_dummies, ccols, cnames = _main_effects(sub, visits, meta, with_arm=True)
-    # emmeans' reference grid: numeric covariates at their mean, factor levels weighted equally
+    ccols, cnames = _covariate_columns(sub, covs)
     cov_means = {n: float(c.mean()) for n, c in zip(cnames, ccols, strict=True) if n in covs}
     cov_levels = {c: sorted(set(sub[c].astype(str))) for c, k in covs.items() if k["type"] != "numeric"}
-    inter = _add_arm_by_visit(cols, names, is_int, vis_dummies, arm_label)
-
     grid_rows = {}
     for role in ("control", "intervention"):
+        a = 1.0 if role == "intervention" else 0.0
         for v in visits:
-            L = np.zeros(len(names))
-            L[0] = 1.0
-            a = 1.0 if role == "intervention" else 0.0
-            L[1] = a
-            for k, name in enumerate(names):
-                if name == f"visit{v}":
-                    L[k] = 1.0
-                elif name == f"arm{arm_label}:visit{v}":
-                    L[k] = a
-                elif name in cov_means:
-                    L[k] = cov_means[name]
+            weights = {"(Intercept)": 1.0, f"arm{arm_label}": a, f"visit{v}": 1.0, f"arm{arm_label}:visit{v}": a}
+            weights.update(cov_means)
             for c, levels in cov_levels.items():
-                for lev in levels[1:]:
-                    L[names.index(f"{c}{lev}")] = 1.0 / len(levels)
-            grid_rows[(role, v)] = L
-    grid = ReferenceGrid(arms=("control", "intervention"), visits=tuple(visits), rows=grid_rows)
-    return cols, names, inter, grid
+                weights.update({f"{c}{lev}": 1.0 / len(levels) for lev in levels[1:]})
+            grid_rows[(role, v)] = np.array([weights.get(n, 0.0) for n in names])
+    return ReferenceGrid(arms=("control", "intervention"), visits=tuple(visits), rows=grid_rows)
 
 
 def trial_contrasts(grid: ReferenceGrid) -> list[tuple[str, str, np.ndarray]]:
@@ -179,6 +179,7 @@ class EffectModel:
     n_by_role: dict[str, int]
     visit: np.ndarray  # (n,) index of each row's visit among `visits`
     visits: tuple[str, ...]
+    grid: ReferenceGrid | None = None  # the arm x visit means the model implies
 
 
 def build_clda_model(frame: pd.DataFrame, meta: Trial, outcome: Outcome, random_slope: bool = False) -> EffectModel:
@@ -192,7 +193,8 @@ def build_clda_model(frame: pd.DataFrame, meta: Trial, outcome: Outcome, random_
     data = _model_data(sub, meta, outcome, cols, names, random_slope)
     per_role = sub.groupby("role")["pid"].nunique()
     n_by_role = {r: int(per_role.get(r, 0)) for r in TRIAL_ROLES}
-    return EffectModel(data, effects, n_by_role, _visit_codes(sub, visits), tuple(visits))
+    grid = reference_grid(sub, visits, meta, names)
+    return EffectModel(data, effects, n_by_role, _visit_codes(sub, visits), tuple(visits), grid)
 
 
 def _visit_codes(sub: pd.DataFrame, visits: list[str]) -> np.ndarray:

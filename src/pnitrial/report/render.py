@@ -34,6 +34,8 @@ _LATEX = {
     "×": r"\ensuremath{\times}",
     "−": r"\ensuremath{-}",
     "±": r"\ensuremath{\pm}",
+    "<": r"\ensuremath{<}",
+    ">": r"\ensuremath{>}",
     "≤": r"\ensuremath{\leq}",
     "≥": r"\ensuremath{\geq}",
     "√": r"\ensuremath{\surd}",

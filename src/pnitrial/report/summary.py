@@ -5,6 +5,7 @@ Everything on the page is read from the written tables, so it shows the numbers 
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ import pandas as pd
 
 from pnitrial.data.trial import Trial
 from pnitrial.report import render
+from pnitrial.report.numbers import decimals_for, effect_text, number, p_value
 from pnitrial.report.tables import effects_readable
 
 __all__ = ["write_summary"]
@@ -66,7 +68,7 @@ def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
     ...     page = (Path(tmp) / "summary.html").read_text()
     >>> "REML linear mixed model, arm x visit; random participant intercept" in page
     True
-    >>> "<td>0.80 [0.66, 0.97]</td>" in page, "6 of 80 assay results" in page
+    >>> "<td>0.800 [0.660, 0.970]</td>" in page, "6 of 80 assay results" in page
     (True, True)
     """
     meta = Trial.read(inputs["meta"])
@@ -88,9 +90,9 @@ def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
         ),
         ("Visits", ", ".join(meta.visits)),
         ("Model", _model_text(meta, config, fits)),
-        ("Primary estimand", config["analysis"]["primary"]),
-        ("Denominator df", config["inference"]["ddf"]),
-        ("Multiplicity", f"{config['multiplicity']['method']} within each outcome family"),
+        ("Primary estimand", _primary_text(meta, eff) if eff is not None else config["analysis"]["primary"]),
+        ("Denominator df", DDF_NAMES.get(config["inference"]["ddf"], config["inference"]["ddf"])),
+        ("Multiplicity", _multiplicity_text(meta, config["multiplicity"]["method"])),
         (
             "Below-LOD values",
             (
@@ -108,30 +110,39 @@ def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
     parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in settings]
     parts.append("</table>")
     if eff is not None:
+        parts.append(f"<p>{html.escape(_methods_text(meta, config, eff))}</p>")
+    parts += _figure(inputs.get("flow_png"), "Participant flow (CONSORT 2010 item 13).")
+    if eff is not None:
         parts.append(render.html_table(effects_readable(eff, meta), "Intervention effects"))
+        parts += _figure(
+            inputs.get("forest_png"),
+            "Intervention effects under every estimand: ratios for log-transformed outcomes, standardised "
+            "differences (pooled baseline SD) otherwise, with the primary effect in instrument units.",
+        )
         parts.append("<h2>Fits that need attention</h2>")
         if problems.empty:
             parts.append("<p>All models converged with positive variance components.</p>")
         else:
             parts.append(render.html_table(problems.astype(object).fillna(""), ""))
         parts += _fallback_summary(fits)
+        parts += _trajectories(inputs.get("trajectory_png") or [], meta)
     else:
         parts.append("<p>The codebook declares no trial outcomes: the analysis is the panel's alone.</p>")
     parts += _failure_summary(inputs)
     if inputs.get("effect_sizes"):
-        parts += _effect_size_summary(inputs["effect_sizes"])
+        parts += _effect_size_summary(inputs["effect_sizes"], meta)
     if inputs.get("permutation"):
-        parts += _permutation_summary(inputs["permutation"])
+        parts += _permutation_summary(inputs["permutation"], meta)
     if inputs.get("covariance_compare"):
-        parts += _covariance_compare_summary(inputs["covariance_compare"])
+        parts += _covariance_compare_summary(inputs["covariance_compare"], meta)
     if inputs.get("sensitivity"):
-        parts += _sensitivity_summary(inputs["sensitivity"], config["inference"]["alpha"])
+        parts += _sensitivity_summary(inputs["sensitivity"], meta, config["inference"]["alpha"])
     if inputs.get("diagnostics"):
-        parts += _diagnostics_summary(inputs["diagnostics"])
+        parts += _diagnostics_summary(inputs["diagnostics"], meta)
     if inputs.get("mediation"):
-        parts += _mediation_summary(inputs["mediation"])
+        parts += _mediation_summary(inputs["mediation"], meta)
     if inputs.get("associations"):
-        parts += _association_summary(inputs["associations"], config["inference"]["alpha"])
+        parts += _association_summary(inputs["associations"], meta, config["inference"]["alpha"])
     if inputs.get("panel"):
         parts += _panel_summary(*inputs["panel"], alpha=config["inference"]["alpha"])
     Path(out).write_text(render.html_page("pnitrial summary", "\n".join(parts) + "\n"), encoding="utf-8")
@@ -160,20 +171,134 @@ def _failure_summary(inputs: dict[str, str]) -> list[str]:
     return [head, note, render.html_table(pd.DataFrame(rows), "")]
 
 
+DDF_NAMES = {
+    "kenward-roger": "Kenward-Roger (adjusted covariance and df; pbkrtest)",
+    "satterthwaite": "Satterthwaite (lmerTest)",
+    "asymptotic": "none: asymptotic z tests and normal intervals",
+}
+ADJUST_NAMES = {"bh": "Benjamini-Hochberg", "by": "Benjamini-Yekutieli", "holm": "Holm", "none": "none"}
+ESTIMAND_TEXT = {
+    "clda": "cLDA",
+    "clda_censored": "cLDA censored at the LOD",
+    "lmm": "LMM arm x visit",
+    "ancova": "ANCOVA",
+}
+
+
+def _labels(meta: Trial) -> dict[str, str]:
+    return {o.key: o.label for o in meta.outcomes}
+
+
+def _label_column(df: pd.DataFrame, meta: Trial, *columns: str) -> pd.DataFrame:
+    """Outcome keys replaced by the codebook's labels in these columns."""
+    labels = _labels(meta)
+    return df.assign(**{c: df[c].map(lambda k: labels.get(k, k)) for c in columns if c in df})
+
+
 def _ci_text(v: float, lo: float, hi: float) -> str:
-    return "" if pd.isna(v) else f"{v:.2f} ({lo:.2f} to {hi:.2f})"
+    return effect_text(_num(v), _num(lo), _num(hi))
 
 
-def _effect_size_summary(path: str) -> list[str]:
+def _num(v) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def _ratio_if_log(meta: Trial, key: str, *values: float) -> list[float | None]:
+    """Model-scale values on the scale the outcome is reported on: ratios for log outcomes."""
+    keys = {o.key: o for o in meta.outcomes}
+    log_scale = key in keys and keys[key].is_log
+    return [None if _num(v) is None else (float(np.exp(v)) if log_scale else float(v)) for v in values]
+
+
+def _figure(path: str | None, caption: str) -> list[str]:
+    """A PNG written by the run, inlined (base64) so the page stands alone in the Snakemake report."""
+    if not path or not Path(path).exists():
+        return []
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return [
+        f'<figure><img style="max-width:100%" alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    ]
+
+
+def _trajectories(paths: list[str], meta: Trial) -> list[str]:
+    if not paths:
+        return []
+    labels = _labels(meta)
+    cells = []
+    for path in paths:
+        key = Path(path).stem
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        cells.append(
+            f'<img style="width:32%" alt="Trajectory of {html.escape(labels.get(key, key))}" '
+            f'src="data:image/png;base64,{data}">'
+        )
+    return [
+        "<h2>Trajectories</h2>",
+        "<p>Participants (faint lines) and estimated marginal means of each outcome's primary model by arm "
+        "and visit, with the healthy-control baseline band.</p>",
+        "<div>" + "".join(cells) + "</div>",
+    ]
+
+
+def _primary_text(meta: Trial, eff: pd.DataFrame) -> str:
+    """Which estimand is primary for how many outcomes (the censored cLDA where values are below the LOD)."""
+    labels = _labels(meta)
+    prim = eff[eff["primary"].astype(bool)].drop_duplicates("outcome")
+    parts = []
+    for estimand, g in prim.groupby("estimand", sort=False):
+        names = f": {', '.join(labels.get(k, k) for k in g['outcome'])}" if estimand == "clda_censored" else ""
+        n = len(g)
+        parts.append(f"{ESTIMAND_TEXT.get(estimand, estimand)} ({n} outcome{'s' if n != 1 else ''}{names})")
+    return "; ".join(parts)
+
+
+def _multiplicity_text(meta: Trial, method: str) -> str:
+    fams = {}
+    for o in meta.outcomes:
+        fams[o.family] = fams.get(o.family, 0) + 1
+    per = ", ".join(f"{f} {n}" for f, n in fams.items())
+    return f"{ADJUST_NAMES.get(method, method)} within each outcome family and visit ({per} outcomes)"
+
+
+def _methods_text(meta: Trial, config: dict, eff: pd.DataFrame) -> str:
+    """What was estimated and how, in words, from the configuration and the effects actually written."""
+    a, c = meta.arms["intervention"], meta.arms["control"]
+    n_log = sum(o.is_log for o in meta.outcomes)
+    estimands = [ESTIMAND_TEXT.get(e, e) for e in dict.fromkeys(eff["estimand"])]
+    censored = eff.loc[eff["primary"].astype(bool) & (eff["estimand"] == "clda_censored"), "outcome"].unique()
+    text = (
+        f"The intervention effect is the difference between {a} and {c} in change from {meta.visits[0]} to each "
+        f"later visit, estimated under {', '.join(estimands)}. The constrained longitudinal analysis (cLDA) "
+        "keeps baseline in the response with one baseline mean for both arms."
+    )
+    if len(censored):
+        text += (
+            f" For the {len(censored)} outcome{'s' if len(censored) != 1 else ''} with values below the assay's limit "
+            "of detection the primary cLDA is a left-censored mixed model fitted by maximum likelihood, with Wald z "
+            "tests (no denominator df)."
+        )
+    if n_log:
+        text += (
+            f" {n_log} log-transformed outcome{'s are' if n_log != 1 else ' is'} reported as ratios of change "
+            f"({a} / {c}); the others as differences in their units."
+        )
+    if meta.has_healthy:
+        text += " Healthy controls enter only the comparison with patients at baseline."
+    return text
+
+
+def _effect_size_summary(path: str, meta: Trial) -> list[str]:
     es = pd.read_csv(path, dtype={"visit": str})
     std = es[es["effect_size"] == "standardised difference"]
     g = es[es["effect_size"] == "Hedges g"].set_index("outcome")
+    labels = _labels(meta)
     shown = pd.DataFrame(
         {
-            "outcome": std["outcome"],
-            "visit": std["visit"],
-            "standardised difference (CI)": [_ci_text(*r) for r in std[["value", "ci_low", "ci_high"]].to_numpy()],
-            "Hedges g patients vs healthy (CI)": [
+            "Outcome": [labels.get(k, k) for k in std["outcome"]],
+            "Visit": std["visit"],
+            "Standardised difference [95% CI]": [_ci_text(*r) for r in std[["value", "ci_low", "ci_high"]].to_numpy()],
+            "Hedges g, patients vs healthy [95% CI]": [
                 _ci_text(*g.loc[k, ["value", "ci_low", "ci_high"]]) if k in g.index else "" for k in std["outcome"]
             ],
         }
@@ -186,46 +311,50 @@ def _effect_size_summary(path: str) -> list[str]:
     ]
 
 
-def _sensitivity_summary(path: str, alpha: float) -> list[str]:
+def _sensitivity_summary(path: str, meta: Trial, alpha: float) -> list[str]:
     sens = pd.read_csv(path, dtype={"visit": str})
+    labels = _labels(meta)
     rows = []
     for key, g in sens.groupby("outcome", sort=False):
         prim, rest = g.iloc[0], g.iloc[1:]
         ok = rest[rest["estimate"].notna()]
         same_sign = int((np.sign(ok["estimate"]) == np.sign(prim["estimate"])).sum())
+        lo, hi = _ratio_if_log(meta, key, ok["estimate"].min(), ok["estimate"].max()) if len(ok) else (None, None)
+        d = decimals_for(lo, hi) if lo is not None else 0
         rows.append(
             {
-                "outcome": key,
-                "primary (CI)": _ci_text(prim["estimate"], prim["ci_low"], prim["ci_high"]),
-                "sensitivity estimates": f"{ok['estimate'].min():.3g} to {ok['estimate'].max():.3g}" if len(ok) else "",
-                "same direction": f"{same_sign} of {len(rest)}",
+                "Outcome": labels.get(key, key),
+                "Primary [95% CI]": _ci_text(*_ratio_if_log(meta, key, *prim[["estimate", "ci_low", "ci_high"]])),
+                "Sensitivity estimates": f"{number(lo, d)} to {number(hi, d)}" if lo is not None else "",
+                "Same direction": f"{same_sign} of {len(rest)}",
                 f"p < {alpha:g}": f"{int((g['p'] < alpha).sum())} of {len(g)}",
-                "not ok": int((g["status"] != "ok").sum()),
+                "Not estimated": int((g["status"] != "ok").sum()),
             }
         )
     return [
         "<h2>Sensitivity</h2>",
         "<p>Intervention effect at the last visit under each sensitivity analysis "
-        "(complete cases, outliers, below-LOD substitution, mixed ANOVA, Hodges-Lehmann); "
-        "one forest plot per outcome in figures/sensitivity/.</p>",
+        "(complete cases, outliers, below-LOD substitution, mixed ANOVA, Hodges-Lehmann), as ratios for "
+        "log-transformed outcomes; one forest plot per outcome in figures/sensitivity/.</p>",
         render.html_table(pd.DataFrame(rows), ""),
     ]
 
 
-def _diagnostics_summary(path: str) -> list[str]:
+def _diagnostics_summary(path: str, meta: Trial) -> list[str]:
     diag = pd.read_csv(path)
+    labels = _labels(meta)
     rows = []
     for key, g in diag.groupby("outcome", sort=False):
         top = g.iloc[0]
         rows.append(
             {
-                "outcome": key,
-                "influential participants": f"{int(g['influential'].isin([True, 'True']).sum())} of {len(g)}",
-                "largest Cook's distance": "" if pd.isna(top["cooks_distance"]) else f"{top['cooks_distance']:.3g}",
-                "its effect on the intervention effect": ""
+                "Outcome": labels.get(key, key),
+                "Influential participants": f"{int(g['influential'].isin([True, 'True']).sum())} of {len(g)}",
+                "Largest Cook's distance": "" if pd.isna(top["cooks_distance"]) else f"{top['cooks_distance']:.3g}",
+                "Its change in the intervention effect (model scale)": ""
                 if pd.isna(top["interaction_change"])
                 else f"{top['interaction_change']:+.3g}",
-                "status": "ok" if (g["fit_status"] == "ok").all() else "; ".join(sorted(set(g["fit_status"]) - {"ok"})),
+                "Status": "ok" if (g["fit_status"] == "ok").all() else "; ".join(sorted(set(g["fit_status"]) - {"ok"})),
             }
         )
     return [
@@ -236,25 +365,30 @@ def _diagnostics_summary(path: str) -> list[str]:
     ]
 
 
-def _mediation_summary(path: str) -> list[str]:
+def _mediation_summary(path: str, meta: Trial) -> list[str]:
     med = pd.read_csv(path)
     head = "<h2>Mediation</h2>"
     if med.empty:
         return [head, "<p>No mediator-outcome pairs configured (config mediation).</p>"]
+    labels = _labels(meta)
     ind = med[med["path"] == "a*b (indirect)"]
     shown = pd.DataFrame(
         {
-            "mediator": ind["mediator"],
-            "outcome": ind["outcome"],
-            "indirect a*b (bootstrap CI)": [_ci_text(*r) for r in ind[["estimate", "ci_low", "ci_high"]].to_numpy()],
-            "p_fdr": ind["p_fdr"].map(lambda v: f"{v:.3g}"),
+            "Mediator": [labels.get(k, k) for k in ind["mediator"]],
+            "Outcome": [labels.get(k, k) for k in ind["outcome"]],
+            "Indirect a\u00d7b [bootstrap 95% CI]": [
+                _ci_text(*r) for r in ind[["estimate", "ci_low", "ci_high"]].to_numpy()
+            ],
+            "p (FDR)": ind["p_fdr"].map(p_value),
         }
     )
     bad = med[med["status"] != "ok"][["mediator", "outcome", "status"]].drop_duplicates()
+    bad = _label_column(bad, meta, "mediator", "outcome")
     parts = [
         head,
-        "<p>Arm -> change in mediator -> change in outcome, adjusted for both baselines; "
-        "indirect effects with bias-corrected bootstrap intervals.</p>",
+        "<p>Arm \u2192 change in mediator \u2192 change in outcome, adjusted for both baselines; "
+        "indirect effects (outcome units per arm, on the mediator's model scale) with bias-corrected "
+        "bootstrap intervals.</p>",
         render.html_table(shown, ""),
     ]
     if not bad.empty:
@@ -262,17 +396,29 @@ def _mediation_summary(path: str) -> list[str]:
     return parts
 
 
-def _association_summary(path: str, alpha: float) -> list[str]:
+ANALYSIS_NAMES = {
+    "rm_corr": "repeated-measures r",
+    "change_pearson": "change-change Pearson r",
+    "change_spearman": "change-change Spearman \u03c1",
+}
+
+
+def _association_summary(path: str, meta: Trial, alpha: float) -> list[str]:
     assoc = pd.read_csv(path)
     if assoc.empty:
         return ["<h2>Biomarker-symptom associations</h2>", "<p>No biomarker-symptom pairs in this codebook.</p>"]
     counts = [
-        f"{a}: {int((g['p_fdr'] < alpha).sum())} of {len(g)} pairs" for a, g in assoc.groupby("analysis", sort=False)
+        f"{ANALYSIS_NAMES.get(a, a)}: {int((g['p_fdr'] < alpha).sum())} of {len(g)} pairs"
+        for a, g in assoc.groupby("analysis", sort=False)
     ]
     top = assoc.sort_values(["p", "analysis", "biomarker", "clinical"], kind="stable").head(10)
     top = top[["analysis", "biomarker", "clinical", "r", "p", "p_fdr"]].copy()
-    for c in ("r", "p", "p_fdr"):
-        top[c] = top[c].map(lambda v: "" if pd.isna(v) else f"{v:.3g}")
+    top = _label_column(top, meta, "biomarker", "clinical")
+    top["analysis"] = top["analysis"].map(lambda a: ANALYSIS_NAMES.get(a, a))
+    top["r"] = top["r"].map(lambda v: number(_num(v), 2))
+    for c in ("p", "p_fdr"):
+        top[c] = top[c].map(p_value)
+    top.columns = ["Analysis", "Biomarker", "Clinical outcome", "r", "p", "p (FDR)"]
     return [
         "<h2>Biomarker-symptom associations</h2>",
         f"<p>FDR-adjusted p &lt; {alpha:g}: {html.escape('; '.join(counts))}. Smallest p:</p>",
@@ -280,26 +426,39 @@ def _association_summary(path: str, alpha: float) -> list[str]:
     ]
 
 
-def _permutation_summary(path: str) -> list[str]:
+def _permutation_summary(path: str, meta: Trial) -> list[str]:
     perm = pd.read_csv(path, dtype={"visit": str})
     if perm.empty:
         return []
     b = int(perm["rerandomisations"].dropna().max()) if perm["rerandomisations"].notna().any() else 0
-    cols = ["outcome", "contrast", "estimate", "p_model", "p_permutation", "mc_se", "fit_status"]
-    shown = perm.reindex(columns=cols).copy()
-    for c in ("estimate", "p_model", "p_permutation", "mc_se"):
-        shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
+    labels = _labels(meta)
+    shown = pd.DataFrame(
+        {
+            "Outcome": [labels.get(k, k) for k in perm["outcome"]],
+            "Contrast": perm["contrast"],
+            "Effect": [
+                number(v, decimals_for(v)) if v is not None else ""
+                for v in (_ratio_if_log(meta, k, e)[0] for k, e in zip(perm["outcome"], perm["estimate"], strict=True))
+            ],
+            "p (model)": perm["p_model"].map(p_value),
+            "p (permutation)": perm["p_permutation"].map(p_value),
+            "Monte-Carlo SE": perm["mc_se"].map(lambda v: "" if pd.isna(v) else f"{v:.2g}"),
+            "Fit": perm["fit_status"].fillna(""),
+        }
+    )
+    estimand = ESTIMAND_TEXT.get(str(perm["estimand"].iloc[0]), str(perm["estimand"].iloc[0]))
     return [
         "<h2>Randomisation inference</h2>",
-        f"<p>Arm labels re-randomised {b} times (arm sizes kept) for the {html.escape(str(perm['estimand'].iloc[0]))} "
-        "intervention effect; permutation p with its Monte-Carlo SE next to the model p.</p>",
-        render.html_table(shown.fillna(""), ""),
+        f"<p>Arm labels re-randomised {b} times (arm sizes kept) for the {html.escape(estimand)} "
+        "intervention effect (ratios for log-transformed outcomes); permutation p with its Monte-Carlo SE "
+        "next to the model p.</p>",
+        render.html_table(shown, ""),
     ]
 
 
 def _fallback_summary(fits: pd.DataFrame) -> list[str]:
     """The models whose covariance structure is not the one configured (model.covariance_fallback)."""
-    warn = fits.reindex(columns=["outcome", "estimand", "covariance", "warnings"]).fillna("")
+    warn = fits.reindex(columns=["outcome", "estimand", "covariance", "warnings"]).astype(object).fillna("")
     moved = warn[warn["warnings"].str.contains(" used in place of ", regex=False)]
     if moved.empty:
         return []
@@ -313,8 +472,8 @@ def _fallback_summary(fits: pd.DataFrame) -> list[str]:
     return ["<h2>Covariance fallback</h2>", "<ul>", *items, "</ul>"]
 
 
-def _covariance_compare_summary(path: str) -> list[str]:
-    table = pd.read_csv(path)
+def _covariance_compare_summary(path: str, meta: Trial) -> list[str]:
+    table = _label_column(pd.read_csv(path), meta, "outcome")
     if table.empty:
         return []
     crit = str(table["criterion"].dropna().iloc[0]) if table["criterion"].notna().any() else "REML"

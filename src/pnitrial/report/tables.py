@@ -13,6 +13,7 @@ from pnitrial.analyses.estimands import OutcomeResult
 from pnitrial.analyses.rows import EFFECT_COLUMNS, FIT_COLUMNS
 from pnitrial.data.trial import Trial
 from pnitrial.inference.multiplicity import adjust
+from pnitrial.report.numbers import effect_text, number, p_value
 from pnitrial.report.precision import FLOAT_FORMAT, round_frame, round_records
 
 ESTIMAND_LABELS = {"lmm": "LMM arm x visit", "clda": "cLDA", "ancova": "ANCOVA", "clda_censored": "cLDA, censored"}
@@ -298,19 +299,23 @@ def emmeans_table(results: list[dict], meta: Trial) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Columns ``outcome``, ``arm``, ``visit``, ``emmean``, ``se``, ``df``, ``ci_low``, ``ci_high``,
-        ``response``, ``response_ci_low``, ``response_ci_high`` and ``fit_status``.
+        Columns ``outcome``, ``estimand`` (the model: ``lmm``, ``clda``, ``clda_censored``), ``primary``,
+        ``arm``, ``visit``, ``emmean``, ``se``, ``df``, ``ci_low``, ``ci_high``, ``response``,
+        ``response_ci_low``, ``response_ci_high`` and ``fit_status``. The cLDA's means share the
+        baseline between arms, as its model does.
 
     Examples
     --------
-    >>> results = [{"emmeans": [{"outcome": "crp", "arm": "A", "visit": "pre", "emmean": 0.18}]}]
+    >>> results = [{"emmeans": [{"outcome": "crp", "estimand": "lmm", "arm": "A", "visit": "pre", "emmean": 0.18}]}]
     >>> table = emmeans_table(results, meta=None)
     >>> table.shape, float(table.loc[0, "emmean"])
-    ((1, 12), 0.18)
+    ((1, 14), 0.18)
     """
     rows = [row for r in results for row in r["emmeans"]]
     cols = [
         "outcome",
+        "estimand",
+        "primary",
         "arm",
         "visit",
         "emmean",
@@ -383,21 +388,13 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     return rounded
 
 
-def _fmt(x: float, digits: int = 2) -> str:
-    return "" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
-
-
-def _fmt_p(p: float) -> str:
-    if p is None or not math.isfinite(p):
-        return ""
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def effects_readable(effects: pd.DataFrame, meta: Trial) -> pd.DataFrame:
     """Intervention effects under every estimand for people: ratio for log outcomes.
 
-    Estimates and CIs with two decimals, df with one, p as ``<0.001`` or three decimals; a fit
-    whose status is not ok or singular reads ``not estimated``.
+    Estimates and CIs to three significant digits, df with one decimal, p in APA style (``.003``,
+    ``< .001``); a fit whose status is not ok or singular reads ``not estimated``.
 
     Parameters
     ----------
@@ -425,7 +422,7 @@ def effects_readable(effects: pd.DataFrame, meta: Trial) -> pd.DataFrame:
     >>> effects = pd.DataFrame([row("crp", 0.0004, "ratio", 1.22)])
     >>> effects = effects.assign(ci_low=1.05, ci_high=1.41, df=40.2, p_fdr=0.0008)
     >>> effects_readable(effects, meta).iloc[0].tolist()
-    ['CRP', 'post', 'cLDA (primary)', 'ratio', '1.22 [1.05, 1.41]', '40.2', '<0.001', '<0.001', 'ok']
+    ['CRP', 'post', 'cLDA (primary)', 'ratio', '1.22 [1.05, 1.41]', '40.2', '< .001', '< .001', 'ok']
     """
     labels = {o.key: (o.label, o.unit, o.transform) for o in meta.outcomes}
     inter = effects[effects["contrast"].str.startswith("interaction:")]
@@ -442,12 +439,10 @@ def effects_readable(effects: pd.DataFrame, meta: Trial) -> pd.DataFrame:
                     "Visit": r.visit,
                     "Estimand": ESTIMAND_LABELS[r.estimand] + (" (primary)" if r.primary else ""),
                     "Effect": measure,
-                    "Estimate [95% CI]": (
-                        f"{_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if ok else "not estimated"
-                    ),
-                    "df": _fmt(r.df, 1),
-                    "p": _fmt_p(r.p),
-                    "p (FDR)": _fmt_p(r.p_fdr),
+                    "Estimate [95% CI]": effect_text(r.estimate, r.ci_low, r.ci_high) if ok else "not estimated",
+                    "df": number(r.df, 1),
+                    "p": p_value(r.p),
+                    "p (FDR)": p_value(r.p_fdr),
                     "Fit": r.fit_status,
                 }
             )

@@ -8,11 +8,12 @@ import pandas as pd
 
 from pnitrial.data.trial import Trial
 from pnitrial.report.figures.style import apply_style
+from pnitrial.report.numbers import MINUS, number
 
 TITLES = {
     "rm_corr": "Repeated-measures r (trial participants, all visits)",
     "change_pearson": "Change-change Pearson r (intervention arm)",
-    "change_spearman": "Change-change Spearman rho (intervention arm)",
+    "change_spearman": "Change-change Spearman \u03c1 (intervention arm)",
 }
 
 
@@ -64,7 +65,8 @@ def association_heatmap(table: pd.DataFrame, meta: Trial, alpha: float = 0.05) -
     fig, axes = plt.subplots(
         len(analyses),
         1,
-        figsize=(1.6 + 0.55 * max(len(ys), 1), 0.6 + (0.9 + 0.32 * len(xs)) * max(len(analyses), 1)),
+        # wide enough for the panel titles and the colour bar however few outcomes a codebook has
+        figsize=(max(5.6, 3.0 + 0.55 * len(ys)), 1.3 + max(1.2, 0.6 + 0.32 * len(xs)) * len(analyses)),
         layout="constrained",
         squeeze=False,
     )
@@ -78,7 +80,8 @@ def association_heatmap(table: pd.DataFrame, meta: Trial, alpha: float = 0.05) -
             star[xs.index(x), ys.index(y)] = bool(row["p_fdr"] < alpha)
         image = ax.imshow(np.ma.masked_invalid(r), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
         for i, j in zip(*np.nonzero(np.isfinite(r)), strict=True):
-            ax.text(j, i, f"{r[i, j]:.2f}" + ("*" if star[i, j] else ""), ha="center", va="center", fontsize=6)
+            text = number(r[i, j], 2, minus=MINUS) + ("*" if star[i, j] else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=6)
         ax.set_yticks(range(len(xs)), [labels.get(k, k) for k in xs], fontsize=7)
         bottom = k == len(analyses) - 1  # outcome names once, under the last panel
         names = [labels.get(c, c) for c in ys] if bottom else [""] * len(ys)

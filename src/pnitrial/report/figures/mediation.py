@@ -11,6 +11,7 @@ import pandas as pd
 from pnitrial.analyses.mediation import B_PATH, INDIRECT, PATHS
 from pnitrial.data.trial import Trial
 from pnitrial.report.figures.style import apply_style
+from pnitrial.report.numbers import MINUS, effect_text
 
 BOXES = {"x": (0.13, 0.2), "m": (0.5, 0.82), "y": (0.87, 0.2)}
 # arrow end points clear of the boxes: arm -> mediator, mediator -> outcome, arm -> outcome
@@ -18,20 +19,12 @@ ARROWS = {("x", "m"): ((0.16, 0.33), (0.4, 0.7)), ("m", "y"): ((0.6, 0.7), (0.84
 ARROWS[("x", "y")] = ((0.3, 0.2), (0.7, 0.2))
 
 
-def _num(x: float) -> str:
-    """Three significant digits with a typographic minus; never -0.00."""
-    text = f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
-    if float(text) == 0:
-        text = text.lstrip("-")
-    return text.replace("-", "\u2212")
-
-
 def _estimate(rows: pd.DataFrame, path: str) -> str:
     r = rows[rows["path"] == path]
     if r.empty or pd.isna(r["estimate"].iloc[0]):
         return "n/a"
     r = r.iloc[0]
-    return f"{_num(r['estimate'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
+    return effect_text(r["estimate"], r["ci_low"], r["ci_high"], minus=MINUS)
 
 
 def _arrow(ax, start: str, end: str, text: str, offset: tuple[float, float]) -> None:
@@ -74,7 +67,7 @@ def path_diagrams(table: pd.DataFrame, meta: Trial, arm_label: str) -> plt.Figur
     ...                       "ci_high": [0.5, -0.4, 0.5, -0.05], "status": "ok"})
     >>> fig = path_diagrams(table, meta, "A vs B")
     >>> len(fig.axes), fig.axes[0].texts[-1].get_text()
-    (1, 'a×b = −0.36 [−0.8, −0.05]')
+    (1, 'a×b = −0.360 [−0.800, −0.050]')
     >>> plt.close(fig)
     """
     apply_style()
