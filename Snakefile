@@ -23,6 +23,11 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
+if OUTCOMES:
+
+    include: "workflow/rules/stages.smk"
+
+
 if PANEL_TABLE is not None:
 
     include: "workflow/rules/panel.smk"

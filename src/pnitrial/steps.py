@@ -97,7 +97,7 @@ def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str
         write_csv(baseline_vs_healthy(frame, meta, alpha), out["baseline"])
     if "table1" in out:
         t1 = write_csv(table1(frame, meta), out["table1"])
-        render.write_all(t1, str(Path(out["table1_md"]).with_suffix("")), "Table 1. Baseline characteristics")
+        render.write_all(t1, str(Path(out["table1_md"]).with_suffix("")), "Baseline characteristics by group")
 
 
 def effect_sizes_table(effects_path: str, baseline_path: str, frame_path: str, meta_path: str, out: str) -> None:

@@ -173,7 +173,7 @@ def test_latex_tables_compile_with_pdflatex(tmp_path):
     )
     long_tex, short_tex = tmp_path / "long.tex", tmp_path / "short.tex"
     long_tex.write_text(to_latex(rows, "Intervention effects (intervention x visit)"))
-    short_tex.write_text(to_latex(rows.head(3), "Table 1. Baseline characteristics"))
+    short_tex.write_text(to_latex(rows.head(3), "Baseline characteristics by group"))
     text = long_tex.read_text()
     assert len(rows) > LONG_TABLE_ROWS and r"\begin{longtable}" in text and r"\toprule" in text
     assert r"\hline" not in text and "β" not in text and "-1.78" not in text and "IL-1" in text

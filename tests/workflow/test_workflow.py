@@ -125,12 +125,15 @@ def test_no_participant_identifier_anywhere(completed):
             assert not leaked, f"{p} shows identifiers"
 
 
-def test_results_identical_with_one_core_elsewhere(completed, tmp_path):
+def test_results_identical_with_one_core_elsewhere_and_one_job_per_outcome(completed, tmp_path):
     shutil.copytree(
         ROOT / ".test", tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("results", ".snakemake")
     )
-    res = run(tmp_path, "--cores", "1")
+    # the cluster's job layout (scatter.jobs: per-outcome) against the workstation's (per-stage)
+    res = run(tmp_path, "--cores", "1", "--config", "scatter={jobs: per-outcome}")
     assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "results" / "logs" / "fit_outcome" / "bdi.log").exists()
+    assert (completed / "results" / "logs" / "fit_outcomes.log").exists()
     assert digest(tmp_path / "results") == digest(completed / "results")
 
 
