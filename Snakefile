@@ -26,6 +26,7 @@ include: "workflow/rules/report.smk"
 if OUTCOMES:
 
     include: "workflow/rules/stages.smk"
+    include: "workflow/rules/missing_data.smk"
 
 
 if PANEL_TABLE is not None:

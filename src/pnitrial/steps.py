@@ -384,6 +384,33 @@ def permutation_tests(
     log.info("permutation tests: %d outcomes, %d re-randomisations each, seed %d", len(meta.outcomes), B, seed)
 
 
+def missing_data(
+    frame_path: str,
+    meta_path: str,
+    strategies: tuple[str, ...],
+    delta_sd: tuple[float, ...],
+    alpha: float,
+    structures: tuple[str, ...],
+    out: dict[str, str],
+    stem: str,
+    formats: tuple[str, ...],
+    dpi: int,
+) -> None:
+    """Reference-based imputation under each strategy, the MAR tipping point, and its figure."""
+    from pnitrial.analyses.reference_based import missing_data_analysis
+    from pnitrial.report.figures import style
+    from pnitrial.report.figures.missing_data import tipping_point_figure
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    effects, tipping = missing_data_analysis(frame, meta, strategies, delta_sd, alpha, structures)
+    effects = write_csv(effects, out["effects"])
+    tipping = write_csv(tipping, out["tipping"])
+    make = lambda: tipping_point_figure(effects, tipping, meta, alpha)  # noqa: E731
+    style.save_or_explain(make, "Tipping point", stem, formats, dpi)
+    for status in sorted(set(effects["status"].dropna()) - {"ok"}):
+        log.warning("reference-based imputation: %s", status)
+
+
 def manifest(files: list[str], root: str, out: str) -> None:
     """Write results/MANIFEST.sha256 over every hashed output."""
     from pnitrial.report.provenance import write_manifest

@@ -145,7 +145,7 @@ smk_rc=0
 "$PYTHON" -m snakemake -s "$root/Snakefile" --profile "$work/profile" --jobs 4 2>&1 \
   | tee "$work/snakemake.log" | tail -5 || smk_rc=$?
 
-# Every model, validation and permutation job must have been a SLURM job that completed; the
+# Every model, validation, reference-based imputation and permutation job must have been a SLURM job that completed; the
 # small rules stay local. Counted from slurmctld's job completion log (one line per finished
 # job), once every job has left the queue; reported also when snakemake failed.
 for _ in $(seq 30); do
@@ -158,7 +158,10 @@ n_models=$("$PYTHON" -c 'import sys, yaml; print(len(yaml.safe_load(open(sys.arg
 n_perm=$("$PYTHON" -c \
   'import sys, yaml; print(int(yaml.safe_load(open(sys.argv[1]))["permutation"]["rerandomisations"] > 0))' \
   "$run/config/config.yaml")
-n_expected=$((n_models + 1 + n_perm))
+n_missing=$("$PYTHON" -c \
+  'import sys, yaml; print(int(bool(yaml.safe_load(open(sys.argv[1])).get("missing_data", {}).get("strategies", ["MAR"]))))' \
+  "$run/config/config.yaml")
+n_expected=$((n_models + 1 + n_perm + n_missing))
 n_completed=$(grep -c ' JobState=COMPLETED ' "$work/jobcomp.txt" || true)
 not_completed=$(grep -v ' JobState=COMPLETED ' "$work/jobcomp.txt" || true)
 echo "outcomes: $n_models; expected SLURM jobs: $n_expected; COMPLETED in slurmctld's job completion log: $n_completed"

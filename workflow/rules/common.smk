@@ -126,6 +126,7 @@ def trial_outputs():
         *expand("results/figures/associations.{ext}", ext=FORMATS),
         *permutation_outputs(),
         *covariance_compare_outputs(),
+        *missing_data_outputs(),
     ]
 
 
@@ -145,6 +146,16 @@ def panel_outputs():
 def covariance_compare_outputs():
     if config["model"]["covariance_compare"]:
         return ["results/tables/covariance_compare.csv"]
+    return []
+
+
+def missing_data_outputs():
+    if config["missing_data"]["strategies"]:
+        return [
+            "results/tables/reference_based.csv",
+            "results/tables/tipping_point.csv",
+            *expand("results/figures/tipping_point.{ext}", ext=FORMATS),
+        ]
     return []
 
 

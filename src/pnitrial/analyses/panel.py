@@ -19,7 +19,7 @@ from pnitrial.data.trial import Trial
 from pnitrial.inference.contrasts import BatchEstimates, batch_estimates, inference_basis
 from pnitrial.inference.wald import wald
 from pnitrial.models.batch import BatchFit, fit_batch
-from pnitrial.models.design import _covariate_columns, clda_columns, trial_columns, trial_contrasts
+from pnitrial.models.design import clda_columns, covariate_columns, trial_columns, trial_contrasts
 from pnitrial.models.ols import fit_ols
 
 
@@ -192,7 +192,7 @@ def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: Trial, visit: str, covs: str
     pairs = sub.loc[base_rows, ["pid"]].reset_index().merge(sub.loc[post_rows, ["pid"]].reset_index(), on="pid")
     b, a = pairs["index_x"].to_numpy(), pairs["index_y"].to_numpy()
     basesub = sub.loc[b]
-    ccols, _ = _covariate_columns(basesub, meta.covariates)
+    ccols, _ = covariate_columns(basesub, meta.covariates)
     K, N = Y.shape[1], len(b)
     fixed = np.column_stack([np.ones(N), (basesub["role"] == "intervention").to_numpy(dtype=float)])
     X = np.concatenate(

@@ -113,7 +113,7 @@ def reference_grid(sub: pd.DataFrame, visits: list[str], meta: Trial, names: lis
     """
     covs = meta.covariates
     arm_label = meta.arms["intervention"]
-    ccols, cnames = _covariate_columns(sub, covs)
+    ccols, cnames = covariate_columns(sub, covs)
     cov_means = {n: float(c.mean()) for n, c in zip(cnames, ccols, strict=True) if n in covs}
     cov_levels = {c: sorted(set(sub[c].astype(str))) for c, k in covs.items() if k["type"] != "numeric"}
     grid_rows = {}
@@ -142,7 +142,8 @@ def trial_contrasts(grid: ReferenceGrid) -> list[tuple[str, str, np.ndarray]]:
     return out
 
 
-def _covariate_columns(sub: pd.DataFrame, covs: dict) -> tuple[list[np.ndarray], list[str]]:
+def covariate_columns(sub: pd.DataFrame, covs: dict) -> tuple[list[np.ndarray], list[str]]:
+    """Numeric covariates as they are, categorical ones as treatment-coded dummies (R's column names)."""
     cols, names = [], []
     for c, kind in covs.items():
         if kind["type"] == "numeric":
@@ -236,7 +237,7 @@ def build_ancova(frame: pd.DataFrame, meta: Trial, outcome: Outcome, visit: str)
     if len(pids) == 0:
         raise ValueError(f"no participant has both baseline and '{visit}' values")
     arm_label = meta.arms["intervention"]
-    ccols, cnames = _covariate_columns(base, covs)  # covariates as recorded at baseline
+    ccols, cnames = covariate_columns(base, covs)  # covariates as recorded at baseline
     X = np.column_stack(
         [np.ones(len(pids)), (base["role"] == "intervention").to_numpy(dtype=float), _response(base, outcome), *ccols]
     )
@@ -297,5 +298,5 @@ def _main_effects(sub: pd.DataFrame, visits: list[str], meta: Trial, with_arm: b
     for v, col in vis.items():
         cols.append(col)
         names.append(f"visit{v}")
-    ccols, cnames = _covariate_columns(sub, meta.covariates)
+    ccols, cnames = covariate_columns(sub, meta.covariates)
     return cols + ccols, names + cnames, is_int, vis, ccols, cnames

@@ -280,7 +280,9 @@ class MMRMFit:
         return self.criterion + np.log(self.data.m) * len(self.theta)
 
 
-def fit_mmrm(data: RepeatedData, structure: str = "us", reml: bool = True) -> MMRMFit:
+def fit_mmrm(
+    data: RepeatedData, structure: str = "us", reml: bool = True, start_theta: np.ndarray | None = None
+) -> MMRMFit:
     """Fit an MMRM by Newton's method on the profiled (RE)ML criterion, as mmrm defines it.
 
     Parameters
@@ -291,6 +293,9 @@ def fit_mmrm(data: RepeatedData, structure: str = "us", reml: bool = True) -> MM
         Covariance structure over visits (models.covariance.STRUCTURES).
     reml : bool
         REML (default) or maximum likelihood.
+    start_theta : ndarray, optional
+        Covariance parameters to start from (a fit to nearly the same data: jackknife replicates);
+        mmrm's own starts follow when it does not reach a minimum.
 
     Returns
     -------
@@ -327,10 +332,13 @@ def fit_mmrm(data: RepeatedData, structure: str = "us", reml: bool = True) -> MM
     # Newton from mmrm's start; then L-BFGS-B before Newton; then from the residuals' empirical
     # covariance (mmrm's emp_start, for every structure): the first that reaches a minimum wins
     best = None
-    for start_theta, quasi in ((theta, False), (theta, True), (None, True)):
-        if start_theta is None:
-            start_theta = theta_from(_empirical_covariance(data, pats[1]), structure)
-        th, c, ok = trust_region_newton(start_theta, pieces, quasi)
+    attempts = ((theta, False), (theta, True), (None, True))
+    if start_theta is not None:
+        attempts = ((np.asarray(start_theta, dtype=float), False), *attempts)
+    for first, quasi in attempts:
+        if first is None:
+            first = theta_from(_empirical_covariance(data, pats[1]), structure)
+        th, c, ok = trust_region_newton(first, pieces, quasi)
         minimum = ok and c.hessian is not None and np.linalg.eigvalsh(c.hessian).min() > 0
         if best is None or best[1].hessian is None or (np.isfinite(c.criterion) and c.criterion < best[1].criterion):
             best = (th, c, ok)

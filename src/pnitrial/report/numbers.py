@@ -49,8 +49,8 @@ def number(x: float | None, decimals: int, minus: str = "-") -> str:
 def effect_text(estimate: float | None, low: float | None, high: float | None, minus: str = "-") -> str:
     """Estimate [low, high], the three with the decimals that give the estimate three significant digits.
 
-    An estimate near zero (under a tenth of the interval's half-width) takes its decimals from
-    the half-width instead, so ``0.00 [-1.20, 1.21]`` rather than ``0.000312 [...]``.
+    No more decimals than give the interval's half-width three significant digits, so an estimate
+    near zero reads ``0.00 [-1.20, 1.21]`` rather than ``0.000312 [...]``.
 
     Parameters
     ----------
@@ -68,15 +68,15 @@ def effect_text(estimate: float | None, low: float | None, high: float | None, m
     --------
     >>> effect_text(-2.6, -4.9, -0.306), effect_text(0.26, 0.031, 0.49), effect_text(5.34, -0.47, 11.15)
     ('-2.60 [-4.90, -0.31]', '0.260 [0.031, 0.490]', '5.34 [-0.47, 11.15]')
-    >>> effect_text(0.0003, -1.2, 1.21), effect_text(1.29, 1.09, 1.52, minus=MINUS)
-    ('0.00 [-1.20, 1.21]', '1.29 [1.09, 1.52]')
+    >>> effect_text(0.0003, -1.2, 1.21), effect_text(-0.667, -5.019, 3.684), effect_text(1.29, 1.09, 1.52, minus=MINUS)
+    ('0.00 [-1.20, 1.21]', '-0.67 [-5.02, 3.68]', '1.29 [1.09, 1.52]')
     """
     if _missing(estimate):
         return ""
     if _missing(low) or _missing(high):
         return number(estimate, decimals_for(estimate), minus)
-    half = (high - low) / 2
-    d = decimals_for(half if abs(estimate) < half / 10 else estimate)
+    # the estimate's three significant digits, but no more decimals than the interval's width carries
+    d = min(decimals_for(estimate), decimals_for((high - low) / 2))
     return f"{number(estimate, d, minus)} [{number(low, d, minus)}, {number(high, d, minus)}]"
 
 

@@ -135,6 +135,9 @@ def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
         parts += _permutation_summary(inputs["permutation"], meta)
     if inputs.get("covariance_compare"):
         parts += _covariance_compare_summary(inputs["covariance_compare"], meta)
+    if inputs.get("reference_based") and inputs.get("tipping_point"):
+        parts += _missing_data_summary(inputs["reference_based"], inputs["tipping_point"], meta)
+        parts += _figure(inputs.get("tipping_png"), "MAR tipping point: the effect at the last visit as delta grows.")
     if inputs.get("sensitivity"):
         parts += _sensitivity_summary(inputs["sensitivity"], meta, config["inference"]["alpha"])
     if inputs.get("diagnostics"):
@@ -453,6 +456,43 @@ def _permutation_summary(path: str, meta: Trial) -> list[str]:
         "intervention effect (ratios for log-transformed outcomes); permutation p with its Monte-Carlo SE "
         "next to the model p.</p>",
         render.html_table(shown, ""),
+    ]
+
+
+def _missing_data_summary(effects_path: str, tipping_path: str, meta: Trial) -> list[str]:
+    """Each outcome's effect at the last visit under every strategy, and its MAR tipping point."""
+    eff = pd.read_csv(effects_path, dtype={"visit": str})
+    tips = pd.read_csv(tipping_path, dtype={"visit": str})
+    strategies = [s for s in ("MAR", "JR", "CR", "CIR") if (eff["strategy"] == s).any()]
+    rows = []
+    for o in meta.outcomes:
+        sub = eff[(eff["outcome"] == o.key) & (eff["scale"] == ("ratio" if o.is_log else "model"))]
+        visit = meta.visits[-1]
+        row = {"Outcome": o.label, "Visit": visit}
+        for s in strategies:
+            r = sub[(sub["strategy"] == s) & (sub["visit"] == visit)]
+            ok = len(r) and r["status"].iloc[0] == "ok"
+            row[f"{s} [95% CI]"] = _ci_text(*r[["estimate", "ci_low", "ci_high"]].iloc[0]) if ok else "not estimated"
+        t = tips[(tips["outcome"] == o.key) & (tips["visit"] == visit)]
+        if len(t) and pd.notna(t["tipping_delta"].iloc[0]):
+            d, d_sd = float(t["tipping_delta"].iloc[0]), float(t["tipping_delta_sd"].iloc[0])
+            unit = "log units" if o.is_log else o.unit
+            row["MAR tipping point"] = f"{number(d, decimals_for(d))} {unit} ({number(d_sd, 2)} SD)"
+        else:
+            status = str(t["status"].iloc[0]) if len(t) else ""
+            row["MAR tipping point"] = "none: not significant under MAR" if status.startswith("not sig") else status
+        rows.append(row)
+    n_ice = eff.drop_duplicates("outcome")[["n_ice_intervention", "n_ice_control"]].max()
+    arm, ctl = meta.arms["intervention"], meta.arms["control"]
+    return [
+        "<h2>Missing data: reference-based imputation</h2>",
+        f"<p>The intervention effect at the last visit when participants who stop (up to {int(n_ice.iloc[0])} "
+        f"{html.escape(arm)} and {int(n_ice.iloc[1])} {html.escape(ctl)} participants per outcome) are taken to "
+        f"continue on their arm (MAR), to jump to the {html.escape(ctl)} arm's means (JR), to have followed it "
+        "throughout (CR) or to follow its changes (CIR): conditional mean imputation under an MMRM, ANCOVA and "
+        "jackknife SEs (as rbmi). The tipping point is the shift of the intervention arm's imputed values at "
+        "which the MAR effect stops being significant; ratios for log-transformed outcomes.</p>",
+        render.html_table(pd.DataFrame(rows), ""),
     ]
 
 

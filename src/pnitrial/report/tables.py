@@ -388,8 +388,6 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     return rounded
 
 
-
-
 def effects_readable(effects: pd.DataFrame, meta: Trial) -> pd.DataFrame:
     """Intervention effects under every estimand for people: ratio for log outcomes.
 

@@ -1,0 +1,45 @@
+# missing_data.strategies: reference-based conditional mean imputation with jackknife SEs (rbmi's
+# method_condmean), and the MAR tipping point. A cluster job: one MMRM refit per participant.
+rule missing_data:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+    output:
+        effects=report(
+            "results/tables/reference_based.csv",
+            caption="../report/reference_based.rst",
+            category="Tables",
+            subcategory="Missing data",
+        ),
+        tipping=report(
+            "results/tables/tipping_point.csv",
+            caption="../report/tipping_point.rst",
+            category="Tables",
+            subcategory="Missing data",
+        ),
+        figures=report(
+            expand("results/figures/tipping_point.{ext}", ext=FORMATS),
+            caption="../report/tipping_point_figure.rst",
+            category="Figures",
+            subcategory="Missing data",
+        ),
+    log:
+        "results/logs/missing_data.log",
+    benchmark:
+        "results/benchmarks/missing_data.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        strategies=config["missing_data"]["strategies"],
+        delta_sd=config["missing_data"]["delta_sd"],
+        alpha=config["inference"]["alpha"],
+        covariance_fallback=config["model"]["covariance_fallback"],
+        stem="results/figures/tipping_point",
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+    script:
+        "../scripts/missing_data.py"

@@ -1,0 +1,15 @@
+from pnitrial import steps
+
+steps.log_to(snakemake.log[0])
+steps.missing_data(
+    frame_path=snakemake.input.frame,
+    meta_path=snakemake.input.meta,
+    strategies=tuple(snakemake.params.strategies),
+    delta_sd=tuple(snakemake.params.delta_sd),
+    alpha=snakemake.params.alpha,
+    structures=("us", *snakemake.params.covariance_fallback),
+    out={"effects": snakemake.output.effects, "tipping": snakemake.output.tipping},
+    stem=snakemake.params.stem,
+    formats=tuple(snakemake.params.formats),
+    dpi=snakemake.params.dpi,
+)
