@@ -209,7 +209,8 @@ def run_plan(codebook: Path, out: Path, figures: bool = False) -> str | None:
             steps.sensitivity_figure(
                 str(out / "sensitivity.csv"), str(meta), key, str(fig / f"s_{key}"), formats, 50, 0.05
             )
-        steps.forest_figure(tables["effects"], str(meta), str(fig / "forest"), formats, 50)
+        sizes = str(out / "effect_sizes.csv")
+        steps.forest_figure(tables["effects"], sizes, str(meta), str(fig / "forest"), formats, 50)
         steps.association_figure(str(out / "assoc.csv"), str(meta), str(fig / "assoc"), formats, 50, 0.05)
         if healthy:
             steps.baseline_figure(base["baseline"], str(meta), str(fig / "healthy"), formats, 50)

@@ -100,6 +100,24 @@ def baseline_tables(frame_path: str, meta_path: str, alpha: float, out: dict[str
         render.write_all(t1, str(Path(out["table1_md"]).with_suffix("")), "Baseline characteristics by group")
 
 
+def participant_flow(
+    frame_path: str, meta_path: str, fits_path: str, primary: str, out: dict[str, str], stem: str, formats, dpi: int
+) -> None:
+    """CONSORT participant flow: the table (keys flow, flow_md) and its diagram (stem.<format>)."""
+    from pnitrial.report.figures import style
+    from pnitrial.report.figures.flow import flow_diagram
+    from pnitrial.report.flow import flow_readable, flow_table
+
+    frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    fits = pd.read_csv(fits_path, dtype={"visit": str})
+    table = write_csv(flow_table(frame, meta, fits, primary), out["flow"])
+    title = "Participant flow (CONSORT 2010 item 13)"
+    render.write_all(flow_readable(table, meta), str(Path(out["flow_md"]).with_suffix("")), title)
+    style.save_or_explain(lambda: flow_diagram(table, meta), "Participant flow", stem, formats, dpi)
+    randomised = table.loc[table["stage"] == "randomised", "n"].tolist()
+    log.info("participant flow: %s randomised, enrolled %s", randomised, meta.enrolled or "not given")
+
+
 def effect_sizes_table(effects_path: str, baseline_path: str, frame_path: str, meta_path: str, out: str) -> None:
     """Standardised intervention effects (primary estimand) and Hedges g vs healthy, in one table."""
     from pnitrial.analyses.effect_sizes import effect_sizes
@@ -395,6 +413,7 @@ def missing_data(
     stem: str,
     formats: tuple[str, ...],
     dpi: int,
+    max_participants: int = 2000,
 ) -> None:
     """Reference-based imputation under each strategy, the MAR tipping point, and its figure."""
     from pnitrial.analyses.reference_based import missing_data_analysis
@@ -402,7 +421,7 @@ def missing_data(
     from pnitrial.report.figures.missing_data import tipping_point_figure
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
-    effects, tipping = missing_data_analysis(frame, meta, strategies, delta_sd, alpha, structures)
+    effects, tipping = missing_data_analysis(frame, meta, strategies, delta_sd, alpha, structures, max_participants)
     effects = write_csv(effects, out["effects"])
     tipping = write_csv(tipping, out["tipping"])
     make = lambda: tipping_point_figure(effects, tipping, meta, alpha)  # noqa: E731

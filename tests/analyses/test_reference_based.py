@@ -174,3 +174,45 @@ def test_btheb_runs_on_real_dropout():
     assert m8.loc["MAR", "n_participants"] == 100
     # reference-based strategies shrink the BtheB effect at 8 months toward TAU's, JR most
     assert isinstance(tips, pd.DataFrame) and len(tips) == 4
+
+
+RBMI = ROOT / "tests" / "reference" / "expected" / "rbmi"
+QUANTITIES = {  # rbmi's name -> ours
+    "estimate": "estimate",
+    "se": "se",
+    "ci_low": "ci_low",
+    "ci_high": "ci_high",
+    "p": "p",
+    "lsm_ref": "lsm_control",
+    "lsm_ref_se": "lsm_control_se",
+    "lsm_alt": "lsm_intervention",
+    "lsm_alt_se": "lsm_intervention_se",
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "codebook", "outcome"),
+    [("btheb", BTHEB, "bdi"), ("demo", ROOT / "data" / "demo" / "dataset.yaml", "bdi")],
+)
+def test_equals_rbmi_condmean_jackknife(case, codebook, outcome):
+    """rbmi 1.x method_condmean(type = "jackknife"), us REML, ANCOVA per visit (tests/reference/rbmi_reference.R)."""
+    ref = pd.read_csv(RBMI / f"{case}.csv", dtype={"visit": str})
+    frame, meta = build_long_frame(load_codebook(codebook))
+    deltas = tuple(sorted(ref["delta"].dropna().unique()))
+    ours, _ = reference_based(frame, meta, outcome, STRATEGIES, deltas)
+    ours = ours.assign(delta=ours["delta"].fillna(-1.0))
+    checked = 0
+    for r in ref.itertuples():
+        delta = -1.0 if pd.isna(r.delta) else float(r.delta)
+        row = ours[(ours["strategy"] == r.strategy) & (ours["delta"] == delta) & (ours["visit"] == r.visit)]
+        assert len(row) == 1, (r.strategy, r.delta, r.visit)
+        mine = float(row[QUANTITIES[r.quantity]].iloc[0])
+        se = float(row["se"].iloc[0])
+        if r.quantity == "p":
+            assert mine == pytest.approx(r.value, abs=1e-6), r
+        elif r.quantity.endswith("se") or r.quantity == "se":
+            assert mine == pytest.approx(r.value, rel=1e-5), r
+        else:  # estimates and bounds: to 1e-6 of their SE (the optimisers stop at slightly different points)
+            assert mine == pytest.approx(r.value, abs=1e-6 * se), r
+        checked += 1
+    assert checked == len(ref) > 100

@@ -357,6 +357,24 @@ CODEBOOK_CASES = [
         codebook(lambda raw: raw.update(table="")),
         "key 'table': expected a non-empty text",
     ),
+    Case(
+        "codebook-enrolled-zero",
+        "`enrolled: 0`",
+        codebook(lambda raw: raw.update(enrolled=0)),
+        "key 'enrolled': expected a number of at least 1, found 0",
+    ),
+    Case(
+        "codebook-enrolled-not-whole",
+        "`enrolled: 40.5`",
+        codebook(lambda raw: raw.update(enrolled=40.5)),
+        "key 'enrolled': expected a whole number, found the number 40.5",
+    ),
+    Case(
+        "codebook-enrolled-below-randomised",
+        "`enrolled` smaller than the participants randomised in the table",
+        codebook(lambda raw: raw.update(enrolled=5)),
+        "key 'enrolled': expected at least the 20 participants randomised in trial.csv",
+    ),
 ]
 
 TABLE_CASES = [

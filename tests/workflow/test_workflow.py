@@ -100,6 +100,8 @@ def test_summary_page(completed):
         "<h2>Sensitivity</h2>",
         "<h2>Diagnostics</h2>",
         "<h2>Mediation</h2>",
+        "<h2>Missing data: reference-based imputation</h2>",
+        'alt="MAR tipping point',
     ):
         assert text in page, text
     # labels, not keys, in every section; p in APA style; effects to three significant digits

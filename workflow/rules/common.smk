@@ -47,6 +47,7 @@ localrules:
     all,
     effect_tables,
     table1,
+    flow,
     baseline_vs_healthy,
     trajectory_figure,
     trajectory_figures,
@@ -106,6 +107,10 @@ def trial_outputs():
         "results/tables/anova.csv",
         *with_healthy("results/tables/baseline_vs_healthy.csv"),
         "results/tables/effects.md",
+        "results/tables/flow.csv",
+        "results/tables/flow.md",
+        "results/tables/flow.tex",
+        *expand("results/figures/flow.{ext}", ext=FORMATS),
         *expand("results/figures/forest.{ext}", ext=FORMATS),
         *with_healthy(expand("results/figures/baseline_vs_healthy.{ext}", ext=FORMATS)),
         *expand(

@@ -36,9 +36,10 @@ rule missing_data:
     params:
         strategies=config["missing_data"]["strategies"],
         delta_sd=config["missing_data"]["delta_sd"],
+        max_participants=config["missing_data"]["max_participants"],
         alpha=config["inference"]["alpha"],
         covariance_fallback=config["model"]["covariance_fallback"],
-        stem="results/figures/tipping_point",
+        stem=lambda wildcards, output: os.path.splitext(output.figures[0])[0],
         formats=FORMATS,
         dpi=config["figures"]["dpi"],
     script:

@@ -18,6 +18,7 @@ rule summary:
             png_of([f for f in missing_data_outputs() if f.endswith(".png")])
         ),
         forest_png=with_outcomes(png_of("results/figures/forest.png")),
+        flow_png=with_outcomes(png_of("results/figures/flow.png")),
         trajectory_png=with_outcomes(
             png_of(
                 expand("results/figures/trajectory/{outcome}.png", outcome=OUTCOMES)

@@ -69,6 +69,43 @@ rule table1:
         "../scripts/baseline_tables.py"
 
 
+# CONSORT 2010 item 13: enrolled, randomised, measured / missing per visit and family, analysed.
+rule flow:
+    input:
+        frame="results/data/long.csv",
+        meta="results/data/meta.json",
+        fits="results/tables/fits.csv",
+    output:
+        flow="results/tables/flow.csv",
+        flow_md="results/tables/flow.md",
+        flow_tex="results/tables/flow.tex",
+        flow_html=report(
+            "results/tables/flow.html",
+            caption="../report/flow.rst",
+            category="Tables",
+            subcategory="Participant flow",
+        ),
+        figure=report(
+            expand("results/figures/flow.{ext}", ext=FORMATS),
+            caption="../report/flow_figure.rst",
+            category="Figures",
+            subcategory="Participant flow",
+        ),
+    log:
+        "results/logs/flow.log",
+    benchmark:
+        "results/benchmarks/flow.tsv"
+    conda:
+        ENV
+    params:
+        primary=config["analysis"]["primary"],
+        stem=named_figure_stem,
+        formats=FORMATS,
+        dpi=config["figures"]["dpi"],
+    script:
+        "../scripts/flow.py"
+
+
 # Only for trials with a healthy control group (arms.healthy in the codebook).
 rule baseline_vs_healthy:
     input:

@@ -8,6 +8,7 @@ steps.missing_data(
     delta_sd=tuple(snakemake.params.delta_sd),
     alpha=snakemake.params.alpha,
     structures=("us", *snakemake.params.covariance_fallback),
+    max_participants=snakemake.params.max_participants,
     out={"effects": snakemake.output.effects, "tipping": snakemake.output.tipping},
     stem=snakemake.params.stem,
     formats=tuple(snakemake.params.formats),

@@ -295,6 +295,32 @@ def _replicate(d: ImputationData, keep: np.ndarray, model: ImputationModel, stra
     return _Replicate(effect, lsm, r_trt @ shifted, r_ref @ shifted)
 
 
+def _jackknife(d: ImputationData, strategies, structures) -> tuple[ImputationModel, _Replicate, list, list[str]]:
+    """The full-data fit and every leave-one-out refit, all with one covariance structure.
+
+    A structure is used only when the full data and every replicate converge with it; otherwise
+    the next one is tried, so that the jackknife never mixes structures.
+    """
+    everyone = np.ones(d.m, dtype=bool)
+    notes, last = [], None
+    for k, structure in enumerate(structures):
+        try:
+            full_model = fit_imputation_model(d, everyone, (structure,))
+            loo = []
+            for j in range(d.m):
+                keep = everyone.copy()
+                keep[j] = False
+                model = fit_imputation_model(d, keep, (full_model.structure,), start=full_model)
+                loo.append(_replicate(d, keep, model, strategies))
+        except ValueError as exc:
+            last = exc
+            if k + 1 < len(structures):
+                notes.append(f"{structure} not used ({exc})")
+            continue
+        return full_model, _replicate(d, everyone, full_model, strategies), loo, notes
+    raise ValueError(str(last))
+
+
 def jackknife_se(leave_one_out: np.ndarray) -> np.ndarray:
     """The jackknife SE from leave-one-out estimates (rows): sqrt((n-1)/n sum (theta_j - mean)^2) (Efron 1982).
 
@@ -390,15 +416,7 @@ def reference_based(
     """
     o = meta.outcome(key)
     d = imputation_data(frame, meta, key)
-    everyone = np.ones(d.m, dtype=bool)
-    full_model = fit_imputation_model(d, everyone, structures)
-    full = _replicate(d, everyone, full_model, strategies)
-    loo = []
-    for j in range(d.m):
-        keep = everyone.copy()
-        keep[j] = False
-        model = fit_imputation_model(d, keep, (full_model.structure,), start=full_model)
-        loo.append(_replicate(d, keep, model, strategies))
+    full_model, full, loo, notes = _jackknife(d, strategies, structures)
     z = stats.norm.ppf(1 - alpha / 2)
     has_ice = d.ice < d.T
     base = {
@@ -411,6 +429,8 @@ def reference_based(
         "scale": "model",
         "status": "ok",
     }
+    for note in notes:
+        log.warning("%s reference-based imputation: %s", key, note)
     rows = []
 
     def add(strategy, delta, est, est_j, lsm, lsm_j):
@@ -489,6 +509,7 @@ def missing_data_analysis(
     delta_sd: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
     alpha: float = 0.05,
     structures: tuple[str, ...] = ("us", "toeph", "ar1h", "cs"),
+    max_participants: int = 2000,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`reference_based` for every outcome; deltas in units of the pooled baseline SD; failures as rows.
 
@@ -510,6 +531,9 @@ def missing_data_analysis(
         For the intervals and the tipping point.
     structures : tuple of str, optional
         Covariance structures of the imputation model, in order of preference.
+    max_participants : int, optional
+        Above this many participants the outcome is not analysed (a row says so): the jackknife
+        refits the MMRM once per participant.
 
     Returns
     -------
@@ -537,10 +561,18 @@ def missing_data_analysis(
     for o in meta.outcomes:
         sd = sds.get(o.key, math.nan)
         deltas = tuple(k * sd for k in delta_sd) if "MAR" in strategies and math.isfinite(sd) else ()
+        m = int(
+            frame.loc[(frame["outcome"] == o.key) & frame["role"].isin(("intervention", "control")), "pid"].nunique()
+        )
         try:
+            if m > max_participants:
+                raise _TooMany(
+                    f"not run: {m} participants (the jackknife refits the MMRM once per participant; "
+                    f"missing_data.max_participants is {max_participants})"
+                )
             eff, tip = reference_based(frame, meta, o.key, strategies, deltas, alpha, structures, toward_null=True)
         except Exception as exc:  # noqa: BLE001 - a failed analysis is a row
-            status = failure_status(exc)
+            status = str(exc) if isinstance(exc, _TooMany) else failure_status(exc)
             log.warning("%s reference-based imputation: %s", o.key, status, exc_info=True)
             eff = pd.DataFrame(
                 [{"outcome": o.key, "family": o.family, "strategy": s, "status": status} for s in strategies],
@@ -558,6 +590,10 @@ def missing_data_analysis(
     effects = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS)
     tipping = pd.concat(tips, ignore_index=True) if tips else pd.DataFrame(columns=TIPPING_COLUMNS)
     return effects[COLUMNS], tipping[TIPPING_COLUMNS]
+
+
+class _TooMany(ValueError):
+    """An outcome with more participants than the jackknife is allowed to refit."""
 
 
 def _ratio_rows(eff: pd.DataFrame) -> pd.DataFrame:

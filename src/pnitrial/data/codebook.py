@@ -146,6 +146,8 @@ class Codebook:
         Numeric time of each visit (needed for random slopes).
     panel : Panel, optional
         A panel of many analytes in a wide table.
+    enrolled : int, optional
+        Patients assessed for eligibility (codebook key ``enrolled``), None when not given.
 
     Examples
     --------
@@ -171,6 +173,7 @@ class Codebook:
     outcomes: tuple[Outcome, ...]  # empty when the codebook has only a panel
     visit_times: dict[str, float] = field(default_factory=dict)
     panel: Panel | None = None
+    enrolled: int | None = None  # assessed for eligibility (CONSORT enrolment); the table is checked against it
 
     @property
     def baseline(self) -> str:
@@ -272,6 +275,8 @@ def _schema_message(err: jsonschema.ValidationError) -> str:
         close = {k: difflib.get_close_matches(str(k), allowed, n=1) for k in extra}
         said = ", ".join(_short(k) + (f" (did you mean '{close[k][0]}'?)" if close[k] else "") for k in extra)
         return f"unknown key{'s' if len(extra) > 1 else ''} {said}; expected only {allowed}"
+    if err.validator == "minimum":
+        return f"expected a number of at least {err.validator_value}, found {_short(inst)}"
     if err.validator == "exclusiveMinimum":
         return f"expected a number above {err.validator_value}, found {_short(inst)}"
     if err.validator in ("minItems", "maxItems") and isinstance(inst, list):
@@ -474,4 +479,5 @@ def load_codebook(path: str | Path) -> Codebook:
         outcomes=tuple(outcomes),
         visit_times=dict(times),
         panel=panel,
+        enrolled=int(raw["enrolled"]) if "enrolled" in raw else None,
     )

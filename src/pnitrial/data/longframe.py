@@ -195,6 +195,7 @@ def build_long_frame(cb: Codebook, lod_method: str = "sqrt2", min_per_arm: int =
         outcomes=tuple(cb.outcomes),
         lod_method=lod_method,
         participants={r: int(pid[role == r].nunique()) for r in ROLES},
+        enrolled=cb.enrolled,
     )
     return frame, meta
 

@@ -38,6 +38,8 @@ class Trial:
         How below-LOD values were substituted (config lod.method).
     participants : dict of str to int, optional
         Number of participants per role.
+    enrolled : int, optional
+        Patients assessed for eligibility (codebook ``enrolled``); None when the codebook does not say.
 
     Examples
     --------
@@ -59,6 +61,7 @@ class Trial:
     outcomes: tuple[Outcome, ...] = ()
     lod_method: str = "sqrt2"
     participants: dict[str, int] = field(default_factory=dict)  # per role
+    enrolled: int | None = None  # assessed for eligibility (CONSORT enrolment), when the codebook says
 
     @property
     def baseline(self) -> str:
@@ -96,6 +99,8 @@ class Trial:
         d = asdict(self)
         d["visits"] = list(self.visits)
         d["outcomes"] = [asdict(o) for o in self.outcomes]
+        if self.enrolled is None:  # absent rather than null: meta.json of a trial without it is unchanged
+            del d["enrolled"]
         return json.dumps(d, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -113,6 +118,7 @@ class Trial:
             outcomes=outcomes,
             lod_method=d.get("lod_method", "sqrt2"),
             participants=d.get("participants", {}),
+            enrolled=d.get("enrolled"),
         )
 
     @classmethod

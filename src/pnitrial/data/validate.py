@@ -317,7 +317,8 @@ def validate_table(cb: Codebook, table: pd.DataFrame, min_per_arm: int = 3) -> N
     visits, one row per participant and visit, one arm per participant, a baseline row and
     follow-up in both trial arms), the covariates (numbers or shared labels, not constant, not
     collinear with each other, the arm or the visit), every outcome cell (numbers, below-LOD
-    markers, ranges, plausible magnitudes) and at least `min_per_arm` participants per trial arm.
+    markers, ranges, plausible magnitudes), at least `min_per_arm` participants per trial arm and,
+    when the codebook gives ``enrolled``, no more participants randomised than enrolled.
 
     Parameters
     ----------
@@ -429,5 +430,11 @@ def validate_table(cb: Codebook, table: pd.DataFrame, min_per_arm: int = 3) -> N
                 f"{path}: column '{cb.arm}': arm '{label}' has {n} participant(s) with a baseline row; "
                 f"expected at least {min_per_arm} (config validation.min_per_arm)"
             )
+    randomised = pid[trial & ~pid.isin(MISSING).to_numpy()].nunique()
+    if cb.enrolled is not None and cb.enrolled < randomised:
+        ck.problems.append(
+            f"{cb.path}: key 'enrolled': expected at least the {randomised} participants randomised in {path.name} "
+            f"(arms '{cb.intervention}' and '{cb.control}'), found {cb.enrolled}"
+        )
     if ck.problems:
         raise ValidationError(ck.problems)

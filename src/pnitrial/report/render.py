@@ -41,8 +41,8 @@ _LATEX = {
     "√": r"\ensuremath{\surd}",
     "²": r"\textsuperscript{2}",
     "°": r"\ensuremath{^\circ}",
-    "–": "--",
-    "—": "---",
+    "–": r"\textendash{}",  # not "--": the minus rule below would read "2--3" as 2, hyphen, minus 3
+    "—": r"\textemdash{}",
 }
 LONG_TABLE_ROWS = 30  # longer tables break across pages (longtable)
 _NUMBER_MINUS = re.compile(r"(?<![\w.)])-(?=\d|\.\d|inf)")  # a minus sign, not a hyphen (IL-6, T-score)
