@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pnitrial.models.covariance import covariance, covariance_derivatives, n_theta, start, theta_from
-from pnitrial.models.optimise import GRADIENT_TOL, trust_region_newton
+from pnitrial.models.optimise import GRADIENT_TOL, newton, trust_region_newton
 
 __all__ = ["MMRMFit", "RepeatedData", "fit_mmrm", "mmrm_pieces", "weighted_qr"]
 
@@ -334,7 +334,12 @@ def fit_mmrm(
     best = None
     attempts = ((theta, False), (theta, True), (None, True))
     if start_theta is not None:
-        attempts = ((np.asarray(start_theta, dtype=float), False), *attempts)
+        # a start near the optimum (a jackknife replicate): Newton steps first, the full optimiser if they fail
+        th, c, ok = newton(np.asarray(start_theta, dtype=float), pieces)
+        if ok:
+            best, attempts = (th, c, ok), ()
+        else:
+            attempts = ((np.asarray(start_theta, dtype=float), False), *attempts)
     for first, quasi in attempts:
         if first is None:
             first = theta_from(_empirical_covariance(data, pats[1]), structure)
