@@ -407,6 +407,7 @@ def missing_data(
     meta_path: str,
     strategies: tuple[str, ...],
     delta_sd: tuple[float, ...],
+    delta: tuple[float, ...],
     alpha: float,
     structures: tuple[str, ...],
     out: dict[str, str],
@@ -421,7 +422,9 @@ def missing_data(
     from pnitrial.report.figures.missing_data import tipping_point_figure
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
-    effects, tipping = missing_data_analysis(frame, meta, strategies, delta_sd, alpha, structures, max_participants)
+    effects, tipping = missing_data_analysis(
+        frame, meta, strategies, delta_sd, delta, alpha, structures, max_participants
+    )
     effects = write_csv(effects, out["effects"])
     tipping = write_csv(tipping, out["tipping"])
     make = lambda: tipping_point_figure(effects, tipping, meta, alpha)  # noqa: E731

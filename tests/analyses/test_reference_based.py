@@ -173,7 +173,10 @@ def test_btheb_runs_on_real_dropout():
     m8 = effects[(effects["visit"] == "m8") & effects["delta"].isna()].set_index("strategy")
     assert m8.loc["MAR", "n_participants"] == 100
     # reference-based strategies shrink the BtheB effect at 8 months toward TAU's, JR most
-    assert isinstance(tips, pd.DataFrame) and len(tips) == 4
+    assert isinstance(tips, pd.DataFrame) and len(tips) == 4 * 4  # every strategy at every later visit
+    # every strategy gets the delta grid; the slope in delta is the same for all of them
+    deltas = effects[effects["strategy"].str.endswith("+delta") & (effects["scale"] == "model")]
+    assert set(deltas["strategy"]) == {"MAR+delta", "JR+delta", "CR+delta", "CIR+delta"}
 
 
 RBMI = ROOT / "tests" / "reference" / "expected" / "rbmi"

@@ -4,12 +4,12 @@
 #
 # Usage: Rscript tests/reference/condmean_rederive.R <codebook.yaml> <out.csv> [outcome] [--compare=<rbmi csv>]
 # Writes the same table as rbmi_reference.R's <case>.csv (strategy, delta, visit, quantity, value)
-# for MAR, JR, CR, CIR and the MAR+delta scan; with --compare it prints, per quantity, the largest
+# for MAR, JR, CR, CIR, the MAR+delta scan and two deltas under each other strategy; with --compare it prints, per quantity, the largest
 # absolute difference from rbmi's file and fails (exit 1) if any exceeds 1e-5.
 #
 # Same data, ICE definition and models as rbmi_reference.R, computed by hand:
 # - Imputation model: nlme::gls, REML, fixed effects outcome ~ arm + visit + baseline + covariates +
-#   arm:visit, unstructured covariance = corSymm(form = ~ visit index | participant) + varIdent by
+#   baseline:visit + arm:visit, unstructured covariance = corSymm(form = ~ visit index | participant) + varIdent by
 #   visit (then polished to the exact REML optimum by Newton steps, see reml_polish), fitted to the
 #   observed post-baseline values (nothing is observed after an ICE here, so
 #   rbmi's removal of post-ICE data under non-MAR strategies changes nothing). With a single
@@ -28,7 +28,8 @@
 # - Jackknife: refit gls (covariance re-estimated) without each participant in turn, re-impute
 #   the rest, re-run the ANCOVA; se = sqrt((n-1)/n sum (est_-i - mean)^2); the point estimate is
 #   the full-data one; normal CI and two-sided p.
-# - Delta: after MAR imputation, delta is added to every imputed value of the intervention arm
+# - Delta: after imputation (a scan under MAR, 2 and 5 under JR, CR, CIR), delta is added to every
+#   imputed value of the intervention arm
 #   (full data and every jackknife sample).
 
 suppressPackageStartupMessages({
@@ -106,7 +107,7 @@ long$visit <- factor(rep(post, n), levels = post)
 long$pos <- rep(seq_len(nv), n)
 long$y <- as.vector(t(Y))
 rownames(long) <- NULL
-rhs <- c("arm", if (nv > 1) "visit", base_name, covs, if (nv > 1) "arm:visit")
+rhs <- c("arm", if (nv > 1) "visit", base_name, covs, if (nv > 1) c(paste0(base_name, ":visit"), "arm:visit"))
 f_imp <- as.formula(paste("y ~", paste(rhs, collapse = " + ")))
 X_own <- model.matrix(update(f_imp, NULL ~ .), long)
 long_ref <- long
@@ -276,19 +277,18 @@ ancova_all <- function(Yc, keep) {
   out
 }
 
-deltas <- c(0, 1, 2, 3, 4, 5, 6, 8, 10)
+# as rbmi_reference.R: a delta scan under MAR, two shifts under each other strategy
 strategies <- c("MAR", "JR", "CR", "CIR")
-analyses <- c(strategies, paste0("delta", deltas))
+deltas_of <- function(s) if (s == "MAR") c(0, 1, 2, 3, 4, 5, 6, 8, 10) else c(2, 5)
+analyses <- c(strategies, unlist(lapply(strategies, function(s) paste0(s, "+delta", deltas_of(s)))))
 run_sample <- function(keep) {
   par <- fit_imp(keep)
   res <- list()
+  add <- is.na(Y) & (pt$arm == itv)
   for (s in strategies) {
     Yc <- impute_all(par, keep, s)
     res[[s]] <- ancova_all(Yc, keep)
-    if (s == "MAR") {
-      add <- is.na(Y) & (pt$arm == itv)
-      for (d in deltas) res[[paste0("delta", d)]] <- ancova_all(Yc + d * add, keep)
-    }
+    for (d in deltas_of(s)) res[[paste0(s, "+delta", d)]] <- ancova_all(Yc + d * add, keep)
   }
   res
 }
@@ -309,8 +309,8 @@ for (a in analyses) {
       } else {
         setNames(c(est, se), c(q, paste0(q, "_se")))
       }
-      strategy <- if (a %in% strategies) a else "MAR+delta"
-      delta <- if (a %in% strategies) NA else as.numeric(sub("delta", "", a))
+      strategy <- if (a %in% strategies) a else sub("\\+delta.*$", "+delta", a)
+      delta <- if (a %in% strategies) NA else as.numeric(sub("^.*\\+delta", "", a))
       rows[[length(rows) + 1]] <- data.frame(strategy = strategy, delta = delta, visit = v,
                                              quantity = names(vals), value = unname(vals),
                                              stringsAsFactors = FALSE)

@@ -23,8 +23,8 @@
 # - Imputation model: rbmi::draws with method_condmean(type = "jackknife", covariance = "us",
 #   REML = TRUE, same_cov = TRUE). rbmi builds the fixed effects as
 #   as_simple_formula(outcome, c(group, visit, covariates)) (longData.R), so
-#   set_vars(covariates = c(<baseline>, <codebook covariates>, "arm:visit")) gives exactly
-#   outcome ~ 1 + arm + visit + <baseline> + <covariates> + arm:visit, with a shared unstructured
+#   set_vars(covariates = c(<baseline>, <codebook covariates>, "<baseline>:visit", "arm:visit")) gives
+#   outcome ~ 1 + arm + visit + <baseline> + <covariates> + <baseline>:visit + arm:visit, a shared unstructured
 #   covariance over the post-baseline visits (mmrm, REML; optimiser tightened unless --stock).
 #   The jackknife refits this model (fixed effects and covariance) without each participant.
 #   With a single post-baseline visit (demo) there is no visit factor to contrast: rbmi still adds
@@ -197,7 +197,8 @@ if (!stock) {
   assignInNamespace("fit_mmrm", patched, "rbmi")
 }
 
-imp_covs <- c(base_name, covs, if (length(post) > 1) "arm:visit")
+# baseline x visit and arm x visit, as the issue (and rbmi's own examples) specify the imputation model
+imp_covs <- c(base_name, covs, if (length(post) > 1) c(paste0(base_name, ":visit"), "arm:visit"))
 vars <- set_vars(subjid = "participant", visit = "visit", outcome = key, group = "arm",
                  covariates = imp_covs, strategy = "strategy")
 vars_an <- set_vars(subjid = "participant", visit = "visit", outcome = key, group = "arm",
@@ -247,15 +248,14 @@ for (strategy in c("MAR", "JR", "CR", "CIR")) {
                                     visit = as.character(full$visit), value = full[[key]],
                                     imputed = was_na, stringsAsFactors = FALSE)
 
-  if (strategy == "MAR") {
-    tmpl <- delta_template(imp)
-    for (d in c(0, 1, 2, 3, 4, 5, 6, 8, 10)) {
-      dd <- tmpl
-      dd$delta <- (dd$arm == itv) * dd$is_missing * d
-      an_d <- analyse(imp, ancova, delta = dd[, c("participant", "visit", "delta")], vars = vars_an,
-                      weights = weights)
-      add_pool(pool(an_d), "MAR+delta", d)
-    }
+  # delta on the intervention arm's imputed values: a scan under MAR, two shifts under each other strategy
+  tmpl <- delta_template(imp)
+  for (d in if (strategy == "MAR") c(0, 1, 2, 3, 4, 5, 6, 8, 10) else c(2, 5)) {
+    dd <- tmpl
+    dd$delta <- (dd$arm == itv) * dd$is_missing * d
+    an_d <- analyse(imp, ancova, delta = dd[, c("participant", "visit", "delta")], vars = vars_an,
+                    weights = weights)
+    add_pool(pool(an_d), paste0(strategy, "+delta"), d)
   }
 }
 

@@ -157,7 +157,7 @@ def covariance_compare_outputs():
 def missing_data_outputs():
     if config["missing_data"]["strategies"]:
         return [
-            "results/tables/reference_based.csv",
+            "results/tables/missing_data.csv",
             "results/tables/tipping_point.csv",
             *expand("results/figures/tipping_point.{ext}", ext=FORMATS),
         ]

@@ -6,8 +6,8 @@ rule missing_data:
         meta="results/data/meta.json",
     output:
         effects=report(
-            "results/tables/reference_based.csv",
-            caption="../report/reference_based.rst",
+            "results/tables/missing_data.csv",
+            caption="../report/missing_data.rst",
             category="Tables",
             subcategory="Missing data",
         ),
@@ -36,6 +36,7 @@ rule missing_data:
     params:
         strategies=config["missing_data"]["strategies"],
         delta_sd=config["missing_data"]["delta_sd"],
+        delta=config["missing_data"]["delta"],
         max_participants=config["missing_data"]["max_participants"],
         alpha=config["inference"]["alpha"],
         covariance_fallback=config["model"]["covariance_fallback"],

@@ -12,7 +12,7 @@ rule summary:
         panel=panel_summary_inputs(),
         permutation=with_outcomes(permutation_outputs()),
         covariance_compare=with_outcomes(covariance_compare_outputs()),
-        reference_based=with_outcomes(missing_data_outputs()[:1]),
+        missing_data=with_outcomes(missing_data_outputs()[:1]),
         tipping_point=with_outcomes(missing_data_outputs()[1:2]),
         tipping_png=with_outcomes(
             png_of([f for f in missing_data_outputs() if f.endswith(".png")])

@@ -6,6 +6,7 @@ steps.missing_data(
     meta_path=snakemake.input.meta,
     strategies=tuple(snakemake.params.strategies),
     delta_sd=tuple(snakemake.params.delta_sd),
+    delta=tuple(snakemake.params.delta),
     alpha=snakemake.params.alpha,
     structures=("us", *snakemake.params.covariance_fallback),
     max_participants=snakemake.params.max_participants,

@@ -32,6 +32,7 @@ COLUMNS = [
     "delta",
     "delta_sd",
     "visit",
+    "contrast",
     "estimate",
     "se",
     "ci_low",
@@ -43,6 +44,8 @@ COLUMNS = [
     "lsm_intervention",
     "lsm_intervention_se",
     "n_participants",
+    "n_imputed_intervention",
+    "n_imputed_control",
     "n_ice_intervention",
     "n_ice_control",
     "covariance",
@@ -53,6 +56,7 @@ TIPPING_COLUMNS = [
     "outcome",
     "family",
     "visit",
+    "contrast",
     "strategy",
     "estimate",
     "p",
@@ -142,7 +146,7 @@ def imputation_data(frame: pd.DataFrame, meta: Trial, key: str) -> ImputationDat
 
 
 def _design(arm: np.ndarray, Z: np.ndarray, T: int) -> np.ndarray:
-    """Rows (participant x visit) of y ~ arm * visit + baseline + covariates, shape (m, T, p)."""
+    """Rows (participant x visit) of y ~ arm * visit + baseline * visit + covariates, shape (m, T, p)."""
     m = len(arm)
     eye = np.eye(T)[:, 1:]  # later-visit dummies
     vis = np.broadcast_to(eye, (m, T, T - 1))
@@ -152,6 +156,7 @@ def _design(arm: np.ndarray, Z: np.ndarray, T: int) -> np.ndarray:
         vis,
         vis * arm[:, None, None],
         np.broadcast_to(Z[:, None, :], (m, T, Z.shape[1])),
+        vis * Z[:, None, :1],  # baseline x visit: the baseline's slope differs by visit
     ]
     return np.concatenate(parts, axis=2)
 
@@ -369,7 +374,7 @@ def reference_based(
     deltas: tuple[float, ...] = (),
     alpha: float = 0.05,
     structures: tuple[str, ...] = ("us", "toeph", "ar1h", "cs"),
-    toward_null: bool = False,
+    shifts_toward_null: tuple[float, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference-based conditional mean imputation of one outcome under each strategy, jackknife SEs.
 
@@ -384,14 +389,15 @@ def reference_based(
     strategies : tuple of str, optional
         Any of MAR, JR, CR and CIR.
     deltas : tuple of float, optional
-        Shifts (model scale) of the intervention arm's imputed values under MAR: one row each.
+        Shifts (model scale) of the intervention arm's imputed values, as given: one row each
+        under every strategy (``<strategy>+delta``).
     alpha : float, optional
         For the intervals and the tipping point.
     structures : tuple of str, optional
         Covariance structures of the imputation model, the first that converges used.
-    toward_null : bool, optional
-        Take the deltas' magnitudes in the direction that shrinks the MAR effect at the last visit
-        (a tipping-point grid); as given otherwise.
+    shifts_toward_null : tuple of float, optional
+        More deltas, their magnitudes taken in the direction that shrinks the first strategy's
+        effect at the last visit (a tipping-point grid).
 
     Returns
     -------
@@ -399,7 +405,7 @@ def reference_based(
         `COLUMNS`: per strategy (and delta) and visit, the effect, its jackknife SE, normal CI and
         p, and both arms' least-squares means.
     tipping : DataFrame
-        `TIPPING_COLUMNS`: per visit, the delta at which the MAR effect loses significance.
+        `TIPPING_COLUMNS`: per strategy and visit, the delta at which the effect loses significance.
 
     Examples
     --------
@@ -410,7 +416,7 @@ def reference_based(
     >>> print(effects[["strategy", "visit", "estimate", "se"]].round(2).to_string(index=False))
     strategy visit  estimate   se
          MAR    w4     -1.73 0.52
-         MAR    w8     -2.31 0.45
+         MAR    w8     -2.30 0.45
           JR    w4     -1.73 0.52
           JR    w8     -1.84 0.43
     """
@@ -431,6 +437,7 @@ def reference_based(
     }
     for note in notes:
         log.warning("%s reference-based imputation: %s", key, note)
+    missing = ~np.isfinite(d.Y)
     rows = []
 
     def add(strategy, delta, est, est_j, lsm, lsm_j):
@@ -445,6 +452,9 @@ def reference_based(
                     strategy=strategy,
                     delta=delta,
                     visit=visit,
+                    contrast=f"ancova:{visit}",
+                    n_imputed_intervention=int(missing[d.arm == 1, t].sum()),
+                    n_imputed_control=int(missing[d.arm == 0, t].sum()),
                     estimate=est[t],
                     se=se[t],
                     ci_low=est[t] - z * se[t],
@@ -458,25 +468,25 @@ def reference_based(
                 )
             )
 
-    for s in strategies:
-        est_j, lsm_j = np.array([r.effect[s] for r in loo]), np.array([r.lsm[s] for r in loo])
-        add(s, math.nan, full.effect[s], est_j, full.lsm[s], lsm_j)
+    # every strategy's effect and each jackknife replicate are linear in a delta added to the
+    # intervention arm's imputed values, with a slope that does not depend on the strategy
+    b, b_j = full.slope, np.array([r.slope for r in loo])
+    lb, lb_j = full.lsm_slope, np.array([r.lsm_slope for r in loo])
+    if shifts_toward_null:
+        first = full.effect[strategies[0]]
+        worse = -np.sign(first[-1] * b[-1]) if b[-1] else -np.sign(first[-1])
+        deltas = tuple(deltas) + tuple(abs(x) * (worse or 1.0) for x in shifts_toward_null)
     tips = []
-    if "MAR" in strategies:
-        # the MAR effect and every replicate are linear in the delta added to the imputed values
-        a, b = full.effect["MAR"], full.slope
-        a_j, b_j = np.array([r.effect["MAR"] for r in loo]), np.array([r.slope for r in loo])
-        la, lb = full.lsm["MAR"], full.lsm_slope
-        la_j, lb_j = np.array([r.lsm["MAR"] for r in loo]), np.array([r.lsm_slope for r in loo])
-        if toward_null:
-            worse = -np.sign(a[-1] * b[-1]) if b[-1] else -np.sign(a[-1])
-            deltas = tuple(abs(x) * (worse or 1.0) for x in deltas)
+    arm_label = meta.arms["intervention"]
+    for s in strategies:
+        a, a_j = full.effect[s], np.array([r.effect[s] for r in loo])
+        la, la_j = full.lsm[s], np.array([r.lsm[s] for r in loo])
+        add(s, math.nan, a, a_j, la, la_j)
         for delta in deltas:
-            add("MAR+delta", float(delta), a + b * delta, a_j + b_j * delta, la + lb * delta, la_j + lb_j * delta)
-        arm_label = meta.arms["intervention"]
+            add(f"{s}+delta", float(delta), a + b * delta, a_j + b_j * delta, la + lb * delta, la_j + lb_j * delta)
         for t, visit in enumerate(d.visits):
             x, at = tipping_delta(float(a[t]), float(b[t]), a_j[:, t], b_j[:, t], alpha)
-            p0 = next(r["p"] for r in rows if r["strategy"] == "MAR" and r["visit"] == visit)
+            p0 = next(r["p"] for r in rows if r["strategy"] == s and r["visit"] == visit)
             nothing = not bool(b[t]) and not np.any(b_j[:, t])
             significant = math.isfinite(p0) and p0 < alpha
             tips.append(
@@ -484,7 +494,8 @@ def reference_based(
                     "outcome": key,
                     "family": o.family,
                     "visit": visit,
-                    "strategy": "MAR",
+                    "contrast": f"ancova:{visit}",
+                    "strategy": s,
                     "estimate": float(a[t]),
                     "p": p0,
                     "tipping_delta": x if significant and not nothing else math.nan,
@@ -495,7 +506,7 @@ def reference_based(
                     "scale": "model",
                     "status": "no missing values in the intervention arm: nothing to tip"
                     if nothing
-                    else ("ok" if significant else f"not significant under MAR (p >= {alpha:g}): no tipping point"),
+                    else ("ok" if significant else f"not significant under {s} (p >= {alpha:g}): no tipping point"),
                 }
             )
     log.info("%s: reference-based imputation of %d participants, %d with an ICE", key, d.m, int(has_ice.sum()))
@@ -507,6 +518,7 @@ def missing_data_analysis(
     meta: Trial,
     strategies: tuple[str, ...] = STRATEGIES,
     delta_sd: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
+    delta: tuple[float, ...] = (),
     alpha: float = 0.05,
     structures: tuple[str, ...] = ("us", "toeph", "ar1h", "cs"),
     max_participants: int = 2000,
@@ -524,9 +536,11 @@ def missing_data_analysis(
     strategies : tuple of str, optional
         The strategies (MAR is needed for the deltas and the tipping point).
     delta_sd : tuple of float, optional
-        The MAR deltas, as multiples of each outcome's pooled baseline SD (model scale), added to
-        the intervention arm's imputed values in the direction that shrinks the effect at the last
-        visit (toward the null: the tipping-point grid).
+        Deltas as multiples of each outcome's pooled baseline SD (model scale), added to the
+        intervention arm's imputed values in the direction that shrinks the effect at the last
+        visit (toward the null: the tipping-point grid), under every strategy.
+    delta : tuple of float, optional
+        Deltas in model-scale units, as given (the same for every outcome).
     alpha : float, optional
         For the intervals and the tipping point.
     structures : tuple of str, optional
@@ -547,11 +561,13 @@ def missing_data_analysis(
     >>> frame = frame[~((frame["pid"] % 5 == 0) & (frame["visit"] == "w8"))]  # some drop out
     >>> effects, tipping = missing_data_analysis(frame, trial, ("MAR", "JR"), (0.0, 0.5))
     >>> print(effects[effects["visit"] == "w8"][["strategy", "delta_sd", "estimate", "se"]].round(2).to_string())
-        strategy  delta_sd  estimate    se
-    1        MAR       NaN     -2.31  0.45
-    3         JR       NaN     -1.84  0.43
-    5  MAR+delta       0.0     -2.31  0.45
-    7  MAR+delta       0.5     -2.13  0.45
+         strategy  delta_sd  estimate    se
+    1         MAR       NaN     -2.30  0.45
+    3   MAR+delta       0.0     -2.30  0.45
+    5   MAR+delta       0.5     -2.13  0.46
+    7          JR       NaN     -1.84  0.43
+    9    JR+delta       0.0     -1.84  0.43
+    11   JR+delta       0.5     -1.67  0.49
     """
     from pnitrial.analyses.effect_sizes import baseline_sds
     from pnitrial.failures import failure_status
@@ -560,7 +576,7 @@ def missing_data_analysis(
     tables, tips = [], []
     for o in meta.outcomes:
         sd = sds.get(o.key, math.nan)
-        deltas = tuple(k * sd for k in delta_sd) if "MAR" in strategies and math.isfinite(sd) else ()
+        toward = tuple(k * sd for k in delta_sd) if math.isfinite(sd) else ()
         m = int(
             frame.loc[(frame["outcome"] == o.key) & frame["role"].isin(("intervention", "control")), "pid"].nunique()
         )
@@ -570,7 +586,9 @@ def missing_data_analysis(
                     f"not run: {m} participants (the jackknife refits the MMRM once per participant; "
                     f"missing_data.max_participants is {max_participants})"
                 )
-            eff, tip = reference_based(frame, meta, o.key, strategies, deltas, alpha, structures, toward_null=True)
+            eff, tip = reference_based(
+                frame, meta, o.key, strategies, tuple(delta), alpha, structures, shifts_toward_null=toward
+            )
         except Exception as exc:  # noqa: BLE001 - a failed analysis is a row
             status = str(exc) if isinstance(exc, _TooMany) else failure_status(exc)
             log.warning("%s reference-based imputation: %s", o.key, status, exc_info=True)
@@ -579,7 +597,8 @@ def missing_data_analysis(
                 columns=COLUMNS,
             )
             tip = pd.DataFrame(
-                [{"outcome": o.key, "family": o.family, "strategy": "MAR", "status": status}], columns=TIPPING_COLUMNS
+                [{"outcome": o.key, "family": o.family, "strategy": s, "status": status} for s in strategies],
+                columns=TIPPING_COLUMNS,
             )
         eff["delta_sd"] = eff["delta"] / sd if math.isfinite(sd) and sd > 0 else math.nan
         tip["tipping_delta_sd"] = tip["tipping_delta"] / sd if math.isfinite(sd) and sd > 0 else math.nan

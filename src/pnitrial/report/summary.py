@@ -135,8 +135,8 @@ def write_summary(inputs: dict[str, str], config: dict, out: str) -> None:
         parts += _permutation_summary(inputs["permutation"], meta)
     if inputs.get("covariance_compare"):
         parts += _covariance_compare_summary(inputs["covariance_compare"], meta)
-    if inputs.get("reference_based") and inputs.get("tipping_point"):
-        parts += _missing_data_summary(inputs["reference_based"], inputs["tipping_point"], meta)
+    if inputs.get("missing_data") and inputs.get("tipping_point"):
+        parts += _missing_data_summary(inputs["missing_data"], inputs["tipping_point"], meta)
         parts += _figure(inputs.get("tipping_png"), "MAR tipping point: the effect at the last visit as delta grows.")
     if inputs.get("sensitivity"):
         parts += _sensitivity_summary(inputs["sensitivity"], meta, config["inference"]["alpha"])
@@ -473,7 +473,7 @@ def _missing_data_summary(effects_path: str, tipping_path: str, meta: Trial) -> 
             r = sub[(sub["strategy"] == s) & (sub["visit"] == visit)]
             ok = len(r) and r["status"].iloc[0] == "ok"
             row[f"{s} [95% CI]"] = _ci_text(*r[["estimate", "ci_low", "ci_high"]].iloc[0]) if ok else "not estimated"
-        t = tips[(tips["outcome"] == o.key) & (tips["visit"] == visit)]
+        t = tips[(tips["outcome"] == o.key) & (tips["visit"] == visit) & (tips["strategy"] == "MAR")]
         if len(t) and pd.notna(t["tipping_delta"].iloc[0]):
             d, d_sd = float(t["tipping_delta"].iloc[0]), float(t["tipping_delta_sd"].iloc[0])
             unit = "log units" if o.is_log else o.unit
