@@ -572,7 +572,7 @@ def missing_data_analysis(
     from pnitrial.analyses.effect_sizes import baseline_sds
     from pnitrial.failures import failure_status
 
-    sds = dict(zip(baseline_sds(frame, meta)["outcome"], baseline_sds(frame, meta)["sd"], strict=True))
+    sds = baseline_sds(frame, meta).set_index("outcome")["sd"].to_dict()
     tables, tips = [], []
     for o in meta.outcomes:
         sd = sds.get(o.key, math.nan)
