@@ -43,8 +43,10 @@ def validate(argv: list[str]) -> int:
     1
     """
     from pnitrial.data.codebook import load_codebook
+    from pnitrial.data.ice import read_ice
     from pnitrial.data.longframe import LOD_METHODS, build_long_frame
     from pnitrial.data.panel import build_panel_frame
+    from pnitrial.data.table import read_table
     from pnitrial.errors import ValidationError
 
     ap = argparse.ArgumentParser(prog="python -m pnitrial validate", description="Check a codebook and its tables.")
@@ -57,6 +59,8 @@ def validate(argv: list[str]) -> int:
         frame, meta = build_long_frame(cb, lod_method=a.lod_method, min_per_arm=a.min_per_arm)
         if cb.panel is not None:
             build_panel_frame(cb, min_per_arm=a.min_per_arm)
+        if cb.ice is not None:
+            read_ice(cb, read_table(cb.table))
     except ValidationError as exc:
         print(exc, file=sys.stderr)
         return 1

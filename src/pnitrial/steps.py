@@ -35,15 +35,32 @@ log = logging.getLogger("pnitrial")
 
 
 def validate_data(
-    codebook: str, frame_out: str, meta_out: str, lod_out: str, lod_method: str, min_per_arm: int
+    codebook: str,
+    frame_out: str,
+    meta_out: str,
+    lod_out: str,
+    lod_method: str,
+    min_per_arm: int,
+    ice_out: str | None = None,
 ) -> None:
-    """Validate codebook and table, then write the long frame, meta.json and the below-LOD counts."""
+    """Validate codebook, table and any intercurrent-event table, then write the long frame, meta.json,
+    the pseudonymised events (``pid, visit, strategy``; header only without a table) and the below-LOD counts."""
+    from pnitrial.data.ice import read_ice
+    from pnitrial.data.table import read_table
+
     try:
         cb = load_codebook(codebook)
         frame, meta = build_long_frame(cb, lod_method=lod_method, min_per_arm=min_per_arm)
+        ice = read_ice(cb, read_table(cb.table)) if cb.ice is not None else None
     except ValidationError as exc:
         log.error("%s", exc)
         raise SystemExit(1) from None
+    if ice_out is not None:
+        from pnitrial.data.ice import ICE_COLUMNS
+
+        (ice if ice is not None else pd.DataFrame(columns=ICE_COLUMNS)).to_csv(
+            ice_out, index=False, lineterminator="\n"
+        )
     write_frame(frame, meta, Path(frame_out), Path(meta_out))
     write_csv(lod_counts(frame, meta), lod_out)
     n = meta.participants
@@ -415,15 +432,17 @@ def missing_data(
     formats: tuple[str, ...],
     dpi: int,
     max_participants: int = 2000,
+    ice_path: str | None = None,
 ) -> None:
-    """Reference-based imputation under each strategy, the MAR tipping point, and its figure."""
+    """Reference-based imputation under each strategy (and an ICE table's), tipping points, and the figure."""
     from pnitrial.analyses.reference_based import missing_data_analysis
     from pnitrial.report.figures import style
     from pnitrial.report.figures.missing_data import tipping_point_figure
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    ice = pd.read_csv(ice_path, dtype={"visit": str, "strategy": str}) if ice_path else None
     effects, tipping = missing_data_analysis(
-        frame, meta, strategies, delta_sd, delta, alpha, structures, max_participants
+        frame, meta, strategies, delta_sd, delta, alpha, structures, max_participants, ice
     )
     effects = write_csv(effects, out["effects"])
     tipping = write_csv(tipping, out["tipping"])

@@ -24,7 +24,9 @@ from pnitrial.analyses.reference_based import (
 )
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.examples import toy_trial
+from pnitrial.data.ice import read_ice
 from pnitrial.data.longframe import build_long_frame
+from pnitrial.data.table import read_table
 
 BTHEB = ROOT / "tests" / "reference" / "cases" / "btheb" / "dataset.yaml"
 
@@ -110,7 +112,14 @@ def _direct(frame, trial, strategy, delta=0.0, leave_out=None):
     from pnitrial.analyses.reference_based import _design
 
     own, ref = _design(arm, Z, d.T) @ model.beta, _design(0 * arm, Z, d.T) @ model.beta
-    filled = conditional_mean_imputation(Y, strategy_means(own, ref, ice, strategy), model.sigma)
+    # participants without an event (intermittent gaps only) are missing at random whatever the strategy
+    mu = np.array(
+        [
+            strategy_means(own[i : i + 1], ref[i : i + 1], ice[i : i + 1], strategy if ice[i] < d.T else "MAR")[0]
+            for i in range(len(ice))
+        ]
+    )
+    filled = conditional_mean_imputation(Y, mu, model.sigma)
     filled = filled + delta * (~np.isfinite(Y)) * arm[:, None]
     X = np.column_stack([np.ones(len(arm)), arm, Z])
     return np.linalg.lstsq(X, filled, rcond=None)[0][1]
@@ -193,16 +202,25 @@ QUANTITIES = {  # rbmi's name -> ours
 }
 
 
+BTHEB_ICE = BTHEB.with_name("dataset_ice.yaml")
+
+
 @pytest.mark.parametrize(
     ("case", "codebook", "outcome"),
-    [("btheb", BTHEB, "bdi"), ("demo", ROOT / "data" / "demo" / "dataset.yaml", "bdi")],
+    [
+        ("btheb", BTHEB, "bdi"),
+        ("demo", ROOT / "data" / "demo" / "dataset.yaml", "bdi"),
+        ("btheb_ice", BTHEB_ICE, "bdi"),
+    ],
 )
 def test_equals_rbmi_condmean_jackknife(case, codebook, outcome):
     """rbmi 1.x method_condmean(type = "jackknife"), us REML, ANCOVA per visit (tests/reference/rbmi_reference.R)."""
     ref = pd.read_csv(RBMI / f"{case}.csv", dtype={"visit": str})
-    frame, meta = build_long_frame(load_codebook(codebook))
+    cb = load_codebook(codebook)
+    frame, meta = build_long_frame(cb)
+    ice = read_ice(cb, read_table(cb.table)) if cb.ice is not None else None
     deltas = tuple(sorted(ref["delta"].dropna().unique()))
-    ours, _ = reference_based(frame, meta, outcome, STRATEGIES, deltas)
+    ours, _ = reference_based(frame, meta, outcome, STRATEGIES, deltas, ice=ice)
     ours = ours.assign(delta=ours["delta"].fillna(-1.0))
     checked = 0
     for r in ref.itertuples():
@@ -219,3 +237,20 @@ def test_equals_rbmi_condmean_jackknife(case, codebook, outcome):
             assert mine == pytest.approx(r.value, abs=1e-6 * se), r
         checked += 1
     assert checked == len(ref) > 100
+
+
+def test_an_ice_table_sets_who_has_an_event_and_drops_later_values_under_reference_strategies():
+    cb = load_codebook(BTHEB_ICE)
+    frame, meta = build_long_frame(cb)
+    ice = read_ice(cb, read_table(cb.table))
+    d = imputation_data(frame, meta, "bdi", ice)
+    listed = np.isin(np.arange(1, d.m + 1), ice["pid"])  # BtheB's pids are 1..100 in table order
+    assert ((d.ice < d.T) == listed).all()
+    assert set(d.own_strategy[listed]) == {"MAR", "JR", "CR", "CIR"} and set(d.own_strategy[~listed]) == {""}
+    effects, tips = reference_based(frame, meta, "bdi", ("MAR", "JR"), ice=ice)
+    assert set(effects["strategy"]) == {"MAR", "JR", "ICE table"}
+    m8 = effects[effects["visit"] == "m8"].set_index("strategy")
+    # values observed after an event are imputed under JR but kept under MAR
+    assert m8.loc["JR", "n_imputed_intervention"] + m8.loc["JR", "n_imputed_control"] > (
+        m8.loc["MAR", "n_imputed_intervention"] + m8.loc["MAR", "n_imputed_control"]
+    )

@@ -22,8 +22,10 @@ import yaml
 from conftest import ROOT, SMALL
 
 from pnitrial.data.codebook import load_codebook
+from pnitrial.data.ice import read_ice
 from pnitrial.data.longframe import build_long_frame
 from pnitrial.data.panel import build_panel_frame
+from pnitrial.data.table import read_table
 from pnitrial.errors import ValidationError
 
 PANEL = ROOT / ".test" / "panel"
@@ -721,6 +723,55 @@ TABLE_CASES = [
     ),
 ]
 
+
+def _ice(rows: str, columns: dict | None = None) -> Callable[[Path], None]:
+    """An intercurrent-event table ice.csv with these data rows, named by the codebook."""
+    cols = columns or {"participant": "participant", "visit": "from", "strategy": "strategy"}
+    return both(
+        codebook(lambda raw: raw.update(ice={"table": "ice.csv", "columns": cols})),
+        text("ice.csv", "participant,from,strategy\n" + rows),
+    )
+
+
+ICE_CASES = [
+    Case(
+        "ice-unknown-participant",
+        "intercurrent-event table naming a participant the trial table does not have",
+        _ice("PNI-102,post,JR\nPNI-999,post,CR\n"),
+        "ice.csv: column 'participant', row 2 (file line 3): expected a participant of the trial table",
+    ),
+    Case(
+        "ice-healthy-participant",
+        "intercurrent event of a healthy control",
+        _ice("PNI-103,post,JR\n"),
+        "ice.csv: column 'participant', row 1 (file line 2): expected a participant of a randomised arm",
+    ),
+    Case(
+        "ice-twice",
+        "two events for one participant",
+        _ice("PNI-102,post,JR\nPNI-102,post,CR\n"),
+        "ice.csv: column 'participant', rows 1, 2 (file lines 2, 3): expected one row per participant",
+    ),
+    Case(
+        "ice-baseline-visit",
+        "an event at baseline",
+        _ice("PNI-102,pre,JR\n"),
+        "ice.csv: column 'from', row 1 (file line 2): expected a post-baseline visit ['post']",
+    ),
+    Case(
+        "ice-unknown-strategy",
+        "strategy `J2R` (rbmi's name is JR)",
+        _ice("PNI-102,post,J2R\n"),
+        "ice.csv: column 'strategy', row 1 (file line 2): expected one of ['MAR', 'JR', 'CR', 'CIR']",
+    ),
+    Case(
+        "ice-missing-column",
+        "`ice/columns` naming a column the ICE table lacks",
+        _ice("PNI-102,post,JR\n", {"participant": "participant", "visit": "visit", "strategy": "strategy"}),
+        "ice.csv: missing column ['visit'] (codebook key ice/columns)",
+    ),
+]
+
 PANEL_CASES = [
     Case(
         "panel-missing",
@@ -883,7 +934,7 @@ PANEL_CASES = [
     ),
 ]
 
-CASES = CODEBOOK_CASES + TABLE_CASES + PANEL_CASES
+CASES = CODEBOOK_CASES + TABLE_CASES + ICE_CASES + PANEL_CASES
 
 
 def _copy(case: Case, dst: Path) -> Path:
@@ -917,6 +968,8 @@ def run_case(case: Case, folder: Path) -> str:
     with pytest.raises(ValidationError) as err:
         c = load_codebook(cb)
         build_panel_frame(c) if case.panel else build_long_frame(c)
+        if c.ice is not None:
+            read_ice(c, read_table(c.table))
     return str(err.value).replace(str(folder), PLACEHOLDER)
 
 
@@ -973,6 +1026,8 @@ def test_bad_input(case: Case, tmp_path: Path):
     with pytest.raises(ValidationError) as err:
         c = load_codebook(cb)
         build_panel_frame(c) if case.panel else build_long_frame(c)
+        if c.ice is not None:
+            read_ice(c, read_table(c.table))
     message = str(err.value)
     assert case.expect in message, message
     assert str(folder) in message or "codebook" in message  # names the file

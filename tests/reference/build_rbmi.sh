@@ -23,8 +23,11 @@ Rscript -e 'library(rbmi); cat("rbmi", format(packageVersion("rbmi")), "\n")'
 
 # Then, from the repository root:
 #   Rscript tests/reference/rbmi_reference.R tests/reference/cases/btheb/dataset.yaml tests/reference/expected/rbmi
+#   Rscript tests/reference/rbmi_reference.R tests/reference/cases/btheb/dataset_ice.yaml tests/reference/expected/rbmi
 #   Rscript tests/reference/rbmi_reference.R data/demo/dataset.yaml tests/reference/expected/rbmi bdi
 #   Rscript tests/reference/condmean_rederive.R tests/reference/cases/btheb/dataset.yaml /tmp/btheb_rederive.csv \
 #     --compare=tests/reference/expected/rbmi/btheb.csv
+#   Rscript tests/reference/condmean_rederive.R tests/reference/cases/btheb/dataset_ice.yaml /tmp/btheb_ice_rederive.csv \
+#     --compare=tests/reference/expected/rbmi/btheb_ice.csv
 #   Rscript tests/reference/condmean_rederive.R data/demo/dataset.yaml /tmp/demo_rederive.csv bdi \
 #     --compare=tests/reference/expected/rbmi/demo.csv

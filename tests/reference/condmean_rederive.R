@@ -4,23 +4,33 @@
 #
 # Usage: Rscript tests/reference/condmean_rederive.R <codebook.yaml> <out.csv> [outcome] [--compare=<rbmi csv>]
 # Writes the same table as rbmi_reference.R's <case>.csv (strategy, delta, visit, quantity, value)
-# for MAR, JR, CR, CIR, the MAR+delta scan and two deltas under each other strategy; with --compare it prints, per quantity, the largest
-# absolute difference from rbmi's file and fails (exit 1) if any exceeds 1e-5.
+# for MAR, JR, CR, CIR (and "ICE table" with a codebook ICE table), the MAR+delta scan and the deltas under
+# each other strategy; with --compare it prints, per quantity, the largest absolute difference from
+# rbmi's file and fails (exit 1) if any exceeds 1e-5 (also for the full-data imputed values of
+# <rbmi csv>'s _imputed.csv, when present).
 #
 # Same data, ICE definition and models as rbmi_reference.R, computed by hand:
 # - Imputation model: nlme::gls, REML, fixed effects outcome ~ arm + visit + baseline + covariates +
 #   baseline:visit + arm:visit, unstructured covariance = corSymm(form = ~ visit index | participant) + varIdent by
 #   visit (then polished to the exact REML optimum by Newton steps, see reml_polish), fitted to the
-#   observed post-baseline values (nothing is observed after an ICE here, so
-#   rbmi's removal of post-ICE data under non-MAR strategies changes nothing). With a single
-#   post-baseline visit: outcome ~ arm + baseline + covariates with one variance.
+#   observed post-baseline values except, as rbmi's draws (is_mar, get_data(mnar.rm = TRUE)), those
+#   at or after the ICE visit of a participant whose strategy is not MAR (both arms); labels that
+#   leave out the same values share one fit. With the derived ICE (below) nothing is observed after
+#   an ICE, so one fit serves all strategies. With a single post-baseline visit:
+#   outcome ~ arm + baseline + covariates with one variance.
+# - ICE: without a codebook key `ice`, the first visit of the trailing run of missing values (none if
+#   the last visit is observed). With it (see rbmi_reference.R): only the table's participants, at
+#   the table's visit; strategies MAR, JR, CR, CIR apply to all of them, "ICE table" gives each its
+#   own strategy from the table; everyone else is MAR.
 # - For each participant with missing values: mean vectors over the post-baseline visits with the
 #   participant's own arm (mu_own) and with arm = control (mu_ref), visits before the ICE are MAR.
 #   MAR: mu_own; JR: mu_own before the ICE, mu_ref from it; CR: mu_ref; CIR: before the ICE
 #   mu_own, from it mu_own[last MAR visit] + mu_ref[j] - mu_ref[last MAR visit], and mu_ref
 #   throughout when the ICE is the first post-baseline visit. The covariance is shared
 #   (same_cov), so every strategy keeps Sigma. Imputed value = conditional mean
-#   mu_m + Sigma_mo Sigma_oo^-1 (y_o - mu_o). The control arm is its own reference, so all
+#   mu_m + Sigma_mo Sigma_oo^-1 (y_o - mu_o), over every observed value: as rbmi's impute(),
+#   observed post-ICE values are kept (not imputed), even when they were left out of the fit,
+#   and are conditioned on with the strategy's mean. The control arm is its own reference, so all
 #   strategies impute it under MAR.
 # - ANCOVA per visit by lm: outcome ~ arm + baseline + covariates; trt = arm coefficient; lsm =
 #   colMeans of the visit's design with arm set to control / intervention, times beta (se from
@@ -28,9 +38,9 @@
 # - Jackknife: refit gls (covariance re-estimated) without each participant in turn, re-impute
 #   the rest, re-run the ANCOVA; se = sqrt((n-1)/n sum (est_-i - mean)^2); the point estimate is
 #   the full-data one; normal CI and two-sided p.
-# - Delta: after imputation (a scan under MAR, 2 and 5 under JR, CR, CIR), delta is added to every
-#   imputed value of the intervention arm
-#   (full data and every jackknife sample).
+# - Delta: after imputation (a scan under MAR, 2 and 5 under JR, CR, CIR, 0, 2, 5 for the ICE table),
+#   delta is added to every imputed (originally missing: rbmi's is_missing, never an observed
+#   post-ICE value) value of the intervention arm (full data and every jackknife sample).
 
 suppressPackageStartupMessages({
   library(yaml)
@@ -95,11 +105,25 @@ n <- nrow(pt)
 Y <- matrix(NA_real_, n, nv, dimnames = list(pt$participant, post))
 pr <- raw[raw$visit %in% post & raw$participant %in% pt$participant & !is.na(raw$y), ]
 Y[cbind(match(pr$participant, pt$participant), match(pr$visit, post))] <- pr$y
-ice <- apply(Y, 1, function(y) {
-  obs <- which(!is.na(y))
-  last <- if (length(obs)) max(obs) else 0
-  if (last == nv) NA_integer_ else last + 1L
-})
+own <- rep(NA_character_, n)  # each participant's strategy from an ICE table (NA: no ICE)
+if (is.null(cb$ice)) {
+  ice <- apply(Y, 1, function(y) {
+    obs <- which(!is.na(y))
+    last <- if (length(obs)) max(obs) else 0
+    if (last == nv) NA_integer_ else last + 1L
+  })
+} else {
+  ice_cols <- cb$ice$columns
+  it <- read.csv(file.path(dirname(cb_path), cb$ice$table), colClasses = "character",
+                 na.strings = character(0), check.names = FALSE)
+  it <- data.frame(participant = trimws(it[[ice_cols$participant]]), visit = trimws(it[[ice_cols$visit]]),
+                   own = trimws(it[[ice_cols$strategy]]), stringsAsFactors = FALSE)
+  stopifnot(!anyDuplicated(it$participant), all(it$participant %in% raw$participant),
+            all(it$visit %in% post), all(it$own %in% c("MAR", "JR", "CR", "CIR")))
+  at <- match(pt$participant, it$participant)
+  ice <- match(it$visit, post)[at]
+  own <- it$own[at]
+}
 
 # long grid, participant-major, visit within
 long <- pt[rep(seq_len(n), each = nv), ]
@@ -197,8 +221,9 @@ reml_polish <- function(d, S0) {
   list(beta = cur$beta, S = cur$S)
 }
 
-fit_imp <- function(keep) {
-  d <- long[long$participant %in% pt$participant[keep] & !is.na(long$y), ]
+# drop: participant x visit cells left out of the fit (post-ICE values under a non-MAR strategy)
+fit_imp <- function(keep, drop = matrix(FALSE, n, nv)) {
+  d <- long[long$participant %in% pt$participant[keep] & !is.na(long$y) & !as.vector(t(drop)), ]
   ctl_gls <- glsControl(maxIter = 500, msMaxIter = 500, tolerance = 1e-10, msTol = 1e-12,
                         msVerbose = FALSE, returnObject = FALSE)
   if (nv == 1) {
@@ -224,9 +249,13 @@ fit_imp <- function(keep) {
   list(beta = beta, S = S)
 }
 
+# strategy: one per participant (or one for all); only the missing values are imputed, conditional on
+# every observed one (post-ICE ones included), as rbmi's impute()
 impute_all <- function(par, keep, strategy) {
+  strategies_i <- rep_len(strategy, n)
   Yc <- Y
   for (i in which(keep)) {
+    strategy <- if (is.na(ice[i])) "MAR" else strategies_i[i]
     y <- Y[i, ]
     miss <- is.na(y)
     if (!any(miss)) next
@@ -277,16 +306,31 @@ ancova_all <- function(Yc, keep) {
   out
 }
 
-# as rbmi_reference.R: a delta scan under MAR, two shifts under each other strategy
-strategies <- c("MAR", "JR", "CR", "CIR")
-deltas_of <- function(s) if (s == "MAR") c(0, 1, 2, 3, 4, 5, 6, 8, 10) else c(2, 5)
+# as rbmi_reference.R: a delta scan under MAR, two shifts under JR, CR, CIR, 0, 2, 5 for the ICE table
+strategies <- c("MAR", "JR", "CR", "CIR", if (!is.null(cb$ice)) "ICE table")
+deltas_of <- function(s) switch(s, MAR = c(0, 1, 2, 3, 4, 5, 6, 8, 10), "ICE table" = c(0, 2, 5), c(2, 5))
 analyses <- c(strategies, unlist(lapply(strategies, function(s) paste0(s, "+delta", deltas_of(s)))))
+# each label's strategy per participant (MAR without an ICE) and the cells it leaves out of the fit:
+# every visit from the ICE on under a non-MAR strategy (rbmi's is_mar); labels leaving out the same
+# observed values share their fits
+strategy_of <- lapply(setNames(strategies, strategies), function(s) {
+  ifelse(is.na(ice), "MAR", if (s == "ICE table") own else s)
+})
+drop_of <- lapply(strategy_of, function(st) {
+  outer(ifelse(st == "MAR" | is.na(ice), nv + 1L, ice), seq_len(nv), "<=") & !is.na(Y)
+})
+fit_key <- vapply(drop_of, function(dm) paste0("drop:", paste(which(dm), collapse = ",")), character(1))
+fits_for <- function(keep) {
+  fits <- list()
+  for (k in unique(fit_key)) fits[[k]] <- fit_imp(keep, drop_of[[match(k, fit_key)]])
+  fits
+}
 run_sample <- function(keep) {
-  par <- fit_imp(keep)
+  fits <- fits_for(keep)
   res <- list()
   add <- is.na(Y) & (pt$arm == itv)
   for (s in strategies) {
-    Yc <- impute_all(par, keep, s)
+    Yc <- impute_all(fits[[fit_key[[s]]]], keep, strategy_of[[s]])
     res[[s]] <- ancova_all(Yc, keep)
     for (d in deltas_of(s)) res[[paste0(s, "+delta", d)]] <- ancova_all(Yc + d * add, keep)
   }
@@ -350,10 +394,10 @@ if (length(compare)) {
   imp_path <- sub("\\.csv$", "_imputed.csv", compare)
   if (file.exists(imp_path)) {
     ri <- read.csv(imp_path, stringsAsFactors = FALSE)
-    par <- fit_imp(rep(TRUE, n))
+    fits <- fits_for(rep(TRUE, n))
     worst <- 0
     for (s in strategies) {
-      Yc <- impute_all(par, rep(TRUE, n), s)
+      Yc <- impute_all(fits[[fit_key[[s]]]], rep(TRUE, n), strategy_of[[s]])
       r <- ri[ri$strategy == s, ]
       here <- Yc[cbind(match(r$participant, pt$participant), match(r$visit, post))]
       stopifnot(nrow(r) == n * nv, identical(r$imputed, is.na(Y[cbind(match(r$participant, pt$participant),

@@ -6,7 +6,9 @@
 #
 # Usage: Rscript tests/reference/rbmi_reference.R <codebook.yaml> <out_dir> [outcome] [--stock]
 # Writes <out_dir>/<case>.csv and <out_dir>/<case>_imputed.csv, where <case> is the codebook's
-# parent folder name ("demo" for data/demo). --stock keeps rbmi's own mmrm optimiser settings
+# parent folder name ("demo" for data/demo/dataset.yaml), followed by "_" and the file stem without a
+# leading "dataset_" when the codebook is not named dataset.yaml ("btheb_ice" for
+# cases/btheb/dataset_ice.yaml). --stock keeps rbmi's own mmrm optimiser settings
 # (default: pushed to the REML optimum, see "rbmi" below).
 #
 # The analysis, exactly:
@@ -31,33 +33,51 @@
 #   `visit` to the formula, and a one-level factor cannot be expanded by model.matrix, so the visit
 #   column is given an explicit zero-column contrasts attribute; the model is
 #   then outcome ~ 1 + arm + <baseline> + <covariates> with a 1 x 1 covariance (see below).
-# - Intercurrent events: the ICE visit of a participant is the first visit of the trailing run of
-#   missing post-baseline values (monotone dropout); no ICE if the last post-baseline visit is
-#   observed. Missing values before the ICE (intermittent) are imputed under MAR, as rbmi does for
-#   every visit before the ICE. data_ice = one row per participant with an ICE: participant, ICE
-#   visit, strategy.
+# - Intercurrent events, without a codebook key `ice`: the ICE visit of a participant is the first
+#   visit of the trailing run of missing post-baseline values (monotone dropout); no ICE if the last
+#   post-baseline visit is observed. Missing values before the ICE (intermittent) are imputed under
+#   MAR, as rbmi does for every visit before the ICE. data_ice = one row per participant with an
+#   ICE: participant, ICE visit, strategy.
+# - With a codebook key `ice` (table: a CSV relative to the codebook; columns: {participant, visit,
+#   strategy} naming its columns; one row per participant; visit a post-baseline visit; strategy MAR,
+#   JR, CR or CIR; cells trimmed; every listed participant a randomised one of the trial table;
+#   those outside the analysed set, e.g. without a baseline value, are skipped): only the listed participants have an ICE, at the listed visit;
+#   every other missing value (unlisted participants, and listed ones before their ICE visit) is MAR.
+#   data_ice = the table's rows. rbmi then (draws.R get_mmrm_sample -> longData$get_data(mnar.rm =
+#   TRUE), is_mar = visit < ICE visit for a non-MAR strategy, all TRUE for MAR) leaves every value at
+#   or after the ICE visit of a participant with a non-MAR strategy out of the imputation model fit
+#   (full data and every jackknife fit; observed ones included), and keeps them under MAR. Such
+#   observed post-ICE values are NOT imputed: impute() conditions on the participant's original
+#   outcomes (longData$values), so they stay as observed in the completed data and in the
+#   analysis, and enter the conditional mean of the participant's missing values with the
+#   strategy's mean vector (see "rbmi's strategies"). A participant with nothing missing is not
+#   imputed at all; its post-ICE values only leave the fit.
 # - Strategies: the whole procedure (draws, impute, analyse, pool) once for each of MAR, JR, CR,
 #   CIR; the strategy applies to every participant with an ICE in both arms; references =
 #   c(control = control, intervention = control) (the control arm imputes under MAR whatever the
-#   strategy).
+#   strategy, but a non-MAR strategy still takes its post-ICE values out of the fit). With an ICE
+#   table, also once with each listed participant's own strategy (data_ice strategy column from
+#   the table), rows with strategy "ICE table".
 # - Analysis: rbmi::ancova at every post-baseline visit, outcome ~ arm + <baseline> + <covariates>
 #   (lm), weights = "counterfactual" (rbmi's default; lsm = mean over that visit's rows of the
 #   design row with arm fixed to ref/alt); trt = the arm coefficient (intervention - control),
 #   lsm_ref = control, lsm_alt = intervention. pool(): jackknife pooling, point = full-data
 #   estimate, se = sqrt((n-1)/n * sum((est_-i - mean(est_-i))^2)), normal 95% CI and two-sided p.
-# - Delta adjustment (MAR imputation): delta_template(), delta = delta_value for every missing
-#   (imputed) value of the intervention arm (is_missing, any post-baseline visit, including
-#   intermittent ones), 0 otherwise, for delta_value in 0, 1, 2, 3, 4, 5, 6, 8, 10 outcome units;
-#   analyse(..., delta = ) adds it after imputation in the full-data and in every jackknife sample.
-#   Rows with strategy "MAR+delta".
+# - Delta adjustment: delta_template(), delta = delta_value for every missing (imputed) value of the
+#   intervention arm (is_missing, any post-baseline visit, including intermittent ones; observed
+#   post-ICE values have is_missing = FALSE, is_post_ice = TRUE, so they never get a delta), 0
+#   otherwise; analyse(..., delta = ) adds it after imputation in the full-data and in every
+#   jackknife sample. delta_value in 0, 1, 2, 3, 4, 5, 6, 8, 10 outcome units under MAR, 2 and 5
+#   under JR, CR, CIR, 0, 2 and 5 for the ICE table; rows with strategy "<strategy>+delta".
 # - rbmi's strategies (strategies.R, impute.R), per participant with an ICE: mean vectors over the
 #   post-baseline visits from the participant's own design row with its own arm (mu_own) and with
 #   arm = control (mu_ref, arm:visit terms included); MAR: mu_own; JR: mu_own before the ICE,
 #   mu_ref from it; CR: mu_ref at every visit (also before the ICE); CIR: mu_own before the ICE,
 #   mu_own[last pre-ICE visit] + mu_ref[j] - mu_ref[last pre-ICE visit] from it; JR and CIR
 #   with the ICE at the first post-baseline visit = mu_ref throughout (= CR). same_cov = TRUE keeps
-#   one Sigma for every strategy. Imputed = mu_m + Sigma_mo Sigma_oo^-1 (y_o - mu_o), unbounded.
-# - <case>.csv columns: strategy, delta (empty except MAR+delta), visit, quantity (estimate, se,
+#   one Sigma for every strategy. Imputed = mu_m + Sigma_mo Sigma_oo^-1 (y_o - mu_o), unbounded
+#   (y_o: every observed value, post-ICE ones included).
+# - <case>.csv columns: strategy, delta (empty except for "+delta" rows), visit, quantity (estimate, se,
 #   ci_low, ci_high, p for trt; lsm_ref, lsm_ref_se, lsm_alt, lsm_alt_se from the same pooling),
 #   value (%.17g).
 # - <case>_imputed.csv: per strategy the full-data conditional-mean completed data (the first
@@ -81,6 +101,8 @@ cb <- io$cb
 tab <- io$tab
 
 case <- basename(dirname(normalizePath(cb_path)))
+stem <- tools::file_path_sans_ext(basename(cb_path))
+if (stem != "dataset") case <- paste0(case, "_", sub("^dataset_", "", stem))
 key <- if (length(args) > 2) args[3] else names(cb$outcomes)[vapply(cb$outcomes, function(o) identical(o$transform, "none"), logical(1))][1]
 spec <- cb$outcomes[[key]]
 column <- if (is.null(spec$column)) key else spec$column
@@ -138,15 +160,31 @@ if (length(post) == 1) {
 }
 
 # ---- intercurrent events ----------------------------------------------------------------------
-ice_of <- function(y) {
-  obs <- which(!is.na(y))
-  last <- if (length(obs)) max(obs) else 0
-  if (last == length(y)) NA_integer_ else last + 1L
+if (is.null(cb$ice)) {
+  ice_of <- function(y) {
+    obs <- which(!is.na(y))
+    last <- if (length(obs)) max(obs) else 0
+    if (last == length(y)) NA_integer_ else last + 1L
+  }
+  ice_idx <- tapply(long[[key]], long$participant, ice_of)
+  ice_ids <- names(ice_idx)[!is.na(ice_idx)]
+  ice_base <- data.frame(participant = factor(ice_ids, levels = levels(long$participant)),
+                         visit = post[ice_idx[ice_ids]], stringsAsFactors = FALSE)
+} else {
+  # the codebook's ICE table: its participants only, at its visit, with its strategy
+  ice_cols <- cb$ice$columns
+  it <- read.csv(file.path(dirname(cb_path), cb$ice$table), colClasses = "character",
+                 na.strings = character(0), check.names = FALSE)
+  it <- data.frame(participant = trimws(it[[ice_cols$participant]]), visit = trimws(it[[ice_cols$visit]]),
+                   own = trimws(it[[ice_cols$strategy]]), stringsAsFactors = FALSE)
+  stopifnot(!anyDuplicated(it$participant), all(it$participant %in% raw$participant),
+            all(it$visit %in% post), all(it$own %in% c("MAR", "JR", "CR", "CIR")))
+  it <- it[it$participant %in% pt$participant, ]
+  it <- it[order(it$participant), ]
+  ice_base <- data.frame(participant = factor(it$participant, levels = levels(long$participant)),
+                         visit = it$visit, stringsAsFactors = FALSE)
+  ice_own <- it$own
 }
-ice_idx <- tapply(long[[key]], long$participant, ice_of)
-ice_ids <- names(ice_idx)[!is.na(ice_idx)]
-ice_base <- data.frame(participant = factor(ice_ids, levels = levels(long$participant)),
-                       visit = post[ice_idx[ice_ids]], stringsAsFactors = FALSE)
 
 # ---- rbmi -------------------------------------------------------------------------------------
 # rbmi calls mmrm::mmrm with mmrm's default optimiser settings, which stop ~1e-4 short of the REML
@@ -228,9 +266,9 @@ add_pool <- function(pl, strategy, delta = NA) {
 }
 imputed <- list()
 
-for (strategy in c("MAR", "JR", "CR", "CIR")) {
+for (strategy in c("MAR", "JR", "CR", "CIR", if (!is.null(cb$ice)) "ICE table")) {
   data_ice <- ice_base
-  data_ice$strategy <- rep(strategy, nrow(data_ice))
+  data_ice$strategy <- if (strategy == "ICE table") ice_own else rep(strategy, nrow(data_ice))
   dr <- quiet_visit(draws(data = long, data_ice = data_ice, vars = vars, method = method, quiet = TRUE))
   if (strategy == "MAR") {
     cat("rbmi imputation model:", deparse(dr$formula, width.cutoff = 500), "\n")
@@ -248,9 +286,10 @@ for (strategy in c("MAR", "JR", "CR", "CIR")) {
                                     visit = as.character(full$visit), value = full[[key]],
                                     imputed = was_na, stringsAsFactors = FALSE)
 
-  # delta on the intervention arm's imputed values: a scan under MAR, two shifts under each other strategy
+  # delta on the intervention arm's imputed values: a scan under MAR, 0, 2, 5 for the ICE table, 2 and 5
+  # under JR, CR, CIR
   tmpl <- delta_template(imp)
-  for (d in if (strategy == "MAR") c(0, 1, 2, 3, 4, 5, 6, 8, 10) else c(2, 5)) {
+  for (d in switch(strategy, MAR = c(0, 1, 2, 3, 4, 5, 6, 8, 10), "ICE table" = c(0, 2, 5), c(2, 5))) {
     dd <- tmpl
     dd$delta <- (dd$arm == itv) * dd$is_missing * d
     an_d <- analyse(imp, ancova, delta = dd[, c("participant", "visit", "delta")], vars = vars_an,

@@ -19,6 +19,7 @@ def load_codebook(path):
 
 CODEBOOK = load_codebook(config["dataset"])
 TABLE = str(CODEBOOK.table)
+ICE_TABLE = [str(CODEBOOK.ice.table)] if CODEBOOK.ice is not None else []
 OUTCOMES = [o.key for o in CODEBOOK.outcomes]
 FORMATS = config["figures"]["formats"]
 ENV = "../envs/pnitrial.yaml"
@@ -178,7 +179,7 @@ def panel_summary_inputs():
 
 def intermediate_outputs():
     """Validated data and per-model results: in the manifest, so an edited or damaged one is caught."""
-    files = ["results/data/long.csv", "results/data/meta.json"]
+    files = ["results/data/long.csv", "results/data/meta.json", "results/data/ice.csv"]
     files += expand("results/models/{outcome}.json", outcome=OUTCOMES)
     if PANEL_TABLE is not None:
         files += [

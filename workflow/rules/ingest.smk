@@ -2,9 +2,11 @@ rule validate_data:
     input:
         codebook=config["dataset"],
         table=TABLE,
+        ice=ICE_TABLE,
     output:
         frame="results/data/long.csv",
         meta="results/data/meta.json",
+        ice="results/data/ice.csv",
         lod=report(
             "results/tables/lod_counts.csv",
             caption="../report/lod_counts.rst",

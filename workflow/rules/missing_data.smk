@@ -4,6 +4,7 @@ rule missing_data:
     input:
         frame="results/data/long.csv",
         meta="results/data/meta.json",
+        ice="results/data/ice.csv",
     output:
         effects=report(
             "results/tables/missing_data.csv",
@@ -38,6 +39,7 @@ rule missing_data:
         delta_sd=config["missing_data"]["delta_sd"],
         delta=config["missing_data"]["delta"],
         max_participants=config["missing_data"]["max_participants"],
+        ice_table=CODEBOOK.ice is not None,
         alpha=config["inference"]["alpha"],
         covariance_fallback=config["model"]["covariance_fallback"],
         stem=lambda wildcards, output: os.path.splitext(output.figures[0])[0],

@@ -10,6 +10,7 @@ steps.missing_data(
     alpha=snakemake.params.alpha,
     structures=("us", *snakemake.params.covariance_fallback),
     max_participants=snakemake.params.max_participants,
+    ice_path=snakemake.input.ice if snakemake.params.ice_table else None,
     out={"effects": snakemake.output.effects, "tipping": snakemake.output.tipping},
     stem=snakemake.params.stem,
     formats=tuple(snakemake.params.formats),

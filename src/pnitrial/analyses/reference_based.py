@@ -13,7 +13,7 @@ A delta added to the intervention arm's imputed values gives the tipping point u
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from pnitrial.models.design import covariate_columns, trial_rows
 from pnitrial.models.mmrm import RepeatedData, fit_mmrm
 
 STRATEGIES = ("MAR", "JR", "CR", "CIR")
+TABLE_LABEL = "ICE table"  # each participant's own strategy from the codebook's intercurrent-event table
 COLUMNS = [
     "outcome",
     "family",
@@ -79,6 +80,7 @@ class ImputationData:
     visits: tuple[str, ...]  # the post-baseline visits
     ice: np.ndarray  # (m,) index of the ICE visit, T when there is none
     n_without_baseline: int  # randomised participants left out: no baseline value or covariate
+    own_strategy: np.ndarray | None = None  # (m,) each participant's strategy from an ICE table ("" for none)
 
     @property
     def m(self) -> int:
@@ -103,7 +105,7 @@ def first_of_trailing_missing(observed: np.ndarray) -> np.ndarray:
     return last + 1
 
 
-def imputation_data(frame: pd.DataFrame, meta: Trial, key: str) -> ImputationData:
+def imputation_data(frame: pd.DataFrame, meta: Trial, key: str, ice: pd.DataFrame | None = None) -> ImputationData:
     """The randomised participants of one outcome with a baseline value, in rbmi's layout.
 
     Parameters
@@ -114,6 +116,10 @@ def imputation_data(frame: pd.DataFrame, meta: Trial, key: str) -> ImputationDat
         The trial.
     key : str
         The outcome.
+    ice : DataFrame, optional
+        An intercurrent-event table (``pid``, ``visit``, ``strategy``; `pnitrial.data.ice.read_ice`):
+        only its participants have an event, at its visit. Without it, a participant's event is the
+        first visit of a trailing run of missing values.
 
     Returns
     -------
@@ -141,8 +147,15 @@ def imputation_data(frame: pd.DataFrame, meta: Trial, key: str) -> ImputationDat
     baseline = o.model_scale(base["value"].to_numpy(dtype=float))
     Z = np.column_stack([baseline, *ccols])
     arm = (base["role"] == "intervention").to_numpy(dtype=float)
-    ice = first_of_trailing_missing(np.isfinite(Y))
-    return ImputationData(Y, arm, Z, later, ice, everyone - len(base))
+    if ice is None:
+        return ImputationData(Y, arm, Z, later, first_of_trailing_missing(np.isfinite(Y)), everyone - len(base))
+    table = ice.drop_duplicates("pid").set_index("pid")
+    listed = base.index.isin(table.index)
+    at = np.full(len(base), len(later))
+    at[listed] = [later.index(v) for v in table.loc[base.index[listed], "visit"]]
+    own = np.full(len(base), "", dtype=object)
+    own[listed] = table.loc[base.index[listed], "strategy"].to_numpy()
+    return ImputationData(Y, arm, Z, later, at, everyone - len(base), own)
 
 
 def _design(arm: np.ndarray, Z: np.ndarray, T: int) -> np.ndarray:
@@ -238,6 +251,15 @@ def strategy_means(mu_own: np.ndarray, mu_ref: np.ndarray, ice: np.ndarray, stra
     raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
 
 
+def participant_means(mu_own: np.ndarray, mu_ref: np.ndarray, ice: np.ndarray, strategy: np.ndarray) -> np.ndarray:
+    """`strategy_means` with each participant's own strategy (rbmi's ``data_ice``)."""
+    out = mu_own.copy()
+    for s in np.unique(strategy):
+        rows = strategy == s
+        out[rows] = strategy_means(mu_own[rows], mu_ref[rows], ice[rows], str(s))
+    return out
+
+
 def conditional_mean_imputation(Y: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Missing values replaced by their mean given the observed ones (Wolbers et al. 2022, Pharm Stat 21:1246).
 
@@ -279,25 +301,37 @@ def _ancova_rows(arm: np.ndarray, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class _Replicate:
-    """One fit (all participants or one left out): per strategy the effect and control LS mean per visit."""
+    """One fit (all participants or one left out): per label the effect and control LS mean per visit."""
 
-    effect: dict[str, np.ndarray]  # strategy -> (T,)
-    lsm: dict[str, np.ndarray]  # strategy -> (T,) control arm's least-squares mean
-    slope: np.ndarray  # (T,) change of the MAR effect per unit delta on the intervention arm's imputed values
-    lsm_slope: np.ndarray
+    effect: dict[str, np.ndarray]  # label -> (T,)
+    lsm: dict[str, np.ndarray]  # label -> (T,) control arm's least-squares mean
+    slope: dict[
+        str, np.ndarray
+    ]  # label -> (T,) change of the effect per unit delta on the intervention arm's imputed values
+    lsm_slope: dict[str, np.ndarray]
+
+    def merged(self, other: _Replicate) -> _Replicate:
+        return _Replicate(
+            {**self.effect, **other.effect},
+            {**self.lsm, **other.lsm},
+            {**self.slope, **other.slope},
+            {**self.lsm_slope, **other.lsm_slope},
+        )
 
 
-def _replicate(d: ImputationData, keep: np.ndarray, model: ImputationModel, strategies) -> _Replicate:
+def _replicate(d: ImputationData, keep: np.ndarray, model: ImputationModel, labels: dict) -> _Replicate:
+    """Impute under every label's per-participant strategies and run the ANCOVA at each visit."""
     Y, arm, Z, ice = d.Y[keep], d.arm[keep], d.Z[keep], d.ice[keep]
     X_own, X_ref = _design(arm, Z, d.T), _design(np.zeros_like(arm), Z, d.T)
     mu_own, mu_ref = X_own @ model.beta, X_ref @ model.beta
     r_trt, r_ref = _ancova_rows(arm, Z)
     effect, lsm = {}, {}
-    for s in strategies:
-        filled = conditional_mean_imputation(Y, strategy_means(mu_own, mu_ref, ice, s), model.sigma)
-        effect[s], lsm[s] = r_trt @ filled, r_ref @ filled
+    for label, strategy in labels.items():
+        filled = conditional_mean_imputation(Y, participant_means(mu_own, mu_ref, ice, strategy[keep]), model.sigma)
+        effect[label], lsm[label] = r_trt @ filled, r_ref @ filled
     shifted = (~np.isfinite(Y)) * arm[:, None]  # a delta on the intervention arm's imputed values
-    return _Replicate(effect, lsm, r_trt @ shifted, r_ref @ shifted)
+    slope, lsm_slope = r_trt @ shifted, r_ref @ shifted
+    return _Replicate(effect, lsm, dict.fromkeys(labels, slope), dict.fromkeys(labels, lsm_slope))
 
 
 def _jackknife(d: ImputationData, strategies, structures) -> tuple[ImputationModel, _Replicate, list, list[str]]:
@@ -375,6 +409,7 @@ def reference_based(
     alpha: float = 0.05,
     structures: tuple[str, ...] = ("us", "toeph", "ar1h", "cs"),
     shifts_toward_null: tuple[float, ...] = (),
+    ice: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference-based conditional mean imputation of one outcome under each strategy, jackknife SEs.
 
@@ -398,6 +433,9 @@ def reference_based(
     shifts_toward_null : tuple of float, optional
         More deltas, their magnitudes taken in the direction that shrinks the first strategy's
         effect at the last visit (a tipping-point grid).
+    ice : DataFrame, optional
+        An intercurrent-event table (`imputation_data`): its participants' events and their own
+        strategies, reported as the strategy ``ICE table`` beside the global ones.
 
     Returns
     -------
@@ -421,26 +459,47 @@ def reference_based(
           JR    w8     -1.84 0.43
     """
     o = meta.outcome(key)
-    d = imputation_data(frame, meta, key)
-    full_model, full, loo, notes = _jackknife(d, strategies, structures)
-    z = stats.norm.ppf(1 - alpha / 2)
+    d = imputation_data(frame, meta, key, ice)
     has_ice = d.ice < d.T
+    # each label's strategy per participant; participants without an event are missing at random
+    labels = {s: np.where(has_ice, s, "MAR").astype(object) for s in strategies}
+    if d.own_strategy is not None and has_ice.any():
+        labels[TABLE_LABEL] = np.where(has_ice, d.own_strategy, "MAR").astype(object)
+    # values observed at or after an event leave the imputation model, and are imputed, under a
+    # reference-based strategy; under MAR they stay (rbmi): labels with the same data share their fits
+    after = np.arange(d.T)[None, :] >= d.ice[:, None]
+    groups: dict[bytes, tuple[np.ndarray, dict]] = {}
+    for label, strategy in labels.items():
+        drop = after & (strategy != "MAR")[:, None] & np.isfinite(d.Y)
+        groups.setdefault(drop.tobytes(), (drop, {}))[1][label] = strategy
+    empty = _Replicate({}, {}, {}, {})
+    full, loo, structures_used, notes, imputed = empty, [empty] * d.m, [], [], {}
+    for drop, group in groups.values():
+        dg = replace(d, Y=np.where(drop, np.nan, d.Y))
+        model, f, replicates, n = _jackknife(dg, group, structures)
+        structures_used.append(model.structure)
+        notes += n
+        full = full.merged(f)
+        loo = [a.merged(r) for a, r in zip(loo, replicates, strict=True)]
+        imputed.update(dict.fromkeys(group, ~np.isfinite(dg.Y)))
+    covariance = "/".join(dict.fromkeys(structures_used))
+    z = stats.norm.ppf(1 - alpha / 2)
     base = {
         "outcome": key,
         "family": o.family,
         "n_participants": d.m,
         "n_ice_intervention": int((has_ice & (d.arm == 1)).sum()),
         "n_ice_control": int((has_ice & (d.arm == 0)).sum()),
-        "covariance": full_model.structure,
+        "covariance": covariance,
         "scale": "model",
         "status": "ok",
     }
     for note in notes:
         log.warning("%s reference-based imputation: %s", key, note)
-    missing = ~np.isfinite(d.Y)
     rows = []
 
     def add(strategy, delta, est, est_j, lsm, lsm_j):
+        missing = imputed[strategy.removesuffix("+delta")]
         se, lsm_se = jackknife_se(est_j), jackknife_se(lsm_j)
         alt, alt_j = lsm + est, lsm_j + est_j
         alt_se = jackknife_se(alt_j)
@@ -470,17 +529,18 @@ def reference_based(
 
     # every strategy's effect and each jackknife replicate are linear in a delta added to the
     # intervention arm's imputed values, with a slope that does not depend on the strategy
-    b, b_j = full.slope, np.array([r.slope for r in loo])
-    lb, lb_j = full.lsm_slope, np.array([r.lsm_slope for r in loo])
     if shifts_toward_null:
-        first = full.effect[strategies[0]]
-        worse = -np.sign(first[-1] * b[-1]) if b[-1] else -np.sign(first[-1])
+        first = next(iter(labels))
+        a0, b0 = full.effect[first][-1], full.slope[first][-1]
+        worse = -np.sign(a0 * b0) if b0 else -np.sign(a0)
         deltas = tuple(deltas) + tuple(abs(x) * (worse or 1.0) for x in shifts_toward_null)
     tips = []
     arm_label = meta.arms["intervention"]
-    for s in strategies:
+    for s in labels:
         a, a_j = full.effect[s], np.array([r.effect[s] for r in loo])
         la, la_j = full.lsm[s], np.array([r.lsm[s] for r in loo])
+        b, b_j = full.slope[s], np.array([r.slope[s] for r in loo])
+        lb, lb_j = full.lsm_slope[s], np.array([r.lsm_slope[s] for r in loo])
         add(s, math.nan, a, a_j, la, la_j)
         for delta in deltas:
             add(f"{s}+delta", float(delta), a + b * delta, a_j + b_j * delta, la + lb * delta, la_j + lb_j * delta)
@@ -522,6 +582,7 @@ def missing_data_analysis(
     alpha: float = 0.05,
     structures: tuple[str, ...] = ("us", "toeph", "ar1h", "cs"),
     max_participants: int = 2000,
+    ice: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`reference_based` for every outcome; deltas in units of the pooled baseline SD; failures as rows.
 
@@ -548,6 +609,8 @@ def missing_data_analysis(
     max_participants : int, optional
         Above this many participants the outcome is not analysed (a row says so): the jackknife
         refits the MMRM once per participant.
+    ice : DataFrame, optional
+        The codebook's intercurrent-event table (`pnitrial.data.ice.read_ice`), for every outcome.
 
     Returns
     -------
@@ -587,7 +650,7 @@ def missing_data_analysis(
                     f"missing_data.max_participants is {max_participants})"
                 )
             eff, tip = reference_based(
-                frame, meta, o.key, strategies, tuple(delta), alpha, structures, shifts_toward_null=toward
+                frame, meta, o.key, strategies, tuple(delta), alpha, structures, shifts_toward_null=toward, ice=ice
             )
         except Exception as exc:  # noqa: BLE001 - a failed analysis is a row
             status = str(exc) if isinstance(exc, _TooMany) else failure_status(exc)

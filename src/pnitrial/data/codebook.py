@@ -117,6 +117,22 @@ class Panel:
 
 
 @dataclass(frozen=True)
+class IceSpec:
+    """Where a codebook's intercurrent-event table is and which of its columns hold what.
+
+    Examples
+    --------
+    >>> IceSpec(Path("ice.csv"), "id", "visit", "strategy").table.name
+    'ice.csv'
+    """
+
+    table: Path
+    participant: str
+    visit: str
+    strategy: str
+
+
+@dataclass(frozen=True)
 class Codebook:
     """A validated dataset codebook: where the trial table is and what its columns mean.
 
@@ -148,6 +164,8 @@ class Codebook:
         A panel of many analytes in a wide table.
     enrolled : int, optional
         Patients assessed for eligibility (codebook key ``enrolled``), None when not given.
+    ice : IceSpec, optional
+        The intercurrent-event table (codebook key ``ice``), None when not given.
 
     Examples
     --------
@@ -174,6 +192,7 @@ class Codebook:
     visit_times: dict[str, float] = field(default_factory=dict)
     panel: Panel | None = None
     enrolled: int | None = None  # assessed for eligibility (CONSORT enrolment); the table is checked against it
+    ice: IceSpec | None = None
 
     @property
     def baseline(self) -> str:
@@ -480,4 +499,5 @@ def load_codebook(path: str | Path) -> Codebook:
         visit_times=dict(times),
         panel=panel,
         enrolled=int(raw["enrolled"]) if "enrolled" in raw else None,
+        ice=IceSpec(path.parent / raw["ice"]["table"], **raw["ice"]["columns"]) if "ice" in raw else None,
     )

@@ -50,6 +50,20 @@ def covariate_kind(cells: pd.Series) -> dict:
     return {"type": "categorical", "levels": sorted(set(present.tolist()))}
 
 
+def pseudonyms(cb: Codebook, table: pd.DataFrame) -> dict[str, int]:
+    """The pseudonymised code of every participant of the trial table: 1, 2, ... in order of first appearance.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> cb = Codebook(Path("d.yaml"), Path("t.csv"), "demo", "id", "arm", "visit", "A", "B", None, ("pre",), (), ())
+    >>> pseudonyms(cb, pd.DataFrame({"id": ["p2", "p2 ", "p1"]}))
+    {'p2': 1, 'p1': 2}
+    """
+    uniques = pd.unique(table[cb.participant].str.strip())
+    return {str(u): i + 1 for i, u in enumerate(uniques)}
+
+
 def base_rows(cb: Codebook, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Pseudonymised participant code, role, visit and covariates of every row of a validated table.
 
@@ -84,8 +98,7 @@ def base_rows(cb: Codebook, table: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     >>> kinds
     {'age': {'type': 'numeric'}}
     """
-    pid_raw = table[cb.participant].str.strip()
-    pid = pd.Series(pd.factorize(pid_raw)[0] + 1, index=table.index)
+    pid = table[cb.participant].str.strip().map(pseudonyms(cb, table))
     role = (
         table[cb.arm]
         .str.strip()

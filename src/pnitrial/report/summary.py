@@ -463,7 +463,7 @@ def _missing_data_summary(effects_path: str, tipping_path: str, meta: Trial) -> 
     """Each outcome's effect at the last visit under every strategy, and its MAR tipping point."""
     eff = pd.read_csv(effects_path, dtype={"visit": str})
     tips = pd.read_csv(tipping_path, dtype={"visit": str})
-    strategies = [s for s in ("MAR", "JR", "CR", "CIR") if (eff["strategy"] == s).any()]
+    strategies = [s for s in ("ICE table", "MAR", "JR", "CR", "CIR") if (eff["strategy"] == s).any()]
     rows = []
     for o in meta.outcomes:
         sub = eff[(eff["outcome"] == o.key) & (eff["scale"] == ("ratio" if o.is_log else "model"))]

@@ -17,6 +17,7 @@ STRATEGY_STYLE = {  # colour and marker per strategy, readable in grey scale too
     "JR": ("#762a83", "s"),
     "CR": ("#e08214", "^"),
     "CIR": ("#2166ac", "D"),
+    "ICE table": ("black", "x"),
 }
 
 
@@ -66,7 +67,7 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
     ncol = min(4, len(outs))
     nrow = math.ceil(len(outs) / ncol)
     fig, axes = plt.subplots(
-        nrow, ncol, figsize=(2.7 * ncol + 0.4, 2.3 * nrow + 0.9), layout="constrained", squeeze=False
+        nrow, ncol, figsize=(max(6.0, 2.7 * ncol + 0.4), 2.3 * nrow + 1.1), layout="constrained", squeeze=False
     )
     for ax in axes.ravel()[len(outs) :]:
         ax.axis("off")
@@ -129,8 +130,8 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7, frameon=False)
     arm = meta.arms["intervention"]
     fig.suptitle(
-        f"Effect at the last visit as \u03b4 is added to the {arm} arm's imputed values "
-        f"({100 * (1 - alpha):.0f}% CI: shaded for {strategies[0]}, dashed for the others)",
+        f"Effect at the last visit as \u03b4 is added to the {arm} arm's imputed values\n"
+        f"{100 * (1 - alpha):.0f}% CI: shaded for {strategies[0]}, dashed for the others",
         fontsize=8,
     )
     return fig
