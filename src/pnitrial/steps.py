@@ -433,8 +433,12 @@ def missing_data(
     dpi: int,
     max_participants: int = 2000,
     ice_path: str | None = None,
+    outcome_stems: dict[str, str] | None = None,
 ) -> None:
-    """Reference-based imputation under each strategy (and an ICE table's), tipping points, and the figure."""
+    """Reference-based imputation under each strategy (and an ICE table's), tipping points, the figures.
+
+    The figure at `stem` has a panel per outcome; `outcome_stems` (outcome -> stem) adds one per outcome.
+    """
     from pnitrial.analyses.reference_based import missing_data_analysis
     from pnitrial.report.figures import style
     from pnitrial.report.figures.missing_data import tipping_point_figure
@@ -448,6 +452,10 @@ def missing_data(
     tipping = write_csv(tipping, out["tipping"])
     make = lambda: tipping_point_figure(effects, tipping, meta, alpha)  # noqa: E731
     style.save_or_explain(make, "Tipping point", stem, formats, dpi)
+    for key, outcome_stem in (outcome_stems or {}).items():
+        mine = effects[effects["outcome"] == key]
+        make = lambda mine=mine: tipping_point_figure(mine, tipping, meta, alpha)  # noqa: E731
+        style.save_or_explain(make, f"{meta.outcome(key).label} tipping point", outcome_stem, formats, dpi)
     for status in sorted(set(effects["status"].dropna()) - {"ok"}):
         log.warning("reference-based imputation: %s", status)
 

@@ -205,3 +205,21 @@ def test_layout_check_names_overlapping_texts_in_the_log(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="pnitrial"):
         style.save(fig, tmp_path / "crowded", ("png",), 50)
     assert "figure crowded: 'IL-6 ratio' overlaps 'TNF-\u03b1 ratio'" in caplog.text
+
+
+def test_tipping_point_figure_merges_coinciding_strategies_and_titles_the_tipping_point(tmp_path):
+    from pnitrial.analyses.reference_based import missing_data_analysis
+    from pnitrial.report.figures.missing_data import tipping_point_figure
+
+    frame, meta = build_long_frame(load_codebook(DEMO / "dataset.yaml"))
+    meta = meta.with_outcomes(tuple(o for o in meta.outcomes if o.key in ("il6", "bdi")))
+    effects, tipping = missing_data_analysis(frame, meta, delta_sd=(0.0, 0.5, 1.0))
+    # one post-baseline visit: JR, CR and CIR impute the same values, so they are one line
+    fig, problems = _saved(tipping_point_figure(effects[effects["outcome"] == "il6"], tipping, meta), tmp_path)
+    assert problems == []
+    assert len([ax for ax in fig.axes if ax.axison]) == 1  # the per-outcome figure: one panel
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["MAR", "JR = CR = CIR"]
+    tip = tipping[(tipping["outcome"] == "il6") & (tipping["strategy"] == "MAR")]["tipping_delta_sd"].iloc[0]
+    assert fig.axes[0].get_title() == f"Salivary IL-6 (post)\nMAR tips at \u03b4 = {tip:.2f} SD"
+    fig, problems = _saved(tipping_point_figure(effects, tipping, meta), tmp_path)
+    assert problems == [] and len([ax for ax in fig.axes if ax.axison]) == 2

@@ -161,6 +161,11 @@ def missing_data_outputs():
             "results/tables/missing_data.csv",
             "results/tables/tipping_point.csv",
             *expand("results/figures/tipping_point.{ext}", ext=FORMATS),
+            *expand(
+                "results/figures/tipping_point/{outcome}.{ext}",
+                outcome=OUTCOMES,
+                ext=FORMATS,
+            ),
         ]
     return []
 

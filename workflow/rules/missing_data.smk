@@ -24,6 +24,12 @@ rule missing_data:
             category="Figures",
             subcategory="Missing data",
         ),
+        outcome_figures=report(
+            expand("results/figures/tipping_point/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS),
+            caption="../report/tipping_point_figure.rst",
+            category="Figures",
+            subcategory="Missing data",
+        ),
     log:
         "results/logs/missing_data.log",
     benchmark:
@@ -43,6 +49,10 @@ rule missing_data:
         alpha=config["inference"]["alpha"],
         covariance_fallback=config["model"]["covariance_fallback"],
         stem=lambda wildcards, output: os.path.splitext(output.figures[0])[0],
+        outcome_stems=lambda wildcards, output: {
+            outcome: os.path.splitext(path)[0]
+            for outcome, path in zip(OUTCOMES, output.outcome_figures[:: len(FORMATS)])
+        },
         formats=FORMATS,
         dpi=config["figures"]["dpi"],
     script:

@@ -13,6 +13,7 @@ steps.missing_data(
     ice_path=snakemake.input.ice if snakemake.params.ice_table else None,
     out={"effects": snakemake.output.effects, "tipping": snakemake.output.tipping},
     stem=snakemake.params.stem,
+    outcome_stems=dict(snakemake.params.outcome_stems),
     formats=tuple(snakemake.params.formats),
     dpi=snakemake.params.dpi,
 )

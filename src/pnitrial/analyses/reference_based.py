@@ -334,22 +334,27 @@ def _replicate(d: ImputationData, keep: np.ndarray, model: ImputationModel, labe
     return _Replicate(effect, lsm, dict.fromkeys(labels, slope), dict.fromkeys(labels, lsm_slope))
 
 
-def _jackknife(d: ImputationData, strategies, structures) -> tuple[ImputationModel, _Replicate, list, list[str]]:
+def _jackknife(
+    d: ImputationData, drop: np.ndarray, strategies, structures
+) -> tuple[ImputationModel, _Replicate, list, list[str]]:
     """The full-data fit and every leave-one-out refit, all with one covariance structure.
 
-    A structure is used only when the full data and every replicate converge with it; otherwise
-    the next one is tried, so that the jackknife never mixes structures.
+    The model is fitted without the values in `drop` (observed after an event under a
+    reference-based strategy); the imputation still conditions on them, as rbmi does. A structure
+    is used only when the full data and every replicate converge with it; otherwise the next one
+    is tried, so that the jackknife never mixes structures.
     """
+    fitted = replace(d, Y=np.where(drop, np.nan, d.Y)) if drop.any() else d
     everyone = np.ones(d.m, dtype=bool)
     notes, last = [], None
     for k, structure in enumerate(structures):
         try:
-            full_model = fit_imputation_model(d, everyone, (structure,))
+            full_model = fit_imputation_model(fitted, everyone, (structure,))
             loo = []
             for j in range(d.m):
                 keep = everyone.copy()
                 keep[j] = False
-                model = fit_imputation_model(d, keep, (full_model.structure,), start=full_model)
+                model = fit_imputation_model(fitted, keep, (full_model.structure,), start=full_model)
                 loo.append(_replicate(d, keep, model, strategies))
         except ValueError as exc:
             last = exc
@@ -465,23 +470,22 @@ def reference_based(
     labels = {s: np.where(has_ice, s, "MAR").astype(object) for s in strategies}
     if d.own_strategy is not None and has_ice.any():
         labels[TABLE_LABEL] = np.where(has_ice, d.own_strategy, "MAR").astype(object)
-    # values observed at or after an event leave the imputation model, and are imputed, under a
-    # reference-based strategy; under MAR they stay (rbmi): labels with the same data share their fits
+    # values observed at or after an event leave the imputation model under a reference-based
+    # strategy but stay in the data, conditioned on and analysed (rbmi); only missing values are
+    # imputed and shifted by a delta. Labels that drop the same values share their fits.
     after = np.arange(d.T)[None, :] >= d.ice[:, None]
     groups: dict[bytes, tuple[np.ndarray, dict]] = {}
     for label, strategy in labels.items():
         drop = after & (strategy != "MAR")[:, None] & np.isfinite(d.Y)
         groups.setdefault(drop.tobytes(), (drop, {}))[1][label] = strategy
     empty = _Replicate({}, {}, {}, {})
-    full, loo, structures_used, notes, imputed = empty, [empty] * d.m, [], [], {}
+    full, loo, structures_used, notes = empty, [empty] * d.m, [], []
     for drop, group in groups.values():
-        dg = replace(d, Y=np.where(drop, np.nan, d.Y))
-        model, f, replicates, n = _jackknife(dg, group, structures)
+        model, f, replicates, n = _jackknife(d, drop, group, structures)
         structures_used.append(model.structure)
         notes += n
         full = full.merged(f)
         loo = [a.merged(r) for a, r in zip(loo, replicates, strict=True)]
-        imputed.update(dict.fromkeys(group, ~np.isfinite(dg.Y)))
     covariance = "/".join(dict.fromkeys(structures_used))
     z = stats.norm.ppf(1 - alpha / 2)
     base = {
@@ -496,10 +500,10 @@ def reference_based(
     }
     for note in notes:
         log.warning("%s reference-based imputation: %s", key, note)
+    missing = ~np.isfinite(d.Y)
     rows = []
 
     def add(strategy, delta, est, est_j, lsm, lsm_j):
-        missing = imputed[strategy.removesuffix("+delta")]
         se, lsm_se = jackknife_se(est_j), jackknife_se(lsm_j)
         alt, alt_j = lsm + est, lsm_j + est_j
         alt_se = jackknife_se(alt_j)

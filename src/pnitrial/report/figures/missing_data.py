@@ -51,8 +51,8 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
     >>> frame = frame[~((frame["pid"] % 5 == 0) & (frame["visit"] == "w8"))]
     >>> effects, tipping = missing_data_analysis(frame, trial, ("MAR", "JR"), (0.0, 1.0, 2.0, 3.0))
     >>> fig = tipping_point_figure(effects, tipping, trial)
-    >>> fig.axes[0].get_title(), [t.get_text() for t in fig.legends[0].get_texts()]
-    ('Pain (w8)', ['MAR', 'JR'])
+    >>> fig.axes[0].get_title().splitlines(), [t.get_text() for t in fig.legends[0].get_texts()]
+    (['Pain (w8)', 'MAR tips at δ = 2.76 SD'], ['MAR', 'JR'])
     >>> plt.close(fig)
     """
     apply_style()
@@ -63,7 +63,7 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
         ax.axis("off")
         ax.text(0.5, 0.5, "No delta analysis (missing_data.delta_sd and delta are empty)", ha="center", va="center")
         return fig
-    strategies = [s for s in dict.fromkeys(rows["strategy"].str.removesuffix("+delta"))]
+    strategies, names = _distinct_strategies(rows)
     ncol = min(4, len(outs))
     nrow = math.ceil(len(outs) / ncol)
     fig, axes = plt.subplots(
@@ -75,7 +75,8 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
         scale = "ratio" if o.is_log else "model"
         mine = rows[(rows["outcome"] == o.key) & (rows["scale"] == scale) & (rows["status"] == "ok")]
         visit = meta.visits[-1] if (mine["visit"] == meta.visits[-1]).any() else ""
-        ax.set_title(f"{o.label} ({visit})" if visit else o.label, fontsize=8)
+        title = f"{o.label} ({visit})" if visit else o.label
+        ax.set_title(title, fontsize=8)
         mine = mine[mine["visit"] == visit]
         if mine.empty:
             ax.text(0.5, 0.5, "not estimated", transform=ax.transAxes, ha="center", va="center", fontsize=7)
@@ -91,7 +92,7 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
             else:
                 ax.plot(x, sub["ci_low"], color=colour, lw=0.6, ls=(0, (2, 2)))
                 ax.plot(x, sub["ci_high"], color=colour, lw=0.6, ls=(0, (2, 2)))
-            ax.plot(x, sub["estimate"], color=colour, lw=1.4, marker=marker, ms=3, label=s)
+            ax.plot(x, sub["estimate"], color=colour, lw=1.4, marker=marker, ms=3, label=names[s])
         ax.axhline(1.0 if o.is_log else 0.0, color="grey", lw=0.8, ls="--")
         if o.is_log:
             ax.set_yscale("log")
@@ -103,15 +104,8 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
             lo, hi = np.nanmin(mine["delta_sd"]), np.nanmax(mine["delta_sd"])
             if lo <= t <= hi:
                 ax.axvline(t, color="black", lw=0.8, ls=":")
-            ax.text(
-                0.02,
-                0.98,
-                f"{strategies[0]} tips at \u03b4 = {number(t, 2, MINUS)} SD",
-                transform=ax.transAxes,
-                ha="left",
-                va="top",
-                fontsize=6.5,
-            )
+            # in the title, where it cannot cover a line
+            ax.set_title(f"{title}\n{strategies[0]} tips at \u03b4 = {number(t, 2, MINUS)} SD", fontsize=8)
         ax.set_xlabel("\u03b4 (pooled baseline SD)", fontsize=7)
         ax.set_ylabel("ratio" if o.is_log else f"difference ({o.unit})", fontsize=7)
         ax.tick_params(labelsize=7)
@@ -123,7 +117,7 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
             marker=STRATEGY_STYLE.get(s, ("black", "o"))[1],
             ms=4,
             lw=1.4,
-            label=s,
+            label=names[s],
         )
         for s in strategies
     ]
@@ -135,3 +129,37 @@ def tipping_point_figure(effects: pd.DataFrame, tipping: pd.DataFrame, meta: Tri
         fontsize=8,
     )
     return fig
+
+
+def _distinct_strategies(rows: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The strategies whose delta lines differ somewhere, each named with those it coincides with.
+
+    With one post-baseline visit, or when every event is at the first one, JR, CR and CIR impute
+    the same values: one line ``JR = CR = CIR`` instead of three drawn over each other.
+    """
+    order = list(dict.fromkeys(rows["strategy"].str.removesuffix("+delta")))
+    cols = ["outcome", "scale", "visit", "delta"]
+    lines = {
+        s: rows[rows["strategy"] == f"{s}+delta"]
+        .sort_values(cols, kind="stable")[["estimate", "ci_low", "ci_high"]]
+        .to_numpy(dtype=float)
+        for s in order
+    }
+    kept: list[str] = []
+    names: dict[str, str] = {}
+    for s in order:
+        same = next(
+            (
+                k
+                for k in kept
+                if lines[k].shape == lines[s].shape
+                and np.allclose(lines[k], lines[s], rtol=1e-9, atol=1e-12, equal_nan=True)
+            ),
+            None,
+        )
+        if same is None:
+            kept.append(s)
+            names[s] = s
+        else:
+            names[same] += f" = {s}"
+    return kept, names
