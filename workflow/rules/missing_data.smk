@@ -25,7 +25,11 @@ rule missing_data:
             subcategory="Missing data",
         ),
         outcome_figures=report(
-            expand("results/figures/tipping_point/{outcome}.{ext}", outcome=OUTCOMES, ext=FORMATS),
+            expand(
+                "results/figures/tipping_point/{outcome}.{ext}",
+                outcome=OUTCOMES,
+                ext=FORMATS,
+            ),
             caption="../report/tipping_point_figure.rst",
             category="Figures",
             subcategory="Missing data",
