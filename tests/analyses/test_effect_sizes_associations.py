@@ -8,7 +8,12 @@ import pytest
 from conftest import DEMO
 from parity import REFERENCE
 
-from pnitrial.analyses.associations import associations, change_correlation, fisher_ci
+from pnitrial.analyses.associations import (
+    associations,
+    change_correlation,
+    fisher_ci,
+    repeated_measures_correlation,
+)
 from pnitrial.analyses.baseline import baseline_vs_healthy
 from pnitrial.analyses.effect_sizes import effect_sizes, pooled_sd
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
@@ -125,3 +130,29 @@ def test_perfect_and_fisher_edge_cases():
     lo, hi = fisher_ci(0.5, 28, 0.05)
     z = np.arctanh(0.5)
     assert (lo, hi) == pytest.approx((np.tanh(z - 1.959963984540054 / 5), np.tanh(z + 1.959963984540054 / 5)))
+
+
+def test_rm_corr_equals_pingouins_ancova_with_unequal_visits_and_is_linear_in_memory():
+    import tracemalloc
+
+    import pingouin as pg
+
+    rng = np.random.default_rng(11)
+    pid = np.repeat(np.arange(40), rng.integers(2, 6, 40))  # 2 to 5 visits each
+    x = rng.normal(size=len(pid)) + pid % 7
+    data = pd.DataFrame({"pid": pid, "x": x, "y": 0.4 * x + rng.normal(size=len(pid)) - pid % 5})
+    ours = repeated_measures_correlation(data)
+    theirs = pg.rm_corr(data=data, x="x", y="y", subject="pid")
+    assert ours["r"] == pytest.approx(float(theirs["r"].iloc[0]), rel=1e-10)
+    assert ours["p"] == pytest.approx(float(theirs["pval"].iloc[0]), rel=1e-8)
+    assert ours["df"] == int(theirs["dof"].iloc[0])
+    # 50,000 participants x 2 visits: the ANCOVA's participant dummies would need 40 GB
+    n = 50_000
+    big = pd.DataFrame({"pid": np.repeat(np.arange(n), 2), "x": rng.normal(size=2 * n)})
+    big["y"] = 0.3 * big["x"] + rng.normal(size=2 * n)
+    tracemalloc.start()
+    res = repeated_measures_correlation(big)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert res["df"] == n - 1 and 0.2 < res["r"] < 0.5
+    assert peak < 50e6

@@ -270,3 +270,33 @@ def test_small_matrix_algebra_matches_lapack():
     np.testing.assert_allclose(chol_solve(L, b), np.linalg.solve(A, b[..., None])[..., 0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(chol_inv(L), np.linalg.inv(A), rtol=1e-9, atol=1e-12)
     assert np.isnan(chol(-A)).any()
+
+
+def test_deletions_equal_refits_without_each_participant():
+    from pnitrial.analyses.diagnostics import without_participant
+    from pnitrial.models.batch import fit_deletions
+    from pnitrial.models.engine import ModelData, fit_lmm
+
+    rng = np.random.default_rng(3)
+    m = 30
+    size = rng.integers(1, 4, m)  # 1 to 3 visits, so deletions change every cluster-size class
+    g = np.repeat(np.arange(m), size)
+    t = np.concatenate([np.arange(k) for k in size]).astype(float)
+    arm = (g % 2).astype(float)
+    age = rng.normal(50, 10, m)[g]
+    X = np.column_stack([np.ones(len(g)), arm, t, arm * t, age])
+    y = X @ [10, 1, -0.5, -1.0, 0.05] + rng.normal(0, 2, m)[g] + rng.normal(0, 1, len(g))
+    X[g == 7, 4] = 0.0  # participant 7 alone carries a dummy: deleting it leaves a rank-deficient design
+    X = np.column_stack([X, (g == 7).astype(float)])
+    fits = fit_deletions(X, g, y, block=7)  # several blocks
+    data = ModelData(X, np.ones((len(g), 1)), y, g, tuple(f"x{i}" for i in range(X.shape[1])))
+    for k in range(m):
+        if k == 7:
+            assert fits.error[k] == "fixed-effects design is rank deficient"
+            continue
+        ref = fit_lmm(without_participant(data, k))
+        assert fits.error[k] == "" and bool(fits.converged[k]) == ref.converged
+        np.testing.assert_allclose(fits.beta[k], ref.beta, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(fits.theta[k], ref.theta[0], rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(fits.sigma[k], ref.sigma, rtol=1e-9)
+        np.testing.assert_allclose(fits.vcov[k], ref.vcov, rtol=1e-7, atol=1e-12)

@@ -8,12 +8,10 @@ change-change correlations use the change from the first to the last visit withi
 from __future__ import annotations
 
 import math
-import warnings
 from itertools import product
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 from scipy import stats
 
 from pnitrial.data.codebook import TRIAL_ROLES
@@ -72,7 +70,10 @@ def fisher_ci(r: float, n_effective: float, alpha: float) -> tuple[float, float]
 def repeated_measures_correlation(data: pd.DataFrame, alpha: float = 0.05) -> dict:
     """rmcorr with columns pid, x, y (Bakdash & Marusich 2017, Front Psychol 8:456).
 
-    r, df and p are pingouin's; the CI uses the effective sample size df + 2, as rmcorr >= 0.5.4
+    The ANCOVA y ~ participant + x of rmcorr (and pingouin's ``rm_corr``) solved by centring x
+    and y within participant: r = sum(x'y') / sqrt(sum(x'^2) sum(y'^2)) with N - k - 1 df and the
+    t-test of the common slope. Memory and time are linear in the rows (the participant dummies of
+    the ANCOVA would take N x k). The CI uses the effective sample size df + 2, as rmcorr >= 0.5.4
     does (pingouin's interval uses df, which its authors' erratum corrected).
 
     Parameters
@@ -96,12 +97,20 @@ def repeated_measures_correlation(data: pd.DataFrame, alpha: float = 0.05) -> di
     >>> round(res["r"], 4), res["df"], round(res["p"], 6), round(res["ci_low"], 4), round(res["ci_high"], 4)
     (0.9341, 5, 0.002065, 0.6105, 0.9904)
     """
-    with warnings.catch_warnings():  # pingouin's own use of a deprecated pandas keyword
-        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
-        res = pg.rm_corr(data=data, x="x", y="y", subject="pid")
-    r, df = float(res["r"].iloc[0]), int(res["dof"].iloc[0])
+    group = data.groupby("pid", sort=False)
+    xc = (data["x"] - group["x"].transform("mean")).to_numpy(dtype=float)
+    yc = (data["y"] - group["y"].transform("mean")).to_numpy(dtype=float)
+    df = len(data) - group.ngroups - 1
+    sxx, syy, sxy = float(xc @ xc), float(yc @ yc), float(xc @ yc)
+    r = sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+    if df <= 0 or not math.isfinite(r):
+        p = float("nan")
+    elif abs(r) < 1:
+        p = float(2 * stats.t.sf(abs(r) * math.sqrt(df / (1 - r * r)), df))
+    else:
+        p = 0.0
     lo, hi = fisher_ci(r, df + 2, alpha)
-    return {"r": r, "ci_low": lo, "ci_high": hi, "df": df, "p": float(res["pval"].iloc[0])}
+    return {"r": r, "ci_low": lo, "ci_high": hi, "df": df, "p": p}
 
 
 def change_correlation(x: np.ndarray, y: np.ndarray, method: str, alpha: float = 0.05) -> dict:

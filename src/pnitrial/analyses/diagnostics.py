@@ -2,7 +2,8 @@
 
 Influence is measured per participant by deleting the participant and refitting (exact case
 deletion, as influence.ME's `cooks.distance` on `influence(model, group = )`), so the table can
-flag participants whose removal moves the fixed effects, without naming them.
+flag participants whose removal moves the fixed effects, without naming them. Under a random
+intercept all deletions are fitted as one batch (models.batch.fit_deletions).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pandas as pd
 
 from pnitrial.data.codebook import Outcome
 from pnitrial.data.trial import Trial
+from pnitrial.models.batch import fit_deletions
+from pnitrial.models.linalg import dot, mm
 from pnitrial.models.design import build_clda_model, build_trial_model, trial_rows
 from pnitrial.models.engine import LMMFit, ModelData, fit_lmm, theta_to_lambda
 from pnitrial.report.precision import round_array
@@ -203,6 +206,17 @@ def cooks_distance(fit: LMMFit, column: int | None = None) -> tuple[np.ndarray, 
     m = int(d.group.max()) + 1
     vinv = np.linalg.inv(fit.vcov)
     cooks, change, status = np.full(m, np.nan), np.full(m, np.nan), []
+    if d.q == 1 and np.all(d.Z == 1.0):  # a random intercept: all deletions in one batch
+        subs = fit_deletions(d.X, d.group, d.y, reml=fit.reml)
+        delta = fit.beta[None, :] - subs.beta
+        cooks = dot(mm(delta[:, None, :], vinv[None])[:, 0, :], delta) / d.p
+        if column is not None:
+            change = -delta[:, column]
+        status = [
+            f"failed: {e}" if e else ("ok" if c else "not converged")
+            for e, c in zip(subs.error, subs.converged, strict=True)
+        ]
+        return cooks, change, status
     for g in range(m):
         try:
             sub = fit_lmm(without_participant(d, g), reml=fit.reml)

@@ -19,11 +19,12 @@ from pnitrial.models.intercept import (
     batch_stats,
     criterion_dof,
     profiled_deviance,
+    rank_deficient,
 )
-from pnitrial.models.linalg import chol_inv
+from pnitrial.models.linalg import chol_inv, dot
 from pnitrial.models.optimise import converged, optimise_lambda, scaled_gradient, singular
 
-__all__ = ["BatchFit", "fit_batch"]
+__all__ = ["BatchFit", "fit_batch", "fit_deletions"]
 
 # Outcomes per internal block: keeps the (outcomes x participants x p) working set near 100 MB.
 BLOCK_FLOATS = 12_000_000
@@ -163,9 +164,83 @@ def fit_batch(X: np.ndarray, group: np.ndarray, Y: np.ndarray, reml: bool = True
     return parts[0] if len(parts) == 1 else _concat(parts)
 
 
+def fit_deletions(X: np.ndarray, group: np.ndarray, y: np.ndarray, reml: bool = True, block: int = 2000) -> BatchFit:
+    """Every leave-one-participant-out refit of y ~ X + (1 | group), as one batch (outcome k: k deleted).
+
+    Exact case deletion (theta, beta and sigma re-estimated, Christensen, Pearson & Johnson 1992,
+    Technometrics 34:38), without rebuilding a design per deletion: deleting participant g
+    subtracts its row sums R_g from the statistics of its cluster size and its cross-products
+    from X'X, X'y* and y*'y* (models.intercept), and the m deleted fits go through the batched
+    optimiser in blocks of `block`. Time and memory are linear in the participants.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, p)
+        Fixed-effects design.
+    group : array_like, shape (n,)
+        Participant codes 0..m-1, non-decreasing.
+    y : array_like, shape (n,)
+        The outcome, observed on every row.
+    reml : bool
+        REML (default) or maximum likelihood.
+    block : int
+        Deletions per vectorised block.
+
+    Returns
+    -------
+    BatchFit
+        Fit k is the model without participant k; equal to `fit_batch` on the reduced data.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(6), 2); t = np.tile([0.0, 1.0], 6)
+    >>> X = np.column_stack([np.ones(12), t, (g < 3) * t])
+    >>> y = 5 + rng.normal(size=6)[g] + rng.normal(size=12)
+    >>> fits = fit_deletions(X, g, y)
+    >>> keep = g != 2
+    >>> again = fit_batch(X[keep], np.where(g[keep] > 2, g[keep] - 1, g[keep]), y[keep])
+    >>> bool(np.allclose(fits.beta[2], again.beta[0], rtol=1e-9)), fits.n_obs.tolist()
+    (True, [10, 10, 10, 10, 10, 10])
+    """
+    X, y, group = np.asarray(X, dtype=float), np.asarray(y, dtype=float), np.asarray(group)
+    if not np.all(np.isfinite(y)):
+        raise ValueError("fit_deletions needs an observed value on every row")
+    st, _ = batch_stats(X, group, y[:, None])
+    starts = np.flatnonzero(np.r_[True, np.diff(group) != 0])
+    ystar = y - dot(X, np.broadcast_to(st.beta_ols[0], X.shape))  # fixed-order sums: no BLAS in the bits
+    Xy = np.column_stack([X, ystar])
+    R = np.add.reduceat(Xy, starts, axis=0)  # (m, p+1) each participant's row sums
+    own = np.add.reduceat(Xy[:, :, None] * Xy[:, None, :], starts, axis=0)  # (m, p+1, p+1) own cross-products
+    size = np.diff(np.r_[starts, len(y)])
+    m, p = len(starts), X.shape[1]
+    parts = []
+    for a in range(0, m, block):
+        g = np.arange(a, min(a + block, m))
+        at = (st.sizes[None, :] == size[g, None]).astype(float)  # (k, V) the deleted cluster's size
+        RR = R[g, :, None] * R[g, None, :]
+        deleted = BatchStats(
+            sizes=st.sizes,
+            count=st.count - at,
+            S=st.S - at[:, :, None, None] * RR[:, None],
+            XtX=st.XtX - own[g, :p, :p],
+            Xty=st.Xty - own[g, :p, p],
+            yty=st.yty - own[g, p, p],
+            beta_ols=np.repeat(st.beta_ols, len(g), axis=0),
+            n=st.n - size[g],
+            m=np.full(len(g), st.m[0] - 1.0),
+        )
+        parts.append(_fit_stats(deleted, rank_deficient(deleted.XtX), reml))
+    return parts[0] if len(parts) == 1 else _concat(parts)
+
+
 def _fit_columns(X: np.ndarray, group: np.ndarray, Y: np.ndarray, reml: bool) -> BatchFit:
-    K, p = Y.shape[1], X.shape[-1]
     st, deficient = batch_stats(X, group, Y)
+    return _fit_stats(st, deficient, reml)
+
+
+def _fit_stats(st: BatchStats, deficient: np.ndarray, reml: bool) -> BatchFit:
+    K, p = len(st.n), st.p
     n_obs = st.n.astype(int)
     error = [
         f"{n_obs[k]} observations cannot estimate {p} fixed effects"

@@ -28,6 +28,7 @@ __all__ = [
     "batch_stats",
     "criterion_derivatives",
     "criterion_dof",
+    "rank_deficient",
     "lambda_derivatives",
     "profiled_deviance",
 ]
@@ -147,8 +148,7 @@ def batch_stats(X: np.ndarray, group: np.ndarray, Y: np.ndarray) -> tuple[BatchS
     # one row of X'X per column: sums run over rows in order, so every entry has the bits of a scalar loop
     XtX = np.stack([colsum(c[:, :, None] * Xall) for c in cols], axis=1)
     Xty_raw = np.stack([colsum(c * Y0) for c in cols], axis=1)
-    ev = np.linalg.eigvalsh(XtX)
-    deficient = ev[:, 0] <= 1e-10 * p * np.maximum(ev[:, -1], 0)
+    deficient = rank_deficient(XtX)
     safe = np.where(deficient[:, None, None], np.eye(p), XtX)
     beta_ols = np.where(deficient[:, None], 0.0, chol_solve(chol(safe), Xty_raw))
     fitted = cols[0] * beta_ols[:, 0]
@@ -177,6 +177,18 @@ def batch_stats(X: np.ndarray, group: np.ndarray, Y: np.ndarray) -> tuple[BatchS
         m=colsum((ng > 0).astype(float)),
     )
     return st, deficient
+
+
+def rank_deficient(XtX: np.ndarray) -> np.ndarray:
+    """Which of a stack of cross-products X'X (K, p, p) are numerically singular (eigenvalue ratio 1e-10 p).
+
+    Examples
+    --------
+    >>> rank_deficient(np.array([np.eye(2), [[1.0, 1.0], [1.0, 1.0]]])).tolist()
+    [False, True]
+    """
+    ev = np.linalg.eigvalsh(XtX)
+    return ev[:, 0] <= 1e-10 * XtX.shape[-1] * np.maximum(ev[:, -1], 0)
 
 
 @dataclass

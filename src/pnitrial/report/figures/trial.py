@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.collections
 import matplotlib.lines
 import numpy as np
 import pandas as pd
@@ -91,9 +92,20 @@ def trajectory(frame: pd.DataFrame, meta: Trial, key: str, emmeans: pd.DataFrame
     for role in ("control", "intervention"):
         colour, marker = ARM_COLOURS[role], ARM_MARKERS[role]
         arm = sub["role"] == role
-        for _, idx in sub[arm].groupby("pid", sort=True).groups.items():
-            x = sub.loc[idx, "visit_index"] + offset[role]
-            ax.plot(x, shown.loc[idx], color=colour, alpha=0.18, lw=0.7, marker=marker, ms=1.5)
+        # every participant's polyline in one collection and every point in one marker line: two
+        # artists per arm, however many participants (one line each would not scale to thousands)
+        mine = sub[arm].sort_values(["pid", "visit_index"], kind="stable")
+        x = mine["visit_index"].to_numpy(dtype=float) + offset[role]
+        y = shown.loc[mine.index].to_numpy(dtype=float)
+        cuts = np.flatnonzero(np.diff(mine["pid"].to_numpy())) + 1
+        many = mine["pid"].nunique() > 1000  # rasterised in vector formats, which stay small
+        paths = [np.column_stack(pair) for pair in zip(np.split(x, cuts), np.split(y, cuts), strict=True)]
+        ax.add_collection(
+            matplotlib.collections.LineCollection(
+                [path for path in paths if len(path) > 1], colors=colour, alpha=0.18, lw=0.7, rasterized=many
+            )
+        )
+        ax.plot(x, y, linestyle="none", color=colour, alpha=0.18, marker=marker, ms=1.5, rasterized=many)
         below = arm & censored
         if below.any():
             ax.plot(
