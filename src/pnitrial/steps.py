@@ -19,6 +19,7 @@ from pnitrial.data.longframe import build_long_frame, lod_counts, read_frame, wr
 from pnitrial.data.trial import Trial
 from pnitrial.errors import ValidationError
 from pnitrial.failures import attempt, log_to  # noqa: F401 - log_to: called by every workflow script
+from pnitrial.progress import track
 from pnitrial.report import render
 from pnitrial.report.tables import (
     anova_table,
@@ -215,7 +216,7 @@ def diagnostics(
 
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
     tables = []
-    for o in meta.outcomes:
+    for o in track(meta.outcomes, len(meta.outcomes), "diagnostics"):
         stem = Path(figure_dir) / o.key
         got, failed = attempt(f"{o.key} diagnostics", outcome_diagnostics, frame, meta, o.key, primary, random_slope)
         table, arrays = got if failed is None else (pd.DataFrame([{"outcome": o.key, "fit_status": failed}]), None)
@@ -406,7 +407,7 @@ def permutation_tests(
     cols = ["outcome", "family", "estimand", "contrast", "visit", "estimate", "wald_t", "p_model", "ddf_method"]
     cols += ["p_permutation", "mc_se", "p_permutation_adjusted", "p_adjust_method", "rerandomisations"]
     cols += ["rerandomisations_fitted", "n_intervention", "n_control", "seed", "fit_status"]
-    for o in meta.outcomes:
+    for o in track(meta.outcomes, len(meta.outcomes), f"permutation tests ({B} re-randomisations each)"):
         got, failed = attempt(f"{o.key} permutation test", permutation_test, frame, meta, o, estimand, B, seed)
         rows += got if failed is None else [{"outcome": o.key, "family": o.family, "fit_status": failed}]
     table = pd.DataFrame(rows, columns=[c for c in cols if c not in ("p_model", "ddf_method", "p_adjust_method")])
@@ -452,7 +453,8 @@ def missing_data(
     tipping = write_csv(tipping, out["tipping"])
     make = lambda: tipping_point_figure(effects, tipping, meta, alpha)  # noqa: E731
     style.save_or_explain(make, "Tipping point", stem, formats, dpi)
-    for key, outcome_stem in (outcome_stems or {}).items():
+    outcome_stems = outcome_stems or {}
+    for key, outcome_stem in track(outcome_stems.items(), len(outcome_stems), "tipping-point figures", "figures"):
         mine = effects[effects["outcome"] == key]
         make = lambda mine=mine: tipping_point_figure(mine, tipping, meta, alpha)  # noqa: E731
         style.save_or_explain(make, f"{meta.outcome(key).label} tipping point", outcome_stem, formats, dpi)

@@ -1,7 +1,8 @@
 from pnitrial import steps
 
 steps.log_to(snakemake.log[0])
-for outcome, stem in zip(snakemake.params.outcomes, snakemake.params.stems, strict=True):
+pairs = list(zip(snakemake.params.outcomes, snakemake.params.stems, strict=True))
+for outcome, stem in steps.track(pairs, len(pairs), "trajectory figures", "figures"):
     steps.trajectory_figure(
         frame_path=snakemake.input.frame,
         meta_path=snakemake.input.meta,

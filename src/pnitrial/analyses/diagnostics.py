@@ -16,9 +16,9 @@ import pandas as pd
 from pnitrial.data.codebook import Outcome
 from pnitrial.data.trial import Trial
 from pnitrial.models.batch import fit_deletions
-from pnitrial.models.linalg import dot, mm
 from pnitrial.models.design import build_clda_model, build_trial_model, trial_rows
 from pnitrial.models.engine import LMMFit, ModelData, fit_lmm, theta_to_lambda
+from pnitrial.models.linalg import dot, mm
 from pnitrial.report.precision import round_array
 
 COLUMNS = [

@@ -18,6 +18,7 @@ import pingouin as pg
 from pnitrial.data.codebook import TRIAL_ROLES
 from pnitrial.data.trial import Trial
 from pnitrial.failures import attempt
+from pnitrial.progress import track
 
 COLUMNS = [
     "mediator",
@@ -243,43 +244,39 @@ def mediation_table(
 
     known = {o.key for o in meta.outcomes}
     rows = []
-    for mk in mediators:
-        for yk in outcomes:
-            if mk == yk:
-                continue
-            base = {"mediator": mk, "outcome": yk, "bootstrap": n_boot}
-            missing = [k for k in (mk, yk) if k not in known]
-            if missing:
-                rows.append({**base, "status": f"not in the codebook: {', '.join(missing)}"})
-                continue
-            data = mediation_data(frame, meta, mk, yk)
-            if len(data) < min_n or data["x"].nunique() < 2:
-                rows.append(
-                    {**base, "n_participants": len(data), "status": f"too few complete participants (< {min_n})"}
-                )
-                continue
-            s = pair_seed(seed, mk, yk)
-            res, failed = attempt(f"mediation {mk} -> {yk}", mediation, data, n_boot, s, alpha)
-            if failed is not None:
-                rows.append({**base, "n_participants": len(data), "seed": s, "status": failed})
-                continue
-            for r in res.itertuples(index=False):
-                path = r.path
-                rows.append(
-                    {
-                        **base,
-                        "path": path,
-                        "estimate": r.estimate,
-                        "se": r.se,
-                        "ci_low": r.ci_low,
-                        "ci_high": r.ci_high,
-                        "p": r.p,
-                        "ci_method": "bias-corrected bootstrap" if path == INDIRECT else "t (least squares)",
-                        "n_participants": len(data),
-                        "seed": s,
-                        "status": "ok",
-                    }
-                )
+    pairs = [(mk, yk) for mk in mediators for yk in outcomes if mk != yk]
+    for mk, yk in track(pairs, len(pairs), f"mediation ({n_boot} bootstrap samples per pair)", "pairs"):
+        base = {"mediator": mk, "outcome": yk, "bootstrap": n_boot}
+        missing = [k for k in (mk, yk) if k not in known]
+        if missing:
+            rows.append({**base, "status": f"not in the codebook: {', '.join(missing)}"})
+            continue
+        data = mediation_data(frame, meta, mk, yk)
+        if len(data) < min_n or data["x"].nunique() < 2:
+            rows.append({**base, "n_participants": len(data), "status": f"too few complete participants (< {min_n})"})
+            continue
+        s = pair_seed(seed, mk, yk)
+        res, failed = attempt(f"mediation {mk} -> {yk}", mediation, data, n_boot, s, alpha)
+        if failed is not None:
+            rows.append({**base, "n_participants": len(data), "seed": s, "status": failed})
+            continue
+        for r in res.itertuples(index=False):
+            path = r.path
+            rows.append(
+                {
+                    **base,
+                    "path": path,
+                    "estimate": r.estimate,
+                    "se": r.se,
+                    "ci_low": r.ci_low,
+                    "ci_high": r.ci_high,
+                    "p": r.p,
+                    "ci_method": "bias-corrected bootstrap" if path == INDIRECT else "t (least squares)",
+                    "n_participants": len(data),
+                    "seed": s,
+                    "status": "ok",
+                }
+            )
     out = pd.DataFrame(rows, columns=COLUMNS)
     out[["n_participants", "seed"]] = out[["n_participants", "seed"]].astype("Int64")
     out["p_adjust_method"] = out["p_adjust_method"].astype(object)

@@ -23,6 +23,7 @@ from pnitrial.data.trial import Trial
 from pnitrial.failures import log
 from pnitrial.models.design import covariate_columns, trial_rows
 from pnitrial.models.mmrm import RepeatedData, fit_mmrm
+from pnitrial.progress import track
 
 STRATEGIES = ("MAR", "JR", "CR", "CIR")
 TABLE_LABEL = "ICE table"  # each participant's own strategy from the codebook's intercurrent-event table
@@ -641,7 +642,7 @@ def missing_data_analysis(
 
     sds = baseline_sds(frame, meta).set_index("outcome")["sd"].to_dict()
     tables, tips = [], []
-    for o in meta.outcomes:
+    for o in track(meta.outcomes, len(meta.outcomes), "reference-based imputation"):
         sd = sds.get(o.key, math.nan)
         toward = tuple(k * sd for k in delta_sd) if math.isfinite(sd) else ()
         m = int(

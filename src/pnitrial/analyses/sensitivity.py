@@ -22,6 +22,7 @@ from pnitrial.data.codebook import TRIAL_ROLES
 from pnitrial.data.longframe import LOD_RULES
 from pnitrial.data.trial import Trial
 from pnitrial.failures import attempt
+from pnitrial.progress import track
 
 COLUMNS = [
     "outcome",
@@ -636,7 +637,7 @@ def sensitivity_table(
     (['primary', 'complete', 'mixed', 'Hodges-Lehmann'], ['ok'])
     """
     rows = []
-    for o in meta.outcomes:
+    for o in track(meta.outcomes, len(meta.outcomes), "sensitivity analyses"):
         got, failed = attempt(f"{o.key} sensitivity", sensitivity_rows, frame, meta, o.key, opts, outliers, k)
         rows += got if failed is None else [{"outcome": o.key, "family": o.family, "status": failed}]
     return pd.DataFrame(rows).reindex(columns=COLUMNS)
