@@ -142,6 +142,20 @@ def test_exact_null_distribution_and_small_cases():
     assert hl["W"] == 25 and hl["p"] == pytest.approx(2 / math.comb(10, 5)) and hl["estimate"] == 10.0
 
 
+def test_hodges_lehmann_of_large_arms_needs_no_pairwise_differences():
+    import tracemalloc
+
+    rng = np.random.default_rng(8)
+    x, y = rng.normal(0.3, 1, 25_000), rng.normal(0, 1, 25_000)
+    tracemalloc.start()
+    hl = hodges_lehmann(x, y)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50e6  # the 625 million differences would take 5 GB
+    assert hl["method"] == "normal approximation" and 0.25 < hl["estimate"] < 0.35
+    assert hl["ci_low"] < hl["estimate"] < hl["ci_high"] and hl["p"] < 1e-10
+
+
 def test_one_forest_per_outcome_names_failures(table, demo):
     frame, meta = demo
     broken = table.copy()
