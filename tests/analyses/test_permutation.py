@@ -76,6 +76,18 @@ def test_p_value_formula_seeding_and_monte_carlo_se(demo):
     assert again == row and other["p_permutation"] != row["p_permutation"]
 
 
+def test_blocks_sized_to_the_trial_give_the_same_p(demo, monkeypatch):
+    """A long trial is re-randomised in smaller blocks (bounded memory); the draws and p are unchanged."""
+    import pnitrial.analyses.permutation as permutation
+
+    frame, meta = demo
+    o = _outcome(meta, "bdi")
+    (whole,) = permutation_test(frame, meta, o, "clda", 300, seed=5)
+    monkeypatch.setattr(permutation, "BLOCK_FLOATS", 7 * permutation_design(frame, meta, o, "clda").X.size)
+    (blocks,) = permutation_test(frame, meta, o, "clda", 300, seed=5)  # 43 blocks of 7
+    assert blocks == whole
+
+
 def test_a_huge_effect_is_never_exceeded(demo):
     frame, meta = demo
     o = _outcome(meta, "bdi")

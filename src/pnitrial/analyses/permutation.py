@@ -20,7 +20,8 @@ from pnitrial.data.trial import Trial
 from pnitrial.models.batch import fit_batch
 from pnitrial.models.design import build_clda_model, build_trial_model
 
-BLOCK = 2000  # re-randomisations per batched call
+BLOCK = 2000  # re-randomisations per batched call, at most
+BLOCK_FLOATS = 12_000_000  # and their stacked designs near 100 MB, however long the trial
 
 
 @dataclass(frozen=True)
@@ -290,8 +291,9 @@ def permutation_test(
     rng = np.random.default_rng(outcome_seed(seed, outcome.key))
     exceed = np.zeros(len(cols))
     used = 0
-    for start in range(0, B, BLOCK):
-        k = min(BLOCK, B - start)
+    block = max(1, min(BLOCK, BLOCK_FLOATS // max(pdz.X.size, 1)))  # the draws do not depend on it
+    for start in range(0, B, block):
+        k = min(block, B - start)
         arms = np.stack([rng.permutation(pdz.arm) for _ in range(k)])
         t, ok = wald_t(rerandomised_designs(pdz, arms), pdz.group, pdz.y, cols)
         exceed += (np.abs(t[ok]) >= np.abs(t_obs) * (1 - 1e-12)).sum(axis=0)
