@@ -34,6 +34,8 @@ class Progress:
         Where the bar goes (standard error by default); drawn only when it is a terminal.
     clock : callable, optional
         Seconds, monotonic (for tests).
+    bar : bool, optional
+        Draw the bar (on a terminal); off for a loop nested in one that draws its own.
 
     Examples
     --------
@@ -51,13 +53,14 @@ class Progress:
         every: float = 5.0,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
+        bar: bool = True,
     ):
         self.total, self.label, self.unit, self.every = int(total), label, unit, every
         self.clock = clock
         self.stream = sys.stderr if stream is None else stream
         self.start = self.last = clock()
         self.done = 0
-        self.bar = _is_terminal(self.stream)
+        self.bar = bar and _is_terminal(self.stream)
 
     def advance(self, n: int = 1) -> str | None:
         """Count `n` more units; return (and log) the progress line when one is due."""

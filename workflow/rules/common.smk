@@ -43,7 +43,8 @@ wildcard_constraints:
     chunk=r"\d+",
 
 
-# Short aggregation and plotting jobs stay on the submitting host; models go to the cluster.
+# Short aggregation and plotting jobs stay on the submitting host; models and the analyses that
+# refit them (sensitivity, diagnostics, mediation, permutation, missing data) go to the cluster.
 localrules:
     all,
     effect_tables,
@@ -55,20 +56,25 @@ localrules:
     forest_figure,
     baseline_figure,
     effect_sizes,
-    associations,
     association_heatmap,
-    sensitivity,
     sensitivity_figure,
     sensitivity_figures,
-    diagnostics,
-    mediation,
     summary,
     provenance,
     manifest,
     verify,
     simulate_demo,
-    panel_tables,
-    panel_figures,
+
+
+def mem_mb(base, per_input_mb):
+    """A job's memory request (MB): the interpreter and libraries, plus what grows with its inputs.
+
+    Measured peaks (results/benchmarks): about 200 MB for the demo's jobs, and for 100,000 rows
+    (a 7 MB long frame) 860 MB in diagnostics, 540 MB in the fits; a retry asks for twice as much.
+    """
+    return lambda wildcards, input, attempt: attempt * int(
+        base + per_input_mb * input.size_mb
+    )
 
 
 def figure_stem(wildcards, output):

@@ -15,6 +15,9 @@ rule trajectory_figure:
         "results/logs/trajectory_figure/{outcome}.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         stem=figure_stem,
         formats=FORMATS,
@@ -40,6 +43,9 @@ rule forest_figure:
         "results/logs/forest_figure.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         stem=figure_stem,
         formats=FORMATS,
@@ -63,6 +69,9 @@ rule baseline_figure:
         "results/logs/baseline_figure.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         stem=figure_stem,
         formats=FORMATS,
@@ -88,6 +97,9 @@ rule association_heatmap:
         "results/benchmarks/association_heatmap.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         stem=figure_stem,
         formats=FORMATS,
@@ -115,6 +127,9 @@ rule sensitivity_figure:
         "results/benchmarks/sensitivity_figure/{outcome}.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         stem=figure_stem,
         formats=FORMATS,

@@ -20,7 +20,7 @@ rule validate_data:
     conda:
         ENV
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb(500, 150),
         runtime=10,
     params:
         lod_method=config["lod"]["method"],

@@ -42,7 +42,7 @@ rule missing_data:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb(500, 150),
         runtime=30,
     params:
         strategies=config["missing_data"]["strategies"],

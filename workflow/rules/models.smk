@@ -12,7 +12,7 @@ rule fit_outcome:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb(500, 150),
         runtime=10,
     params:
         ddf=config["inference"]["ddf"],
@@ -47,7 +47,7 @@ rule covariance_compare:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb(500, 150),
         runtime=30,
     params:
         structures=config["model"]["covariance_compare"],
@@ -81,7 +81,7 @@ rule permutation_tests:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb(500, 150),
         runtime=30,
     params:
         primary=config["analysis"]["primary"],
@@ -110,6 +110,9 @@ rule sensitivity:
         "results/benchmarks/sensitivity.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(500, 150),
+        runtime=30,
     params:
         ddf=config["inference"]["ddf"],
         alpha=config["inference"]["alpha"],
@@ -153,6 +156,9 @@ rule diagnostics:
         "results/benchmarks/diagnostics.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(500, 150),
+        runtime=30,
     params:
         primary=config["analysis"]["primary"],
         random_slope=config["model"]["random_slope"],

@@ -2,6 +2,11 @@
 # batched jobs that a cluster runs in parallel, gathered into one table and two figures.
 
 
+localrules:
+    panel_tables,
+    panel_figures,
+
+
 rule validate_panel:
     input:
         codebook=config["dataset"],
@@ -19,7 +24,7 @@ rule validate_panel:
     conda:
         ENV
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(500, 150),
         runtime=10,
     params:
         min_per_arm=config["validation"]["min_per_arm"],
@@ -44,7 +49,7 @@ rule fit_panel_chunk:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=mem_mb(500, 150),
         runtime=30,
     params:
         chunks=len(PANEL_CHUNKS),
@@ -84,6 +89,9 @@ rule panel_tables:
         "results/logs/panel_tables.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         method=config["multiplicity"]["method"],
         top_n=config["figures"]["top_n"],
@@ -110,6 +118,9 @@ rule panel_figures:
         "results/logs/panel_figures.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         alpha=config["inference"]["alpha"],
         top_n=config["figures"]["top_n"],

@@ -34,6 +34,9 @@ rule summary:
         "results/logs/summary.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         config=config,
     script:
@@ -50,6 +53,9 @@ rule simulate_demo:
         "results/logs/simulate_demo.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         seed=config["seed"],
     script:
@@ -72,6 +78,9 @@ rule provenance:
         "results/logs/provenance.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         config=config,
         workflow_dir=workflow.basedir,
@@ -89,6 +98,9 @@ rule manifest:
         "results/logs/manifest.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     script:
         "../scripts/manifest.py"
 
@@ -102,6 +114,9 @@ rule verify:
         "results/logs/verify.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         results=lambda wildcards, input: os.path.dirname(input.manifest),
         mode=config["verify"]["mode"],

@@ -28,7 +28,7 @@ rule fit_outcomes:
         ENV
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb(500, 150),
         runtime=lambda wildcards, attempt: 10 + 2 * len(OUTCOMES),
     params:
         outcomes=OUTCOMES,
@@ -67,6 +67,9 @@ rule trajectory_figures:
         "results/benchmarks/trajectory_figures.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         outcomes=OUTCOMES,
         stems=[f"results/figures/trajectory/{outcome}" for outcome in OUTCOMES],
@@ -99,6 +102,9 @@ rule sensitivity_figures:
         "results/benchmarks/sensitivity_figures.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         outcomes=OUTCOMES,
         stems=[f"results/figures/sensitivity/{outcome}" for outcome in OUTCOMES],

@@ -39,6 +39,9 @@ rule effect_tables:
         "results/logs/effect_tables.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         method=config["multiplicity"]["method"],
     script:
@@ -63,6 +66,9 @@ rule table1:
         "results/logs/table1.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         alpha=config["inference"]["alpha"],
     script:
@@ -97,6 +103,9 @@ rule flow:
         "results/benchmarks/flow.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         primary=config["analysis"]["primary"],
         stem=named_figure_stem,
@@ -122,6 +131,9 @@ rule baseline_vs_healthy:
         "results/logs/baseline_vs_healthy.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     params:
         alpha=config["inference"]["alpha"],
     script:
@@ -147,6 +159,9 @@ rule effect_sizes:
         "results/benchmarks/effect_sizes.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(300, 60),
+        runtime=10,
     script:
         "../scripts/effect_sizes.py"
 
@@ -168,6 +183,9 @@ rule associations:
         "results/benchmarks/associations.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(500, 150),
+        runtime=30,
     params:
         families=[
             config["associations"]["biomarker_family"],
@@ -203,6 +221,9 @@ rule mediation:
         "results/benchmarks/mediation.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb(500, 150),
+        runtime=30,
     params:
         settings=config["mediation"],
         seed=config["seed"],

@@ -19,6 +19,7 @@ from pnitrial.data.codebook import Outcome
 from pnitrial.data.trial import Trial
 from pnitrial.models.batch import fit_batch
 from pnitrial.models.design import build_clda_model, build_trial_model
+from pnitrial.progress import Progress
 
 BLOCK = 2000  # re-randomisations per batched call, at most
 BLOCK_FLOATS = 12_000_000  # and their stacked designs near 100 MB, however long the trial
@@ -292,12 +293,14 @@ def permutation_test(
     exceed = np.zeros(len(cols))
     used = 0
     block = max(1, min(BLOCK, BLOCK_FLOATS // max(pdz.X.size, 1)))  # the draws do not depend on it
+    progress = Progress(B, f"{outcome.key} permutation test", "re-randomisations", bar=False)
     for start in range(0, B, block):
         k = min(block, B - start)
         arms = np.stack([rng.permutation(pdz.arm) for _ in range(k)])
         t, ok = wald_t(rerandomised_designs(pdz, arms), pdz.group, pdz.y, cols)
         exceed += (np.abs(t[ok]) >= np.abs(t_obs) * (1 - 1e-12)).sum(axis=0)
         used += int(ok.sum())
+        progress.advance(k)
     p = (1 + exceed) / (used + 1)
     return [
         {
