@@ -11,7 +11,6 @@ from pnitrial.analyses.permutation import (
     outcome_seed,
     permutation_design,
     permutation_test,
-    rerandomised_designs,
     wald_t,
 )
 from pnitrial.data.codebook import load_codebook
@@ -39,7 +38,7 @@ def test_rerandomised_fits_equal_brute_force_refits(demo, estimand, key):
     rng = np.random.default_rng(outcome_seed(5, key))
     arms = np.stack([rng.permutation(pdz.arm) for _ in range(12)])
     ((col, _),) = pdz.interactions.values()
-    t_batch, ok = wald_t(rerandomised_designs(pdz, arms), pdz.group, pdz.y, [col])
+    t_batch, ok = wald_t(pdz, arms, [col])
     assert ok.all()
     trial = frame[frame["role"].isin(["intervention", "control"]) & (frame["outcome"] == key)]
     pids = trial.sort_values(["pid", "visit_index"])["pid"].drop_duplicates().to_numpy()
@@ -52,7 +51,7 @@ def test_rerandomised_fits_equal_brute_force_refits(demo, estimand, key):
         model = build(relabelled, meta, o)
         fit = fit_lmm(model.data)
         c = model.data.fixed_names.index("armMBPM:visitpost")
-        assert t_batch[b, 0] == pytest.approx(fit.beta[c] / np.sqrt(fit.vcov[c, c]), rel=1e-6)
+        assert t_batch[b, 0] == pytest.approx(fit.beta[c] / np.sqrt(fit.vcov[c, c]), rel=1e-8)
     assert (arms.sum(axis=1) == pdz.arm.sum()).all()  # arm sizes kept
 
 
@@ -66,7 +65,7 @@ def test_p_value_formula_seeding_and_monte_carlo_se(demo):
     rng = np.random.default_rng(outcome_seed(11, "oxytocin"))
     arms = np.stack([rng.permutation(pdz.arm) for _ in range(B)])
     ((col, _),) = pdz.interactions.values()
-    t, _ = wald_t(rerandomised_designs(pdz, arms), pdz.group, pdz.y, [col])
+    t, _ = wald_t(pdz, arms, [col])
     exceed = int((np.abs(t[:, 0]) >= abs(row["wald_t"]) * (1 - 1e-12)).sum())
     assert row["p_permutation"] == pytest.approx((1 + exceed) / (B + 1))
     assert row["mc_se"] == pytest.approx(np.sqrt(row["p_permutation"] * (1 - row["p_permutation"]) / B))
@@ -76,6 +75,26 @@ def test_p_value_formula_seeding_and_monte_carlo_se(demo):
     assert again == row and other["p_permutation"] != row["p_permutation"]
 
 
+@pytest.mark.parametrize("estimand,key", [("clda", "il6"), ("lmm", "pcs")])
+def test_rerandomised_statistics_equal_fits_of_the_built_designs(demo, estimand, key):
+    """fit_rerandomised (statistics affine in the arm vector) against fit_batch on each explicit design."""
+    from pnitrial.analyses.permutation import arm_parts
+    from pnitrial.models.batch import fit_batch, fit_rerandomised
+
+    frame, meta = demo
+    pdz = permutation_design(frame, meta, _outcome(meta, key), estimand)
+    rng = np.random.default_rng(3)
+    arms = np.stack([rng.permutation(pdz.arm) for _ in range(25)])
+    F, G = arm_parts(pdz)
+    fits = fit_rerandomised(F, G, pdz.group, pdz.y, arms)
+    designs = F[None] + arms[:, pdz.group][:, :, None] * G[None]
+    ref = fit_batch(designs, pdz.group, np.broadcast_to(pdz.y[:, None], (len(pdz.y), len(arms))))
+    np.testing.assert_allclose(fits.beta, ref.beta, rtol=1e-9, atol=1e-9 * np.abs(ref.beta).max())
+    np.testing.assert_allclose(fits.vcov, ref.vcov, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(fits.theta, ref.theta, rtol=1e-7, atol=1e-9)
+    assert (fits.converged == ref.converged).all()
+
+
 def test_blocks_sized_to_the_trial_give_the_same_p(demo, monkeypatch):
     """A long trial is re-randomised in smaller blocks (bounded memory); the draws and p are unchanged."""
     import pnitrial.analyses.permutation as permutation
@@ -83,7 +102,8 @@ def test_blocks_sized_to_the_trial_give_the_same_p(demo, monkeypatch):
     frame, meta = demo
     o = _outcome(meta, "bdi")
     (whole,) = permutation_test(frame, meta, o, "clda", 300, seed=5)
-    monkeypatch.setattr(permutation, "BLOCK_FLOATS", 7 * permutation_design(frame, meta, o, "clda").X.size)
+    design = permutation_design(frame, meta, o, "clda")
+    monkeypatch.setattr(permutation, "BLOCK_FLOATS", 7 * (len(design.arm) + 4 * design.X.shape[1] ** 2))
     (blocks,) = permutation_test(frame, meta, o, "clda", 300, seed=5)  # 43 blocks of 7
     assert blocks == whole
 

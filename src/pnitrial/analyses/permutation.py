@@ -1,10 +1,11 @@
 """Randomisation (permutation) inference for the intervention effect of a mixed-model estimand.
 
 The arm labels of the trial participants are re-randomised B times keeping the arm sizes, the
-model is refitted to every re-randomised design in one batched call (batch.py accepts one design
-per fit), and the observed Wald t of the intervention effect at each later visit is compared with
-its re-randomisation distribution. p = (1 + #{|t_b| >= |t_obs|}) / (B + 1) (Phipson & Smyth 2010,
-Stat Appl Genet Mol Biol 9:39), with its Monte-Carlo SE sqrt(p (1 - p) / B).
+model is refitted to every re-randomised design in one batched call (models.batch.fit_rerandomised:
+each design's statistics are affine in its arm vector, so no design is built), and the observed
+Wald t of the intervention effect at each later visit is compared with its re-randomisation
+distribution. p = (1 + #{|t_b| >= |t_obs|}) / (B + 1) (Phipson & Smyth 2010, Stat Appl Genet Mol
+Biol 9:39), with its Monte-Carlo SE sqrt(p (1 - p) / B).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import pandas as pd
 
 from pnitrial.data.codebook import Outcome
 from pnitrial.data.trial import Trial
-from pnitrial.models.batch import fit_batch
+from pnitrial.models.batch import fit_batch, fit_rerandomised
 from pnitrial.models.design import build_clda_model, build_trial_model
 from pnitrial.progress import Progress
 
 BLOCK = 2000  # re-randomisations per batched call, at most
-BLOCK_FLOATS = 12_000_000  # and their stacked designs near 100 MB, however long the trial
+BLOCK_FLOATS = 12_000_000  # and their arm vectors and statistics near 100 MB, however many participants
 
 
 @dataclass(frozen=True)
@@ -131,20 +132,18 @@ def permutation_design(frame: pd.DataFrame, meta: Trial, outcome: Outcome, estim
     return PermutationDesign(d.X, d.y, d.group, arm, arm_col, inter)
 
 
-def rerandomised_designs(pd_: PermutationDesign, arms: np.ndarray) -> np.ndarray:
-    """Designs (B, n, p) for participant-level arm vectors `arms` (B, m).
+def arm_parts(pd_: PermutationDesign) -> tuple[np.ndarray, np.ndarray]:
+    """The design split into its arm-free part F and its arm-carrying part G (arm = 1): X = F + arm G.
 
     Parameters
     ----------
     pd_ : PermutationDesign
         The observed design.
-    arms : ndarray, shape (B, m)
-        Re-randomised arm indicators, one row per re-randomisation.
 
     Returns
     -------
-    ndarray, shape (B, n, p)
-        The design with the arm and arm x visit columns rebuilt from each row of `arms`.
+    F, G : ndarray, shape (n, p)
+        F is X with the arm and arm x visit columns zeroed; G has only those columns, for arm 1.
 
     Examples
     --------
@@ -158,30 +157,29 @@ def rerandomised_designs(pd_: PermutationDesign, arms: np.ndarray) -> np.ndarray
     ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
     ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
     >>> design = permutation_design(frame, meta, pain, "clda")
-    >>> X = rerandomised_designs(design, np.array([[0, 0, 0, 1, 1, 1.0]]))  # the arms swapped
-    >>> X.shape, X[0, :, 2].tolist()
-    ((1, 12, 3), [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+    >>> F, G = arm_parts(design)
+    >>> G[:, 2].tolist() == design.X[:, 1].tolist(), bool(np.all(F[:, 2] == 0))
+    (True, True)
     """
-    a = arms[:, pd_.group]  # (B, n)
-    X = np.broadcast_to(pd_.X, (len(arms), *pd_.X.shape)).copy()
+    F, G = pd_.X.copy(), np.zeros_like(pd_.X)
     if pd_.arm_column is not None:
-        X[:, :, pd_.arm_column] = a
+        F[:, pd_.arm_column] = 0.0
+        G[:, pd_.arm_column] = 1.0
     for col, vcol in pd_.interactions.values():
-        X[:, :, col] = a * pd_.X[:, vcol]
-    return X
+        F[:, col] = 0.0
+        G[:, col] = pd_.X[:, vcol]
+    return F, G
 
 
-def wald_t(X: np.ndarray, group: np.ndarray, y: np.ndarray, cols: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Wald t of coefficient `cols` for each design in X (B, n, p); returns (t (B, len(cols)), fit ok).
+def wald_t(pd_: PermutationDesign, arms: np.ndarray, cols: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Wald t of coefficients `cols` in the refit for each re-randomised arm vector (one batch).
 
     Parameters
     ----------
-    X : ndarray, shape (B, n, p)
-        One design per re-randomisation.
-    group : ndarray, shape (n,)
-        Participant codes, non-decreasing.
-    y : ndarray, shape (n,)
-        Response (the same for every design).
+    pd_ : PermutationDesign
+        The observed design.
+    arms : ndarray, shape (B, m)
+        Re-randomised arm indicators, one row per re-randomisation.
     cols : list of int
         Coefficients to test.
 
@@ -204,12 +202,12 @@ def wald_t(X: np.ndarray, group: np.ndarray, y: np.ndarray, cols: list[int]) -> 
     ...     "visit": np.tile(["pre", "post"], 6), "visit_index": np.tile([0, 1], 6), "outcome": "pain",
     ...     "value": [6.0, 3.5, 5.0, 3.0, 7.0, 4.5, 6.0, 5.5, 5.5, 5.0, 6.5, 6.5], "censored": 0, "lod": np.nan})
     >>> design = permutation_design(frame, meta, pain, "clda")
-    >>> arms = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1.0]])
-    >>> t, ok = wald_t(rerandomised_designs(design, arms), design.group, design.y, [2])
+    >>> t, ok = wald_t(design, np.array([design.arm, 1 - design.arm]), [2])
     >>> t.round(4).tolist(), ok.tolist()
     ([[-8.7145], [8.7145]], [True, True])
     """
-    fit = fit_batch(X, group, np.broadcast_to(y[:, None], (len(y), X.shape[0])))
+    F, G = arm_parts(pd_)
+    fit = fit_rerandomised(F, G, pd_.group, pd_.y, arms)
     se = np.sqrt(fit.vcov[:, cols, cols])
     return fit.beta[:, cols] / se, fit.ok & fit.converged
 
@@ -292,12 +290,14 @@ def permutation_test(
     rng = np.random.default_rng(outcome_seed(seed, outcome.key))
     exceed = np.zeros(len(cols))
     used = 0
-    block = max(1, min(BLOCK, BLOCK_FLOATS // max(pdz.X.size, 1)))  # the draws do not depend on it
+    block = max(
+        1, min(BLOCK, BLOCK_FLOATS // max(len(pdz.arm) + 4 * pdz.X.shape[1] ** 2, 1))
+    )  # draws do not depend on it
     progress = Progress(B, f"{outcome.key} permutation test", "re-randomisations", bar=False)
     for start in range(0, B, block):
         k = min(block, B - start)
         arms = np.stack([rng.permutation(pdz.arm) for _ in range(k)])
-        t, ok = wald_t(rerandomised_designs(pdz, arms), pdz.group, pdz.y, cols)
+        t, ok = wald_t(pdz, arms, cols)
         exceed += (np.abs(t[ok]) >= np.abs(t_obs) * (1 - 1e-12)).sum(axis=0)
         used += int(ok.sum())
         progress.advance(k)

@@ -24,7 +24,7 @@ from pnitrial.models.intercept import (
 from pnitrial.models.linalg import chol_inv, dot
 from pnitrial.models.optimise import converged, optimise_lambda, scaled_gradient, singular
 
-__all__ = ["BatchFit", "fit_batch", "fit_deletions"]
+__all__ = ["BatchFit", "fit_batch", "fit_deletions", "fit_rerandomised"]
 
 # Outcomes per internal block: keeps the (outcomes x participants x p) working set near 100 MB.
 BLOCK_FLOATS = 12_000_000
@@ -232,6 +232,85 @@ def fit_deletions(X: np.ndarray, group: np.ndarray, y: np.ndarray, reml: bool = 
         )
         parts.append(_fit_stats(deleted, rank_deficient(deleted.XtX), reml))
     return parts[0] if len(parts) == 1 else _concat(parts)
+
+
+def fit_rerandomised(
+    F: np.ndarray, G: np.ndarray, group: np.ndarray, y: np.ndarray, arms: np.ndarray, reml: bool = True
+) -> BatchFit:
+    """Fit y ~ X_k + (1 | group) for the designs X_k = F + a_k[group] G of re-randomised arm vectors a_k.
+
+    F holds the columns that do not depend on the arm (zero in the others), G the arm-carrying
+    columns with the arm set to 1 (zero elsewhere). Every statistic of models.intercept is affine
+    in the participants' 0/1 arms (a^2 = a), so each re-randomisation's statistics are the
+    observed-independent part plus one product of its arm vector with per-participant terms:
+    no (K, n, p) design is built, and time and memory grow with K m, not K n p^2. y is centred
+    by its fit on F's columns, which no re-randomisation changes.
+
+    Parameters
+    ----------
+    F, G : ndarray, shape (n, p)
+        The design's arm-free part and its arm-carrying part (arm = 1).
+    group : ndarray, shape (n,)
+        Participant codes 0..m-1, non-decreasing.
+    y : ndarray, shape (n,)
+        The outcome, observed on every row.
+    arms : ndarray, shape (K, m)
+        0/1 arm of each participant in each re-randomisation.
+    reml : bool
+        REML (default) or maximum likelihood.
+
+    Returns
+    -------
+    BatchFit
+        Fit k is that of design X_k (equal to `fit_batch` on it to rounding).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> g = np.repeat(np.arange(8), 2); t = np.tile([0.0, 1.0], 8); y = rng.normal(size=16) + t
+    >>> F = np.column_stack([np.ones(16), t, np.zeros(16)]); G = np.column_stack([np.zeros((16, 2)), t])
+    >>> arms = np.array([[1, 1, 1, 1, 0, 0, 0, 0], [1, 0, 1, 0, 1, 0, 1, 0]], dtype=float)
+    >>> fits = fit_rerandomised(F, G, g, y, arms)
+    >>> again = fit_batch(F + arms[1][g][:, None] * G, g, y)
+    >>> bool(np.allclose(fits.beta[1], again.beta[0], rtol=1e-9)), fits.converged.tolist()
+    (True, [True, True])
+    """
+    F, G, y, arms = (np.asarray(a, dtype=float) for a in (F, G, y, arms))
+    group = np.asarray(group)
+    K, p = len(arms), F.shape[1]
+    free = np.flatnonzero(np.any(F != 0.0, axis=0))
+    b = np.zeros(p)
+    b[free] = np.linalg.lstsq(F[:, free], y, rcond=None)[0]
+    ystar = y - dot(F, np.broadcast_to(b, F.shape))
+    starts = np.flatnonzero(np.r_[True, np.diff(group) != 0])
+    size = np.diff(np.r_[starts, len(y)])
+    f, h = np.add.reduceat(F, starts, axis=0), np.add.reduceat(G, starts, axis=0)
+    r = np.add.reduceat(ystar, starts)
+    R0 = np.column_stack([f, r])
+    R1 = np.column_stack([f + h, r])
+    D = (R1[:, :, None] * R1[:, None, :] - R0[:, :, None] * R0[:, None, :]).reshape(len(r), -1)
+    FG = F + G
+    E = np.add.reduceat(FG[:, :, None] * FG[:, None, :] - F[:, :, None] * F[:, None, :], starts, axis=0)
+    Gy = np.add.reduceat(G * ystar[:, None], starts, axis=0)
+    sizes = np.arange(1, int(size.max()) + 1)
+    V = len(sizes)
+    S0 = np.stack([(R0[size == v].T @ R0[size == v]) for v in sizes])  # (V, p+1, p+1)
+    S = np.empty((K, V, p + 1, p + 1))
+    for iv, v in enumerate(sizes):
+        sel = size == v
+        S[:, iv] = S0[iv] + (arms[:, sel] @ D[sel]).reshape(K, p + 1, p + 1)
+    st = BatchStats(
+        sizes=sizes.astype(float),
+        count=np.broadcast_to(np.array([np.sum(size == v) for v in sizes], dtype=float), (K, V)).copy(),
+        S=S,
+        XtX=F.T @ F + (arms @ E.reshape(len(r), -1)).reshape(K, p, p),
+        Xty=F.T @ ystar + arms @ Gy,
+        yty=np.full(K, float(ystar @ ystar)),
+        beta_ols=np.broadcast_to(b, (K, p)).copy(),
+        n=np.full(K, float(len(y))),
+        m=np.full(K, float(len(r))),
+    )
+    return _fit_stats(st, rank_deficient(st.XtX), reml)
 
 
 def _fit_columns(X: np.ndarray, group: np.ndarray, Y: np.ndarray, reml: bool) -> BatchFit:
