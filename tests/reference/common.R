@@ -62,3 +62,16 @@ clda_setup <- function(cb, tab) {
     ctl = tight_control()
   )
 }
+
+# The codebook's intercurrent-event table (key `ice`), checked as pnitrial checks it: participant,
+# visit and strategy, one row per participant, known participants, post-baseline visits.
+read_ice_table <- function(cb, cb_path, participants, post) {
+  ice_cols <- cb$ice$columns
+  it <- read.csv(file.path(dirname(cb_path), cb$ice$table), colClasses = "character",
+                 na.strings = character(0), check.names = FALSE)
+  it <- data.frame(participant = trimws(it[[ice_cols$participant]]), visit = trimws(it[[ice_cols$visit]]),
+                   own = trimws(it[[ice_cols$strategy]]), stringsAsFactors = FALSE)
+  stopifnot(!anyDuplicated(it$participant), all(it$participant %in% participants),
+            all(it$visit %in% post), all(it$own %in% c("MAR", "JR", "CR", "CIR")))
+  it
+}

@@ -113,13 +113,7 @@ if (is.null(cb$ice)) {
     if (last == nv) NA_integer_ else last + 1L
   })
 } else {
-  ice_cols <- cb$ice$columns
-  it <- read.csv(file.path(dirname(cb_path), cb$ice$table), colClasses = "character",
-                 na.strings = character(0), check.names = FALSE)
-  it <- data.frame(participant = trimws(it[[ice_cols$participant]]), visit = trimws(it[[ice_cols$visit]]),
-                   own = trimws(it[[ice_cols$strategy]]), stringsAsFactors = FALSE)
-  stopifnot(!anyDuplicated(it$participant), all(it$participant %in% raw$participant),
-            all(it$visit %in% post), all(it$own %in% c("MAR", "JR", "CR", "CIR")))
+  it <- read_ice_table(cb, cb_path, raw$participant, post)
   at <- match(pt$participant, it$participant)
   ice <- match(it$visit, post)[at]
   own <- it$own[at]

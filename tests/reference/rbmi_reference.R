@@ -172,13 +172,7 @@ if (is.null(cb$ice)) {
                          visit = post[ice_idx[ice_ids]], stringsAsFactors = FALSE)
 } else {
   # the codebook's ICE table: its participants only, at its visit, with its strategy
-  ice_cols <- cb$ice$columns
-  it <- read.csv(file.path(dirname(cb_path), cb$ice$table), colClasses = "character",
-                 na.strings = character(0), check.names = FALSE)
-  it <- data.frame(participant = trimws(it[[ice_cols$participant]]), visit = trimws(it[[ice_cols$visit]]),
-                   own = trimws(it[[ice_cols$strategy]]), stringsAsFactors = FALSE)
-  stopifnot(!anyDuplicated(it$participant), all(it$participant %in% raw$participant),
-            all(it$visit %in% post), all(it$own %in% c("MAR", "JR", "CR", "CIR")))
+  it <- read_ice_table(cb, cb_path, raw$participant, post)
   it <- it[it$participant %in% pt$participant, ]
   it <- it[order(it$participant), ]
   ice_base <- data.frame(participant = factor(it$participant, levels = levels(long$participant)),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.collections import PolyCollection
 from matplotlib.patches import Patch
 from scipy import stats
 
 from pnitrial.report.figures.style import ARM_COLOURS, apply_style
+
+MANY_POINTS = 5000  # beyond this many points or bars a panel is rasterised in PDF and SVG, which stay small
 
 
 def _qq(ax, values: np.ndarray, title: str) -> None:
@@ -20,7 +23,7 @@ def _qq(ax, values: np.ndarray, title: str) -> None:
         return
     a = 3 / 8 if n <= 10 else 0.5  # R's ppoints
     q = stats.norm.ppf((np.arange(1, n + 1) - a) / (n + 1 - 2 * a))
-    ax.plot(q, v, "o", ms=3, color="#333333", alpha=0.8)
+    ax.plot(q, v, "o", ms=3, color="#333333", alpha=0.8, rasterized=n > MANY_POINTS)
     y1, y2 = np.quantile(v, [0.25, 0.75])
     x1, x2 = stats.norm.ppf([0.25, 0.75])
     slope = (y2 - y1) / (x2 - x1)
@@ -87,7 +90,7 @@ def diagnostic_panels(
     _qq(axes[0, 0], residuals, "Conditional residuals, normal QQ")
     axes[0, 0].set_ylabel(f"residual{on}")
     ax = axes[0, 1]
-    ax.plot(fitted, residuals, "o", ms=3, color="#333333", alpha=0.7)
+    ax.plot(fitted, residuals, "o", ms=3, color="#333333", alpha=0.7, rasterized=len(fitted) > MANY_POINTS)
     ax.axhline(0, color="grey", lw=0.8, ls="--")
     ax.set_xlabel(f"fitted value{on}")
     ax.set_ylabel(f"residual{on}")
@@ -97,7 +100,20 @@ def diagnostic_panels(
     ax = axes[1, 1]
     order = np.argsort(-np.nan_to_num(cooks, nan=-np.inf), kind="stable")
     colours = [ARM_COLOURS.get(a, "#7f7f7f") for a in arms[order]]
-    ax.bar(np.arange(1, len(order) + 1), cooks[order], color=colours, width=0.8)
+    # the bars as one collection: one artist whatever the number of participants (a bar() of 50,000
+    # patches takes minutes), rasterised in vector formats when there are many
+    x, h = np.arange(1, len(order) + 1, dtype=float), np.nan_to_num(cooks[order], nan=0.0)
+    bars = PolyCollection(
+        np.stack(
+            [np.column_stack([x - 0.4, x - 0.4, x + 0.4, x + 0.4]), np.column_stack([0 * h, h, h, 0 * h])], axis=2
+        ),
+        facecolors=colours,
+        linewidths=0,
+        rasterized=len(order) > MANY_POINTS,
+    )
+    bars.sticky_edges.y.append(0.0)  # as bar(): the axis starts at zero
+    ax.add_collection(bars)
+    ax.autoscale_view()
     ax.axhline(threshold, color="#b2182b", lw=0.9, ls="--")
     # the legend's patches carry the bars' colours (an empty bar() gets the next cycle colour instead)
     handles = [Patch(color=ARM_COLOURS.get(role, "#7f7f7f"), label=role) for role in dict.fromkeys(arms[order])]
