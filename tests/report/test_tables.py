@@ -181,3 +181,19 @@ def test_latex_tables_compile_with_pdflatex(tmp_path):
     res = compile_latex([long_tex, short_tex], tmp_path)
     assert res.returncode == 0, res.stdout[-3000:]
     assert (tmp_path / "tables.pdf").stat().st_size > 0
+
+
+def test_missing_data_summary_says_why_an_analysis_was_not_run(tmp_path):
+    """An outcome over missing_data.max_participants is a row with its reason, and the summary says it."""
+    from pnitrial.analyses.reference_based import missing_data_analysis
+    from pnitrial.report.summary import _missing_data_summary
+
+    frame, meta = build_long_frame(load_codebook(DEMO / "dataset.yaml"))
+    meta = meta.with_outcomes(tuple(o for o in meta.outcomes if o.key in ("il6", "bdi")))
+    effects, tipping = missing_data_analysis(frame, meta, ("MAR", "JR"), (0.0,), max_participants=10)
+    assert set(effects["status"]) == {effects["status"].iloc[0]} and effects["status"].iloc[0].startswith("not run")
+    effects.to_csv(tmp_path / "md.csv", index=False)
+    tipping.to_csv(tmp_path / "tp.csv", index=False)
+    html = "\n".join(_missing_data_summary(str(tmp_path / "md.csv"), str(tmp_path / "tp.csv"), meta))
+    assert "not estimated" in html and "participants who stop are taken" in html
+    assert "Not estimated for some outcomes: not run: 50 participants" in html

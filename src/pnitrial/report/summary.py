@@ -482,17 +482,26 @@ def _missing_data_summary(effects_path: str, tipping_path: str, meta: Trial) -> 
             status = str(t["status"].iloc[0]) if len(t) else ""
             row["MAR tipping point"] = "none: not significant under MAR" if status.startswith("not sig") else status
         rows.append(row)
-    n_ice = eff.drop_duplicates("outcome")[["n_ice_intervention", "n_ice_control"]].max()
+    n_ice = eff[eff["status"] == "ok"].drop_duplicates("outcome")[["n_ice_intervention", "n_ice_control"]].max()
     arm, ctl = meta.arms["intervention"], meta.arms["control"]
+    who = (
+        f" (up to {int(n_ice.iloc[0])} {html.escape(arm)} and {int(n_ice.iloc[1])} {html.escape(ctl)} participants "
+        "per outcome)"
+        if n_ice.notna().all()
+        else ""
+    )
+    # an analysis that was not run or failed says why, once per reason
+    reasons = sorted(set(eff.loc[eff["status"] != "ok", "status"].dropna().astype(str)))
+    notes = [f"<p>Not estimated for some outcomes: {html.escape(r)}.</p>" for r in reasons]
     return [
         "<h2>Missing data: reference-based imputation</h2>",
-        f"<p>The intervention effect at the last visit when participants who stop (up to {int(n_ice.iloc[0])} "
-        f"{html.escape(arm)} and {int(n_ice.iloc[1])} {html.escape(ctl)} participants per outcome) are taken to "
+        f"<p>The intervention effect at the last visit when participants who stop{who} are taken to "
         f"continue on their arm (MAR), to jump to the {html.escape(ctl)} arm's means (JR), to have followed it "
         "throughout (CR) or to follow its changes (CIR): conditional mean imputation under an MMRM, ANCOVA and "
         "jackknife SEs (as rbmi). The tipping point is the shift of the intervention arm's imputed values at "
         "which the MAR effect stops being significant; ratios for log-transformed outcomes.</p>",
         render.html_table(pd.DataFrame(rows), ""),
+        *notes,
     ]
 
 
