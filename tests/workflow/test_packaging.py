@@ -86,3 +86,23 @@ def test_snakemake_lint_clean_with_a_panel():
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
     assert "good condition" in res.stdout + res.stderr
+
+
+def test_every_job_declares_memory_from_its_inputs_and_a_runtime():
+    """Every job of the plan asks for mem_mb and runtime; heavy analyses are not local rules."""
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--forceall"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    jobs = [j for j in re.split(r"\n(?=rule \w+:)", res.stdout)[1:] if not j.startswith("rule all:")]
+    assert len(jobs) > 15
+    for job in jobs:
+        resources = next(line for line in job.splitlines() if line.strip().startswith("resources:"))
+        assert re.search(r"mem_mb=\d+", resources) and re.search(r"runtime=\d+", resources), job[:300]
+    local = set()
+    for path in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for block in re.findall(r"^localrules:\n((?:    \w+,\n)+)", path.read_text(), flags=re.M):
+            local |= set(re.findall(r"\w+", block))
+    assert "forest_figure" in local and "panel_tables" in local
+    heavy = {"validate_data", "fit_outcome", "fit_outcomes", "sensitivity", "diagnostics", "mediation"}
+    assert not heavy & local  # submitted to a cluster
