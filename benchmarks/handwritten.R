@@ -12,8 +12,8 @@
 #
 # Usage: Rscript benchmarks/handwritten.R <codebook.yaml> <n_permutations> <seed>
 # Prints one line at the end: TIMING total_seconds=<x> permutation_seconds=<y> outcomes=<k>
+# (elapsed seconds from after the packages are loaded; the permutation part is included in the total)
 
-t_start <- proc.time()[["elapsed"]]
 options(width = 200)
 suppressPackageStartupMessages({
   library(yaml)
@@ -22,6 +22,7 @@ suppressPackageStartupMessages({
   library(emmeans)
   library(pbkrtest)
 })
+t_start <- proc.time()[["elapsed"]]                                # after loading the packages
 
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) != 3) stop("usage: Rscript handwritten.R <codebook.yaml> <n_permutations> <seed>")
