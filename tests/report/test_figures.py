@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import matplotlib.collections
 import matplotlib.colors
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ def test_diagnostic_legend_has_the_colours_of_the_bars_and_names_the_log_scale()
         scale="log",
     )
     ax = fig.axes[3]
-    bar_colours = {to_hex(p.get_facecolor()) for p in ax.patches}
+    bar_colours = {to_hex(c) for c in ax.collections[0].get_facecolors()}  # the bars are one collection
     legend = {
         t.get_text(): to_hex(h.get_facecolor())
         for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles, strict=True)
@@ -223,3 +224,30 @@ def test_tipping_point_figure_merges_coinciding_strategies_and_titles_the_tippin
     assert fig.axes[0].get_title() == f"Salivary IL-6 (post)\nMAR tips at \u03b4 = {tip:.2f} SD"
     fig, problems = _saved(tipping_point_figure(effects, tipping, meta), tmp_path)
     assert problems == [] and len([ax for ax in fig.axes if ax.axison]) == 2
+
+
+def test_trajectory_of_a_large_trial_draws_boxes_per_visit_not_thousands_of_lines(tmp_path):
+    from pnitrial.data.examples import toy_trial
+
+    frame, meta = toy_trial(n=2 * trial.MANY_PARTICIPANTS + 2, seed=3)
+    res = [analyse_outcome(frame, meta, "pain", AnalysisOptions()).__dict__]
+    fig, problems = _saved(trial.trajectory(frame, meta, "pain", emmeans_table(res, meta)), tmp_path)
+    assert problems == []
+    ax = fig.axes[0]
+
+    def participant_lines(ax):
+        return [
+            c
+            for c in ax.collections
+            if isinstance(c, matplotlib.collections.LineCollection) and len(c.get_segments()) > 4
+        ]
+
+    assert not participant_lines(ax)
+    assert len(ax.patches) == 4  # a box per arm and visit
+    assert fig.legends and "values per visit (box: quartiles; whiskers: 1.5 IQR)" in [
+        t.get_text() for t in fig.legends[0].get_texts()
+    ]
+    few, _ = toy_trial(n=40, seed=3)
+    res = [analyse_outcome(few, meta, "pain", AnalysisOptions()).__dict__]
+    ax = trial.trajectory(few, meta, "pain", emmeans_table(res, meta)).axes[0]
+    assert len(participant_lines(ax)) == 2 and not ax.patches  # a small trial: every participant's line

@@ -9,6 +9,7 @@ import math
 
 import matplotlib.collections
 import matplotlib.lines
+import matplotlib.patches
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -17,6 +18,8 @@ from pnitrial.data.trial import Trial
 from pnitrial.report.figures.style import ARM_COLOURS, apply_style, plain_log_ticks, plt
 from pnitrial.report.numbers import MINUS, effect_text
 from pnitrial.report.precision import round_array
+
+MANY_PARTICIPANTS = 200  # above this many in an arm, its values are drawn as boxes per visit, not as lines
 
 ARM_MARKERS = {"intervention": "o", "control": "s"}
 
@@ -31,6 +34,25 @@ def _primary_means(emmeans: pd.DataFrame, key: str) -> tuple[pd.DataFrame, str]:
             estimand = str(chosen["estimand"].iloc[0])
             return chosen, ESTIMAND_STYLE[estimand][0] + (" (primary)" if bool(chosen["primary"].iloc[0]) else "")
     return em.iloc[:0], ""
+
+
+def _visit_boxes(ax, x: np.ndarray, y: np.ndarray, colour: str) -> None:
+    """An arm's values at each visit as a box (quartiles, whiskers to 1.5 IQR, no outlier points)."""
+    at = np.unique(x)
+    groups = [y[(x == v) & np.isfinite(y)] for v in at]
+    keep = [k for k, g in enumerate(groups) if len(g)]
+    ax.boxplot(
+        [groups[k] for k in keep],
+        positions=at[keep],
+        widths=0.09,
+        showfliers=False,
+        patch_artist=True,
+        manage_ticks=False,
+        boxprops={"facecolor": colour, "alpha": 0.25, "edgecolor": colour, "linewidth": 0.8},
+        medianprops={"color": colour, "linewidth": 1.0},
+        whiskerprops={"color": colour, "linewidth": 0.8},
+        capprops={"color": colour, "linewidth": 0.8},
+    )
 
 
 def trajectory(frame: pd.DataFrame, meta: Trial, key: str, emmeans: pd.DataFrame, alpha: float = 0.05) -> plt.Figure:
@@ -89,25 +111,25 @@ def trajectory(frame: pd.DataFrame, meta: Trial, key: str, emmeans: pd.DataFrame
     means, model = _primary_means(emmeans, key)
     fig, ax = plt.subplots(figsize=(4.4 + 0.3 * max(len(visits) - 4, 0), 3.8), layout="constrained")
     offset = {"control": -0.06, "intervention": 0.06}
+    boxed = False
     for role in ("control", "intervention"):
         colour, marker = ARM_COLOURS[role], ARM_MARKERS[role]
         arm = sub["role"] == role
-        # every participant's polyline in one collection and every point in one marker line: two
-        # artists per arm, however many participants (one line each would not scale to thousands)
         mine = sub[arm].sort_values(["pid", "visit_index"], kind="stable")
         x = mine["visit_index"].to_numpy(dtype=float) + offset[role]
         y = shown.loc[mine.index].to_numpy(dtype=float)
-        cuts = np.flatnonzero(np.diff(mine["pid"].to_numpy())) + 1
-        many = mine["pid"].nunique() > 1000  # rasterised in vector formats, which stay small
-        paths = [np.column_stack(pair) for pair in zip(np.split(x, cuts), np.split(y, cuts), strict=True)]
-        ax.add_collection(
-            matplotlib.collections.LineCollection(
-                [path for path in paths if len(path) > 1], colors=colour, alpha=0.18, lw=0.7, rasterized=many
-            )
-        )
-        ax.plot(x, y, linestyle="none", color=colour, alpha=0.18, marker=marker, ms=1.5, rasterized=many)
+        many = mine["pid"].nunique() > MANY_PARTICIPANTS
+        boxed |= many
+        if many:  # thousands of lines would hide the means: the arm's values per visit as boxes instead
+            _visit_boxes(ax, x, y, colour)
+        else:  # every participant's polyline in one collection and every point in one marker line
+            cuts = np.flatnonzero(np.diff(mine["pid"].to_numpy())) + 1
+            paths = [np.column_stack(pair) for pair in zip(np.split(x, cuts), np.split(y, cuts), strict=True)]
+            lines = [path for path in paths if len(path) > 1]
+            ax.add_collection(matplotlib.collections.LineCollection(lines, colors=colour, alpha=0.18, lw=0.7))
+            ax.plot(x, y, linestyle="none", color=colour, alpha=0.18, marker=marker, ms=1.5)
         below = arm & censored
-        if below.any():
+        if below.any() and not many:
             ax.plot(
                 sub.loc[below, "visit_index"] + offset[role],
                 shown[below],
@@ -136,7 +158,7 @@ def trajectory(frame: pd.DataFrame, meta: Trial, key: str, emmeans: pd.DataFrame
             )
     if censored.any():
         for i, lod in enumerate(sorted(set(sub.loc[censored, "lod"].astype(float)))):
-            label = "LOD (hollow: below it, drawn at it)" if i == 0 else None
+            label = ("LOD" if boxed else "LOD (hollow: below it, drawn at it)") if i == 0 else None
             ax.axhline(lod, color="black", lw=0.8, ls=(0, (4, 3)), label=label)
     healthy = sub[(sub["role"] == "healthy") & (sub["visit"] == visits[0])]["value"]
     if len(healthy) >= 2:
@@ -163,7 +185,14 @@ def trajectory(frame: pd.DataFrame, meta: Trial, key: str, emmeans: pd.DataFrame
     ax.set_ylabel(f"{o.label} ({o.unit})")
     if model:
         ax.set_title(f"Means: {model}", loc="left", fontsize=8)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    handles, labels = ax.get_legend_handles_labels()
+    if boxed:
+        handles.append(matplotlib.patches.Patch(facecolor="grey", alpha=0.25, edgecolor="grey"))
+        labels.append("values per visit (box: quartiles; whiskers: 1.5 IQR)")
+    if boxed:  # boxes fill the axes: the legend goes below them
+        fig.legend(handles, labels, fontsize=7, frameon=False, loc="outside lower center", ncol=1)
+    else:
+        ax.legend(handles, labels, fontsize=7, frameon=False, loc="best")
     return fig
 
 
