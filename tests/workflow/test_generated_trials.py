@@ -42,6 +42,7 @@ def _check_finished(out: Path, table: pd.DataFrame) -> None:
         assert (out / "panel_effects.csv").exists() and (out / "panel_top.csv").exists()
 
 
+@pytest.mark.slow  # the whole plan, in process, on 25 trials: minutes
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

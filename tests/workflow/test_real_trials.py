@@ -20,7 +20,7 @@ from conftest import ROOT, run
 
 from pnitrial.report.precision import round_at
 
-pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m "not slow"` skips them
+pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m slow` runs them (skipped by default)
 
 CASES = ROOT / "tests" / "reference" / "cases"
 REAL = ("btheb", "chickweight", "bodyweight", "milk", "dietox", "fdd")

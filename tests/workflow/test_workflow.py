@@ -19,7 +19,7 @@ from pnitrial.data.longframe import build_long_frame
 from pnitrial.inference.multiplicity import adjust
 from pnitrial.report.precision import round_frame
 
-pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m "not slow"` skips them
+pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m slow` runs them (skipped by default)
 
 
 def test_all_outputs_and_numbers_match_the_library(completed):

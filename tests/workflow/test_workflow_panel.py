@@ -18,7 +18,7 @@ from pnitrial.data.panel import build_panel_frame
 from pnitrial.data.trial import Trial
 from pnitrial.report.precision import round_frame
 
-pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m "not slow"` skips them
+pytestmark = pytest.mark.slow  # full Snakemake runs: `pytest -m slow` runs them (skipped by default)
 
 
 def _copy(dst: Path) -> Path:
