@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from pnitrial.analyses.estimands import AnalysisOptions, OutcomeResult, analyse_outcome
 from pnitrial.data.codebook import load_codebook
 from pnitrial.data.longframe import build_long_frame, lod_counts, read_frame, write_frame
 from pnitrial.data.trial import Trial
@@ -31,6 +31,9 @@ from pnitrial.report.tables import (
     write_csv,
     write_result,
 )
+
+if TYPE_CHECKING:  # the model stack (scipy.stats and the engines) is imported only by the jobs that fit
+    from pnitrial.analyses.estimands import AnalysisOptions
 
 log = logging.getLogger("pnitrial")
 
@@ -70,12 +73,16 @@ def validate_data(
 
 def analysis_options(params) -> AnalysisOptions:
     """AnalysisOptions from a rule's params."""
+    from pnitrial.analyses.estimands import AnalysisOptions
+
     return AnalysisOptions.from_params(params)
 
 
 def fit_outcome(frame_path: str, meta_path: str, outcome: str, out: str, opts: AnalysisOptions) -> None:
     """Every estimand of one outcome, written as its JSON result (a failure is a row)."""
     frame, meta = read_frame(Path(frame_path), Path(meta_path))
+    from pnitrial.analyses.estimands import OutcomeResult, analyse_outcome
+
     res, failed = attempt(f"{outcome} models", analyse_outcome, frame, meta, outcome, opts)
     if failed is not None:
         o = meta.outcome(outcome)

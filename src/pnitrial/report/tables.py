@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from pnitrial.analyses.estimands import OutcomeResult
 from pnitrial.analyses.rows import EFFECT_COLUMNS, FIT_COLUMNS
 from pnitrial.data.trial import Trial
 from pnitrial.inference.multiplicity import adjust
 from pnitrial.report.numbers import effect_text, number, p_value
 from pnitrial.report.precision import FLOAT_FORMAT, round_frame, round_records
+
+if TYPE_CHECKING:  # only type hints: table and figure jobs do not import the model stack
+    from pnitrial.analyses.estimands import OutcomeResult
 
 ESTIMAND_LABELS = {"lmm": "LMM arm x visit", "clda": "cLDA", "ancova": "ANCOVA", "clda_censored": "cLDA, censored"}
 
@@ -45,6 +48,7 @@ def write_result(result: OutcomeResult, path: Path) -> None:
     Examples
     --------
     >>> import tempfile
+    >>> from pnitrial.analyses.estimands import OutcomeResult
     >>> result = OutcomeResult(fits=[{"outcome": "crp", "status": "ok", "var_residual": 0.123456789}],
     ...                        effects=[{"outcome": "crp", "estimate": 0.123456789, "se": 0.05, "p": float("nan")}])
     >>> with tempfile.TemporaryDirectory() as tmp:
