@@ -103,7 +103,8 @@ def test_blocks_sized_to_the_trial_give_the_same_p(demo, monkeypatch):
     o = _outcome(meta, "bdi")
     (whole,) = permutation_test(frame, meta, o, "clda", 300, seed=5)
     design = permutation_design(frame, meta, o, "clda")
-    monkeypatch.setattr(permutation, "BLOCK_FLOATS", 7 * (len(design.arm) + 4 * design.X.shape[1] ** 2))
+    per = len(design.arm) + 4 * int(np.bincount(design.group).max()) * (design.X.shape[1] + 1) ** 2
+    monkeypatch.setattr(permutation, "BLOCK_FLOATS", 7 * per)
     (blocks,) = permutation_test(frame, meta, o, "clda", 300, seed=5)  # 43 blocks of 7
     assert blocks == whole
 

@@ -290,9 +290,10 @@ def permutation_test(
     rng = np.random.default_rng(outcome_seed(seed, outcome.key))
     exceed = np.zeros(len(cols))
     used = 0
-    block = max(
-        1, min(BLOCK, BLOCK_FLOATS // max(len(pdz.arm) + 4 * pdz.X.shape[1] ** 2, 1))
-    )  # draws do not depend on it
+    # per re-randomisation: its arm vector and a few copies of its statistics (one (p+1)^2 block per
+    # cluster size); the draws do not depend on the block
+    per = len(pdz.arm) + 4 * int(np.bincount(pdz.group).max()) * (pdz.X.shape[1] + 1) ** 2
+    block = max(1, min(BLOCK, BLOCK_FLOATS // per))
     progress = Progress(B, f"{outcome.key} permutation test", "re-randomisations", bar=False)
     for start in range(0, B, block):
         k = min(block, B - start)

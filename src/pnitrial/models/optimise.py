@@ -96,6 +96,9 @@ def _newton(st: BatchStats, reml: bool, lo: np.ndarray, hi: np.ndarray, lam: np.
     return lam, ~active
 
 
+GRID_FLOATS = 4_000_000  # statistics copied for the grid evaluation at once (32 MB)
+
+
 def optimise_lambda(st: BatchStats, reml: bool) -> tuple[np.ndarray, np.ndarray]:
     """Grid on theta for the basin of the global minimum, then Newton in lambda.
 
@@ -132,8 +135,19 @@ def optimise_lambda(st: BatchStats, reml: bool) -> tuple[np.ndarray, np.ndarray]
     K = len(st.n)
     grid_l = THETA_GRID**2
     G = len(grid_l)
-    # all grid points in one batched call: outcome k's copies sit at rows k*G .. k*G+G-1
-    devs = batch_deviance(np.tile(grid_l, K), st.take(np.repeat(np.arange(K), G)), reml).reshape(K, G)
+    # all grid points in batched calls: outcome k's copies sit at rows k*G .. k*G+G-1, in chunks of
+    # outcomes whose copied statistics stay near 32 MB (many visits make S large; bits do not depend on it)
+    chunk = max(1, GRID_FLOATS // (G * st.S[0].size))
+    devs = (
+        np.concatenate(
+            [
+                batch_deviance(np.tile(grid_l, len(ks)), st.take(np.repeat(ks, G)), reml).reshape(len(ks), G)
+                for ks in np.array_split(np.arange(K), max(1, -(-K // chunk)))
+            ]
+        )
+        if K
+        else np.empty((0, G))
+    )
     i = np.argmin(np.where(np.isfinite(devs), devs, np.inf), axis=1)
     # zero is the optimum when it is the best grid point and the criterion rises from it
     g0, _ = criterion_derivatives(lambda_derivatives(batch_profile(np.zeros(K), st), st, reml), criterion_dof(st, reml))
