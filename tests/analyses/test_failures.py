@@ -131,7 +131,9 @@ def test_whole_model_failure_is_written_as_a_row(small, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise IndexError("index 3 is out of bounds")
 
-    monkeypatch.setattr(steps, "analyse_outcome", broken)
+    import pnitrial.analyses.estimands as estimands
+
+    monkeypatch.setattr(estimands, "analyse_outcome", broken)  # fit_outcome imports it when called
     steps.fit_outcome(str(tmp_path / "long.csv"), str(tmp_path / "meta.json"), "il6", tmp_path / "il6.json", None)
     (fit,) = json.loads((tmp_path / "il6.json").read_text())["fits"]
     assert fit["status"] == "failed" and fit["error"] == "index 3 is out of bounds"
