@@ -134,6 +134,7 @@ def test_perfect_and_fisher_edge_cases():
 
 def test_rm_corr_equals_pingouins_ancova_with_unequal_visits_and_is_linear_in_memory():
     import tracemalloc
+    import warnings
 
     import pingouin as pg
 
@@ -142,7 +143,9 @@ def test_rm_corr_equals_pingouins_ancova_with_unequal_visits_and_is_linear_in_me
     x = rng.normal(size=len(pid)) + pid % 7
     data = pd.DataFrame({"pid": pid, "x": x, "y": 0.4 * x + rng.normal(size=len(pid)) - pid % 5})
     ours = repeated_measures_correlation(data)
-    theirs = pg.rm_corr(data=data, x="x", y="y", subject="pid")
+    with warnings.catch_warnings():  # pingouin's own use of a deprecated pandas keyword
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        theirs = pg.rm_corr(data=data, x="x", y="y", subject="pid")
     assert ours["r"] == pytest.approx(float(theirs["r"].iloc[0]), rel=1e-10)
     assert ours["p"] == pytest.approx(float(theirs["pval"].iloc[0]), rel=1e-8)
     assert ours["df"] == int(theirs["dof"].iloc[0])
