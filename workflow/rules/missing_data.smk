@@ -38,6 +38,7 @@ rule missing_data:
         "results/logs/missing_data.log",
     benchmark:
         "results/benchmarks/missing_data.tsv"
+    priority: 5
     conda:
         ENV
     threads: 1

@@ -8,6 +8,7 @@ rule fit_outcome:
         "results/logs/fit_outcome/{outcome}.log",
     benchmark:
         "results/benchmarks/fit_outcome/{outcome}.tsv"
+    priority: 10
     conda:
         ENV
     threads: 1
@@ -77,6 +78,7 @@ rule permutation_tests:
         "results/logs/permutation_tests.log",
     benchmark:
         "results/benchmarks/permutation_tests.tsv"
+    priority: 4
     conda:
         ENV
     threads: 1
@@ -108,6 +110,7 @@ rule sensitivity:
         "results/logs/sensitivity.log",
     benchmark:
         "results/benchmarks/sensitivity.tsv"
+    priority: 6
     conda:
         ENV
     resources:
@@ -154,6 +157,7 @@ rule diagnostics:
         "results/logs/diagnostics.log",
     benchmark:
         "results/benchmarks/diagnostics.tsv"
+    priority: 5
     conda:
         ENV
     resources:

@@ -24,6 +24,7 @@ rule fit_outcomes:
         "results/logs/fit_outcomes.log",
     benchmark:
         "results/benchmarks/fit_outcomes.tsv"
+    priority: 10
     conda:
         ENV
     threads: 1
@@ -65,6 +66,7 @@ rule trajectory_figures:
         "results/logs/trajectory_figures.log",
     benchmark:
         "results/benchmarks/trajectory_figures.tsv"
+    priority: 3
     conda:
         ENV
     resources:
@@ -100,6 +102,7 @@ rule sensitivity_figures:
         "results/logs/sensitivity_figures.log",
     benchmark:
         "results/benchmarks/sensitivity_figures.tsv"
+    priority: 3
     conda:
         ENV
     resources:

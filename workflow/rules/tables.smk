@@ -37,6 +37,7 @@ rule effect_tables:
         ),
     log:
         "results/logs/effect_tables.log",
+    priority: 10
     conda:
         ENV
     resources:
