@@ -142,14 +142,14 @@ def test_whole_model_failure_is_written_as_a_row(small, tmp_path, monkeypatch):
 
 def test_one_outcome_failing_in_sensitivity_leaves_the_others(small, monkeypatch):
     frame, meta = small
-    real = sensitivity.sensitivity_rows
+    real = sensitivity._plan
 
     def flaky(frame, meta, key, *args):
         if key == "il6":
             raise RuntimeError("brentq: f(a) and f(b) must have different signs")
         return real(frame, meta, key, *args)
 
-    monkeypatch.setattr(sensitivity, "sensitivity_rows", flaky)
+    monkeypatch.setattr(sensitivity, "_plan", flaky)
     table = sensitivity.sensitivity_table(frame, meta, AnalysisOptions(censored=True))
     failed = table[table["outcome"] == "il6"]
     assert len(failed) == 1 and failed["status"].iloc[0].startswith("failed: brentq")

@@ -194,3 +194,44 @@ def test_an_outcome_entirely_below_the_lod_is_a_failed_row(demo):
     by = {r["analysis"]: r["status"] for r in rows}
     assert by["Hodges-Lehmann shift of the changes"].startswith("failed: every change score is the same")
     assert all(isinstance(v, str) for v in by.values())
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [AnalysisOptions(), AnalysisOptions(censored=True), AnalysisOptions(ddf="satterthwaite", primary="lmm")],
+    ids=["kenward-roger", "censored", "satterthwaite-lmm"],
+)
+def test_batched_refits_equal_the_single_outcome_path(demo, opts):
+    """Every refit row fitted in the batch equals analyse_outcome on that variant (one at a time)."""
+    import pnitrial.analyses.sensitivity as sensitivity
+
+    frame, meta = demo
+    plans = [sensitivity._plan(frame, meta, o.key, opts, "winsorise", 3.0) for o in meta.outcomes]
+    refits = [r for plan in plans for r in plan if isinstance(r, sensitivity._Refit)]
+    batched = sensitivity._refit_batched(refits, frame, meta, opts, meta.visits[-1])
+    assert sum(b is not None for b in batched) >= len(refits) - 2 * len(meta.outcomes)
+    assert all(b is None for b, r in zip(batched, refits, strict=True) if r.target() == "censored")
+    for b, r in zip(batched, refits, strict=True):
+        if b is None:
+            continue
+        one = sensitivity._refit_one(r, meta, meta.visits[-1])
+        assert b["status"] == one["status"] and b["estimand"] == one["estimand"] == r.target()
+        assert b["method"] == one["method"] and b["statistic_type"] == one["statistic_type"]
+        for q, rtol in (("estimate", 1e-9), ("ci_low", 1e-6), ("df", 1e-6), ("p", 1e-6)):
+            assert b[q] == pytest.approx(one[q], rel=rtol, abs=1e-10), (r.key, r.analysis, q)
+
+
+def test_a_batch_that_fails_as_a_whole_is_refitted_one_at_a_time(demo, monkeypatch, caplog):
+    import pnitrial.analyses.sensitivity as sensitivity
+
+    frame, meta = demo
+    want = sensitivity_table(frame, meta, AnalysisOptions(), "none")
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(sensitivity, "analyse_panel", broken)
+    got = sensitivity_table(frame, meta, AnalysisOptions(), "none")
+    pd.testing.assert_frame_equal(got[["outcome", "analysis", "status"]], want[["outcome", "analysis", "status"]])
+    np.testing.assert_allclose(got["estimate"].astype(float), want["estimate"].astype(float), rtol=1e-9)
+    assert "sensitivity refits" in caplog.text

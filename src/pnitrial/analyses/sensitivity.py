@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import pingouin as pg
 from scipy import optimize, stats
 
-from pnitrial.analyses.estimands import CENSORED, AnalysisOptions, analyse_outcome
+from pnitrial.analyses.estimands import CENSORED, AnalysisOptions, analyse_outcome, has_censored
+from pnitrial.analyses.panel import analyse_panel, wide_from_long
 from pnitrial.data.codebook import TRIAL_ROLES
 from pnitrial.data.longframe import LOD_RULES
 from pnitrial.data.trial import Trial
@@ -357,17 +358,32 @@ def resubstitute(frame: pd.DataFrame, key: str, lod_method: str) -> pd.DataFrame
 # -- one outcome
 
 
-def _primary_row(
-    frame: pd.DataFrame, meta: Trial, key: str, opts: AnalysisOptions, visit: str, estimand: str | None = None
-) -> dict:
-    """The primary effect at `visit`, or that of `estimand` when given."""
-    res = analyse_outcome(frame, meta, key, opts)
+@dataclass(frozen=True)
+class _Refit:
+    """A row still to fill: the primary estimand (or `estimand`) refitted on a variant of the data."""
+
+    key: str
+    analysis: str
+    frame: pd.DataFrame
+    n: int | None
+    changed: int | None
+    opts: AnalysisOptions
+    estimand: str | None = None
+
+    def target(self) -> str:
+        """The estimand whose effect the row reports (as analyses.estimands chooses the primary)."""
+        if self.estimand:
+            return self.estimand
+        censored = self.opts.censored and has_censored(self.frame, self.key)
+        return CENSORED if censored and self.opts.primary == "clda" else self.opts.primary
+
+
+def _effect_values(effects, estimand: str, visit: str) -> dict:
+    """The row values of `estimand`'s model-scale interaction at `visit` among effect rows."""
     rows = [
         e
-        for e in res.effects
-        if (e["estimand"] == estimand if estimand else e["primary"])
-        and e["scale"] == "model"
-        and e["contrast"] == f"interaction:{visit}"
+        for e in effects
+        if e["estimand"] == estimand and e["scale"] == "model" and e["contrast"] == f"interaction:{visit}"
     ]
     if not rows:
         return {"status": "failed: no primary effect"}
@@ -384,6 +400,53 @@ def _primary_row(
         "method": e["ddf_method"],
         "status": e["fit_status"],
     }
+
+
+def _refit_one(r: _Refit, meta: Trial, visit: str) -> dict:
+    """One refit through the single-outcome path (censored models, or when a batch fails)."""
+    res = analyse_outcome(r.frame, meta, r.key, r.opts)
+    return _effect_values(res.effects, r.target(), visit)
+
+
+def _refit_batched(
+    refits: list[_Refit], frame: pd.DataFrame, meta: Trial, opts: AnalysisOptions, visit: str
+) -> list[dict | None]:
+    """Every uncensored refit as one column of a panel, fitted in one batch per model scale.
+
+    The variants of all outcomes share the participant x visit grid, so analyses.panel fits them
+    together (one design, one batched optimiser, the same inference as a single fit). Censored
+    models, and every refit of a batch that fails as a whole, come back as None for `_refit_one`.
+    """
+    out: list[dict | None] = [None] * len(refits)
+    ready = [i for i, r in enumerate(refits) if r.opts == opts and r.target() != CENSORED]
+    if not ready:
+        return out
+    grid, _ = wide_from_long(frame, meta, [refits[ready[0]].key])
+    index = pd.MultiIndex.from_frame(grid[["pid", "visit_index"]])
+    for transform in ("none", "log"):
+        cols = [i for i in ready if meta.outcome(refits[i].key).transform == transform]
+        if not cols:
+            continue
+        values = np.column_stack([_column(refits[i], index) for i in cols])
+        names = [f"v{i}" for i in cols]
+        panel = {"analytes": names, "family": "", "transform": transform, "unit": ""}
+        got, failed = attempt("sensitivity refits", analyse_panel, grid, values, meta, panel, opts)
+        if failed is not None:
+            continue
+        effects = got[0].to_dict("records")
+        by_name: dict[str, list[dict]] = {}
+        for e in effects:
+            by_name.setdefault(e["outcome"], []).append(e)
+        for i, name in zip(cols, names, strict=True):
+            out[i] = _effect_values(by_name.get(name, []), refits[i].target(), visit)
+    return out
+
+
+def _column(r: _Refit, index: pd.MultiIndex) -> np.ndarray:
+    """The refit's outcome values on the shared participant x visit grid (NaN where it has none)."""
+    sub = r.frame.loc[r.frame["outcome"] == r.key, ["pid", "visit_index", "value"]]
+    at = pd.MultiIndex.from_frame(sub[["pid", "visit_index"]])
+    return pd.Series(sub["value"].to_numpy(dtype=float), index=at).reindex(index).to_numpy()
 
 
 def mixed_anova_row(frame: pd.DataFrame, meta: Trial, key: str, alpha: float) -> dict:
@@ -555,6 +618,13 @@ def sensitivity_rows(
     >>> len(rows)
     5
     """
+    return _fill([_plan(frame, meta, key, opts, outliers, k)], frame, meta, opts)
+
+
+def _plan(
+    frame: pd.DataFrame, meta: Trial, key: str, opts: AnalysisOptions, outliers: str, k: float
+) -> list[dict | _Refit]:
+    """One outcome's rows in order: finished rows, and the refits still to fit (`_fill`)."""
     outcome = meta.outcome(key)
     visit = meta.visits[-1]
     n_all = int(frame.loc[(frame["outcome"] == key) & frame["role"].isin(TRIAL_ROLES), "pid"].nunique())
@@ -563,21 +633,17 @@ def sensitivity_rows(
         base = {"outcome": key, "family": outcome.family, "analysis": analysis, "visit": visit}
         return {**base, "n_participants": n, "n_changed": changed, **values}
 
-    def primary(analysis: str, data: pd.DataFrame, o: AnalysisOptions, n, changed, estimand=None) -> dict:
-        values, failed = attempt(f"{key} sensitivity ({analysis})", _primary_row, data, meta, key, o, visit, estimand)
-        return row(analysis, values if failed is None else {"status": failed}, n, changed)
-
-    rows = [primary("primary (all available data)", frame, opts, n_all, 0)]
+    plan: list[dict | _Refit] = [_Refit(key, "primary (all available data)", frame, n_all, 0, opts)]
     cc = complete_cases(frame, meta, key)
     n_cc = int(cc.loc[(cc["outcome"] == key) & cc["role"].isin(TRIAL_ROLES), "pid"].nunique())
-    rows.append(primary("complete cases", cc, opts, n_cc, n_all - n_cc))
+    plan.append(_Refit(key, "complete cases", cc, n_cc, n_all - n_cc, opts))
     if outliers != "none":
         label = f"outliers beyond {k:g} robust SD {'winsorised' if outliers == 'winsorise' else 'excluded'}"
         trimmed, failed = attempt(f"{key} sensitivity ({label})", handle_outliers, frame, meta, key, outliers, k)
         if failed is None:
-            rows.append(primary(label, trimmed[0], opts, n_all, trimmed[1]))
+            plan.append(_Refit(key, label, trimmed[0], n_all, trimmed[1], opts))
         else:
-            rows.append(row(label, {"status": failed}, n_all))
+            plan.append(row(label, {"status": failed}, n_all))
     n_cens = int(frame.loc[frame["outcome"] == key, "censored"].sum())
     if n_cens:
         # substitution rows fit the substitution estimand (the censored model ignores the values)
@@ -585,16 +651,36 @@ def sensitivity_rows(
         for m in LOD_RULES:
             if m != meta.lod_method:
                 alt = resubstitute(frame, key, m)
-                rows.append(primary(f"below-LOD values as {LOD_LABELS[m]}", alt, opts, n_all, n_cens, plain))
+                plan.append(_Refit(key, f"below-LOD values as {LOD_LABELS[m]}", alt, n_all, n_cens, opts, plain))
         if not opts.censored:
             cens_opts = replace(opts, censored=True)
-            rows.append(primary("below-LOD values censored (ML)", frame, cens_opts, n_all, n_cens, CENSORED))
+            plan.append(_Refit(key, "below-LOD values censored (ML)", frame, n_all, n_cens, cens_opts, CENSORED))
     for label, fn in (
         ("mixed ANOVA, complete cases", mixed_anova_row),
         ("Hodges-Lehmann shift of the changes", hodges_lehmann_row),
     ):
         values, failed = attempt(f"{key} sensitivity ({label})", fn, frame, meta, key, opts.alpha)
-        rows.append(row(label, values if failed is None else {"status": failed}))
+        plan.append(row(label, values if failed is None else {"status": failed}))
+    return plan
+
+
+def _fill(plans: list[list[dict | _Refit]], frame: pd.DataFrame, meta: Trial, opts: AnalysisOptions) -> list[dict]:
+    """The plans' rows with every refit fitted: uncensored ones in one batch, the rest one at a time."""
+    visit = meta.visits[-1]
+    refits = [r for plan in plans for r in plan if isinstance(r, _Refit)]
+    batched = iter(_refit_batched(refits, frame, meta, opts, visit))
+    rows = []
+    for plan in plans:
+        for r in plan:
+            if not isinstance(r, _Refit):
+                rows.append(r)
+                continue
+            values = next(batched)
+            if values is None:
+                got, failed = attempt(f"{r.key} sensitivity ({r.analysis})", _refit_one, r, meta, visit)
+                values = got if failed is None else {"status": failed}
+            head = {"outcome": r.key, "family": meta.outcome(r.key).family, "analysis": r.analysis, "visit": visit}
+            rows.append({**head, "n_participants": r.n, "n_changed": r.changed, **values})
     return rows
 
 
@@ -637,8 +723,8 @@ def sensitivity_table(
     >>> table["analysis"].str.split().str[0].tolist(), table["status"].unique().tolist()
     (['primary', 'complete', 'mixed', 'Hodges-Lehmann'], ['ok'])
     """
-    rows = []
+    plans = []
     for o in track(meta.outcomes, len(meta.outcomes), "sensitivity analyses"):
-        got, failed = attempt(f"{o.key} sensitivity", sensitivity_rows, frame, meta, o.key, opts, outliers, k)
-        rows += got if failed is None else [{"outcome": o.key, "family": o.family, "status": failed}]
-    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+        got, failed = attempt(f"{o.key} sensitivity", _plan, frame, meta, o.key, opts, outliers, k)
+        plans.append(got if failed is None else [{"outcome": o.key, "family": o.family, "status": failed}])
+    return pd.DataFrame(_fill(plans, frame, meta, opts)).reindex(columns=COLUMNS)
