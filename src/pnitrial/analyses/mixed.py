@@ -15,12 +15,12 @@ from pnitrial.inference.contrasts import Inference
 from pnitrial.models.design import repeated_data
 from pnitrial.models.engine import LMMFit
 from pnitrial.models.fallback import fit_with_fallback
-from pnitrial.models.mmrm import MMRMFit, fit_mmrm
+from pnitrial.models.mmrm import MMRMFit, RepeatedData, fit_mmrm
 
 if TYPE_CHECKING:
     from pnitrial.analyses.estimands import AnalysisOptions
 
-__all__ = ["MIN_PER_ARM", "enough_per_arm", "fit_mixed", "re_term"]
+__all__ = ["MIN_PER_ARM", "enough_per_arm", "fit_mixed", "fit_mmrm_chain", "re_term"]
 
 
 MIN_PER_ARM = 2  # a model needs at least two participants with the outcome in each arm
@@ -52,7 +52,16 @@ def fit_mixed(model, what: str, opts: AnalysisOptions) -> tuple[LMMFit | MMRMFit
             raise ValueError("the random-intercept model is fitted by REML (model.reml: false needs an MMRM structure)")
         fit = fit_with_fallback(model.data)
         return fit, Inference(fit, opts.ddf, opts.alpha), chosen, []
-    data = repeated_data(model)
+    fit, inf, notes = fit_mmrm_chain(repeated_data(model), chosen, opts)
+    return fit, inf, fit.structure, notes
+
+
+def fit_mmrm_chain(data: RepeatedData, chosen: str, opts: AnalysisOptions) -> tuple[MMRMFit, Inference, list[str]]:
+    """An MMRM with `chosen` covariance, else each of `opts.covariance_fallback` in order, and its inference.
+
+    The first structure that converges to a positive-definite covariance is used; the notes say which
+    structures failed and why, and which one stands in for `chosen`.
+    """
     notes: list[str] = []
     fit = None
     for structure in dict.fromkeys((chosen, *opts.covariance_fallback)):
@@ -70,4 +79,4 @@ def fit_mixed(model, what: str, opts: AnalysisOptions) -> tuple[LMMFit | MMRMFit
         notes.append(f"covariance {fit.structure} used in place of {chosen}")
     if opts.ddf.startswith("kenward-roger") and not opts.reml:
         raise ValueError("Kenward-Roger is defined for REML fits only (model.reml is false)")
-    return fit, Inference(fit, opts.ddf, opts.alpha), fit.structure, notes
+    return fit, Inference(fit, opts.ddf, opts.alpha), notes

@@ -13,14 +13,17 @@ import numpy as np
 import pandas as pd
 
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
-from pnitrial.analyses.rows import EFFECT_COLUMNS, effect_columns, fit_header, mixed_fit_values
+from pnitrial.analyses.mixed import enough_per_arm, fit_mmrm_chain, re_term
+from pnitrial.analyses.rows import EFFECT_COLUMNS, effect_columns, fit_header, mixed_fit_values, mmrm_fit_values
 from pnitrial.data.codebook import TRIAL_ROLES, Outcome
 from pnitrial.data.trial import Trial
 from pnitrial.inference.contrasts import BatchEstimates, batch_estimates, inference_basis
 from pnitrial.inference.wald import wald
 from pnitrial.models.batch import BatchFit, fit_batch
 from pnitrial.models.design import clda_columns, covariate_columns, trial_columns, trial_contrasts
+from pnitrial.models.mmrm import RepeatedData
 from pnitrial.models.ols import fit_ols
+from pnitrial.progress import track
 
 
 def _trial_rows(rows: pd.DataFrame, meta: Trial) -> np.ndarray:
@@ -38,10 +41,13 @@ class _Table:
         self.effects: list[pd.DataFrame] = []
         self.fits: list[pd.DataFrame] = []
 
-    def add_effect(self, estimand: str, contrast: str, visit: str, e: BatchEstimates, method: str, status) -> None:
+    def add_effect(
+        self, estimand: str, contrast: str, visit: str, e: BatchEstimates, method: str, status, covariance=None
+    ) -> None:
         primary = estimand == self.opts.primary
         log_scale = self.transform == "log"
-        covariance = "" if estimand == "ancova" else "random-intercept"
+        if covariance is None:
+            covariance = "" if estimand == "ancova" else "random-intercept"
         for cols in effect_columns(
             self.keys, self.family, log_scale, estimand, contrast, visit, primary, method, status, e, covariance
         ):
@@ -141,8 +147,10 @@ def analyse_panel(
     (['lmm', 'clda', 'ancova'], ['ok'])
     """
     keys = list(panel["analytes"])
-    if opts.random_slope or opts.structure(len(meta.visits)) != "random-intercept":
+    if opts.random_slope:
         return _one_at_a_time(rows, values, meta, panel, opts)
+    if opts.structure(len(meta.visits)) != "random-intercept":
+        return _mmrm(rows, values, meta, panel, opts)
     table = _Table(keys, panel["family"], panel["transform"], opts)
     idx = _trial_rows(rows, meta)
     sub = rows.iloc[idx].reset_index(drop=True)
@@ -173,16 +181,101 @@ def _refit_not_converged(eff, fits, rows, values, meta, panel, opts) -> tuple[pd
     """Analytes whose batched fit did not converge go through the single-fit engine and its
     statsmodels fallback; their rows are replaced, in place, by that path's."""
     redo = sorted(set(fits.loc[fits["status"] == "not converged", "outcome"]), key=list(panel["analytes"]).index)
+    return _splice(eff, fits, redo, rows, values, meta, panel, opts)
+
+
+def _splice(eff, fits, redo, rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of the analytes `redo` from the trial outcomes' path, in panel order among the others."""
     if not redo:
         return eff, fits
     cols = [list(panel["analytes"]).index(k) for k in redo]
     e2, f2 = _one_at_a_time(rows, values[:, cols], meta, dict(panel, analytes=redo), opts)
     keys = list(panel["analytes"])
-    eff = pd.concat([eff[~eff["outcome"].isin(redo)], e2[eff.columns.intersection(e2.columns)]], ignore_index=True)
-    fits = pd.concat([fits[~fits["outcome"].isin(redo)], f2], ignore_index=True)
+    if len(eff):
+        eff = pd.concat([eff[~eff["outcome"].isin(redo)], e2[eff.columns.intersection(e2.columns)]], ignore_index=True)
+        fits = pd.concat([fits[~fits["outcome"].isin(redo)], f2], ignore_index=True)
+    else:
+        eff, fits = e2, f2
     table = _Table(keys, panel["family"], panel["transform"], opts)
     table.effects, table.fits = [eff], [fits]
     return _ordered(table, keys)
+
+
+def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every analyte an MMRM (`opts.covariance`): one design, each analyte fitted on its own rows.
+
+    The estimator, its fallback chain and its inference are a trial outcome's (analyses.mixed); what
+    the panel shares is the design, the batched ANCOVAs and the rows, built by column instead of
+    outcome by outcome (which cost three times the fits). An analyte without a value at some visit,
+    or whose model ends in any status but ok, goes through the trial outcomes' path instead, so that
+    its rows are exactly a trial outcome's.
+    """
+    keys = list(panel["analytes"])
+    idx = _trial_rows(rows, meta)
+    sub = rows.iloc[idx]
+    order = np.lexsort((sub["visit_index"].to_numpy(), sub["pid"].to_numpy()))  # MMRM rows by participant
+    sub = sub.iloc[order].reset_index(drop=True)
+    Y = values[idx][order]
+    Y = np.log(Y) if panel["transform"] == "log" else Y
+    visits = [v for v in meta.visits if v in set(sub["visit"])]
+    covs = "".join(f" + {c}" for c in meta.covariates)
+    W = np.isfinite(Y)
+    n_role = _n_by_role(sub, W)
+    vidx = sub["visit"].map({v: i for i, v in enumerate(visits)}).to_numpy()
+    pid = sub["pid"].to_numpy()
+    chosen = opts.structure(len(visits))
+    lmm_cols, lmm_names, _inter, grid = trial_columns(sub, visits, meta)
+    clda_cols, clda_names, clda_effects = clda_columns(sub, visits, meta)
+    models = {
+        "lmm": (np.column_stack(lmm_cols), lmm_names, trial_contrasts(grid), f"arm * visit{covs}"),
+        "clda": (
+            np.column_stack(clda_cols),
+            clda_names,
+            [(f"interaction:{v}", v, np.eye(len(clda_names))[c]) for v, c in clda_effects.items()],
+            f"visit + arm:visit[after baseline]{covs}",
+        ),
+    }
+    done: dict[int, dict] = {}
+    for k in track(range(len(keys)), len(keys), "MMRM fits"):
+        obs = W[:, k]
+        if len(set(vidx[obs])) < len(visits):
+            continue
+        n_k = {r: int(n_role[r][k]) for r in TRIAL_ROLES}
+        try:
+            enough_per_arm(n_k, "the mixed model")
+            got = {}
+            for estimand, (X, names, contrasts, _) in models.items():
+                data = RepeatedData(X[obs], Y[obs, k], pd.factorize(pid[obs])[0], vidx[obs], len(visits), tuple(names))
+                fit, inf, notes = fit_mmrm_chain(data, chosen, opts)
+                fit_values = mmrm_fit_values(fit, n_k, "; ".join(fit.warnings + inf.warnings + notes))
+                if fit_values["status"] != "ok":
+                    raise ValueError(fit_values["status"])
+                got[estimand] = (fit_values, [inf.estimate(L) for _, _, L in contrasts])
+        except (ValueError, np.linalg.LinAlgError):
+            continue  # the trial outcomes' path reports it, with its reason
+        done[k] = got
+    ok = sorted(done)
+    table = _Table([keys[k] for k in ok], panel["family"], panel["transform"], opts)
+    if ok:
+        for estimand, (_, _, contrasts, model) in models.items():
+            fit_values = [done[k][estimand][0] for k in ok]
+            structure = np.array([f["covariance"] for f in fit_values], dtype=object)
+            status = np.full(len(ok), "ok", dtype=object)
+            for j, (contrast, visit, _) in enumerate(contrasts):
+                e = [done[k][estimand][1][j] for k in ok]
+                fields = {f: np.array([getattr(x, f) for x in e]) for f in BatchEstimates.__dataclass_fields__}
+                table.add_effect(estimand, contrast, visit, BatchEstimates(**fields), opts.ddf, status, structure)
+            models_k = np.array([model + re_term(opts, c) for c in structure], dtype=object)
+            typed = pd.DataFrame(fit_values)  # the dtypes a table of trial-outcome fits gets
+            columns = {c: typed[c].to_numpy() for c in typed.columns}
+            table.add_fit(estimand, models_k, opts.ddf, "", columns)
+        for v in meta.visits[1:]:
+            _ancova(sub, Y[:, ok], meta, v, covs, table, opts)
+        eff, fits = _ordered(table, [keys[k] for k in ok])
+    else:
+        eff, fits = pd.DataFrame(columns=EFFECT_COLUMNS), pd.DataFrame()
+    redo = [keys[k] for k in range(len(keys)) if k not in done]
+    return _splice(eff, fits, redo, rows, values, meta, panel, opts)
 
 
 def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: Trial, visit: str, covs: str, table: _Table, opts) -> None:
