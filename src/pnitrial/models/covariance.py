@@ -102,20 +102,21 @@ def _cor(x):
 
 
 def _correlation(kind: str, c, T: int):
-    """T x T correlation matrix of a homogeneous structure from its correlation parameters c."""
-    R = np.eye(T, dtype=np.result_type(c, float))
+    """(..., T, T) correlation matrices of a homogeneous structure from correlation parameters c (..., n)."""
+    R = np.zeros(c.shape[:-1] + (T, T), dtype=np.result_type(c, float))
     for i in range(T):
+        R[..., i, i] = 1.0
         for j in range(i):
             if kind == "cs":
                 a = 1.0 / (T - 1)
-                v = (1.0 / (1.0 + np.exp(-c[0]))) * (1.0 + a) - a
+                v = (1.0 / (1.0 + np.exp(-c[..., 0]))) * (1.0 + a) - a
             elif kind == "ar1":
-                v = _cor(c[0]) ** (i - j)
+                v = _cor(c[..., 0]) ** (i - j)
             elif kind == "toep":
-                v = _cor(c[i - j - 1])
+                v = _cor(c[..., i - j - 1])
             else:  # ad: product of the lag-one correlations between the two visits
-                v = np.prod(_cor(c[j:i]))
-            R[i, j] = R[j, i] = v
+                v = np.prod(_cor(c[..., j:i]), axis=-1)
+            R[..., i, j] = R[..., j, i] = v
     return R
 
 
@@ -146,28 +147,28 @@ def covariance(theta: np.ndarray, structure: str, T: int) -> np.ndarray:
     """
     theta = np.asarray(theta)
     if structure == "us":
-        L = np.zeros((T, T), dtype=theta.dtype if np.iscomplexobj(theta) else float)
-        sd = np.exp(theta[:T])
+        L = np.zeros(theta.shape[:-1] + (T, T), dtype=theta.dtype if np.iscomplexobj(theta) else float)
+        sd = np.exp(theta[..., :T])
         k = T
         for i in range(T):
-            L[i, i] = sd[i]
+            L[..., i, i] = sd[..., i]
             for j in range(i):
-                L[i, j] = sd[i] * theta[k]
+                L[..., i, j] = sd[..., i] * theta[..., k]
                 k += 1
-        return L @ L.T
+        return L @ np.swapaxes(L, -1, -2)
     if structure in _HETEROGENEOUS:
-        sd = np.exp(theta[:T])
-        R = _correlation(_HETEROGENEOUS[structure], theta[T:], T)
+        sd = np.exp(theta[..., :T])
+        R = _correlation(_HETEROGENEOUS[structure], theta[..., T:], T)
     elif structure in ("cs", "ar1", "toep", "ad"):
-        sd = np.exp(theta[0]) * np.ones(T)
-        R = _correlation(structure, theta[1:], T)
+        sd = np.exp(theta[..., :1]) * np.ones(T)
+        R = _correlation(structure, theta[..., 1:], T)
     else:
         raise ValueError(f"unknown covariance structure {structure!r}; expected one of {STRUCTURES}")
-    return sd[:, None] * R * sd[None, :]
+    return sd[..., :, None] * R * sd[..., None, :]
 
 
 class DenseSecond:
-    """d2Sigma/dtheta_k dtheta_l held as a (K, K, T, T) array (structures with few parameters)."""
+    """d2Sigma/dtheta_k dtheta_l held as a (..., K, K, T, T) array (structures with few parameters)."""
 
     def __init__(self, d2: np.ndarray):
         self.d2 = d2
@@ -176,14 +177,16 @@ class DenseSecond:
         return self.d2
 
     def traces(self, M: np.ndarray) -> np.ndarray:
-        """(K, K) matrix of tr(d2Sigma_kl M) for a symmetric T x T matrix M."""
-        K, T = self.d2.shape[0], self.d2.shape[2]
-        return (self.d2.reshape(K * K, T * T) @ M.reshape(-1)).reshape(K, K)
+        """(..., K, K) matrix of tr(d2Sigma_kl M) for symmetric T x T matrices M (...)."""
+        K, T = self.d2.shape[-4], self.d2.shape[-1]
+        flat = self.d2.reshape(self.d2.shape[:-4] + (K * K, T * T))
+        return (flat @ M.reshape(M.shape[:-2] + (T * T, 1)))[..., 0].reshape(self.d2.shape[:-2])
 
     def weighted(self, W: np.ndarray) -> np.ndarray:
-        """sum_kl W_kl d2Sigma_kl, a T x T matrix."""
-        K, T = self.d2.shape[0], self.d2.shape[2]
-        return (W.reshape(-1) @ self.d2.reshape(K * K, T * T)).reshape(T, T)
+        """sum_kl W_kl d2Sigma_kl, a (..., T, T) matrix."""
+        K, T = self.d2.shape[-4], self.d2.shape[-1]
+        flat = self.d2.reshape(self.d2.shape[:-4] + (K * K, T * T))
+        return (W.reshape(W.shape[:-2] + (1, K * K)) @ flat)[..., 0, :].reshape(self.d2.shape[:-4] + (T, T))
 
 
 class UnstructuredSecond:
@@ -192,58 +195,67 @@ class UnstructuredSecond:
     dL_k = e_r u_k' has one non-zero row r_k (row i of L for log sd_i; sd_i e_j for L_ij), and the
     second derivatives of L are non-zero only within a row's log sd and its own entries, so the
     K^2 T^2 array reduces to K x K products: what makes a 12-visit unstructured fit (K = 78) fast.
+    Every array may carry leading batch axes (one fit per analyte of a panel).
     """
 
     def __init__(self, L: np.ndarray, rows: np.ndarray, U: np.ndarray, below: list[tuple[int, int, int]]):
         self.L, self.rows, self.U, self.below = L, rows, U, below
-        self.Sigma = L @ L.T
-
-    def _pairs(self):
-        """The non-zero d2L_kl = e_i w': (k, l, i, L w) for the diagonal and its row's entries."""
-        T, sd = len(self.L), np.diagonal(self.L)
-        for i in range(T):
-            yield i, i, i, self.Sigma[:, i]
-        for k, i, j in self.below:
-            yield i, k, i, sd[i] * self.L[:, j]
+        self.Sigma = L @ np.swapaxes(L, -1, -2)
+        T = L.shape[-1]
+        # the non-zero d2L_kl = e_i w': pairs (k, l), row i, and L w (..., npairs, T) for the
+        # diagonal (w = row i of L, so L w = Sigma[:, i]) and each row's entries (w = sd_i e_j)
+        self.a = np.array([i for i in range(T)] + [i for _, i, _ in below], dtype=int)
+        self.b = np.array([i for i in range(T)] + [k for k, _, _ in below], dtype=int)
+        self.i = np.array([i for i in range(T)] + [i for _, i, _ in below], dtype=int)
+        sd = np.diagonal(L, axis1=-2, axis2=-1)
+        js = np.array([j for _, _, j in below], dtype=int)
+        iis = np.array([i for _, i, _ in below], dtype=int)
+        self.Lw = np.concatenate(
+            [np.swapaxes(self.Sigma, -1, -2)[..., :, :], sd[..., iis, None] * np.swapaxes(L, -1, -2)[..., js, :]],
+            axis=-2,
+        )  # (..., npairs, T): Sigma[:, i] for the diagonal, sd_i L[:, j] for L_ij
 
     def traces(self, M: np.ndarray) -> np.ndarray:
-        """(K, K) matrix of tr(d2Sigma_kl M) for a symmetric T x T matrix M."""
+        """(..., K, K) matrix of tr(d2Sigma_kl M) for symmetric T x T matrices M (...)."""
         r = self.rows
-        out = (self.U @ self.U.T) * M[np.ix_(r, r)]
-        for a, b, i, Lw in self._pairs():
-            v = float(Lw @ M[:, i])
-            out[a, b] += v
-            if a != b:
-                out[b, a] += v
+        out = (self.U @ np.swapaxes(self.U, -1, -2)) * M[..., r[:, None], r[None, :]]
+        v = np.sum(self.Lw * np.swapaxes(M, -1, -2)[..., self.i, :], axis=-1)  # (Lw)' M[:, i]
+        np.add.at(out, (..., self.a, self.b), v)
+        off = self.a != self.b
+        np.add.at(out, (..., self.b[off], self.a[off]), v[..., off])
         return 2 * out
 
     def weighted(self, W: np.ndarray) -> np.ndarray:
-        """sum_kl W_kl d2Sigma_kl, a T x T matrix."""
-        T = len(self.L)
-        R = np.zeros((len(self.rows), T))
-        R[np.arange(len(self.rows)), self.rows] = 1.0
-        B = R.T @ (W * (self.U @ self.U.T)) @ R
-        for a, b, i, Lw in self._pairs():
-            B[i] += (W[a, b] + (W[b, a] if a != b else 0.0)) * Lw
-        return B + B.T
+        """sum_kl W_kl d2Sigma_kl, a (..., T, T) matrix."""
+        T = self.L.shape[-1]
+        K = len(self.rows)
+        R = np.zeros((K, T))
+        R[np.arange(K), self.rows] = 1.0
+        B = R.T @ (W * (self.U @ np.swapaxes(self.U, -1, -2))) @ R
+        off = self.a != self.b
+        coef = W[..., self.a, self.b] + np.where(off, W[..., self.b, self.a], 0.0)  # (..., npairs)
+        np.add.at(B, (..., self.i, slice(None)), coef[..., None] * self.Lw)
+        return B + np.swapaxes(B, -1, -2)
 
     def dense(self) -> np.ndarray:
-        K, T = len(self.rows), len(self.L)
-        out = np.empty((K, K, T, T))
+        K, T = len(self.rows), self.L.shape[-1]
+        out = np.empty(self.L.shape[:-2] + (K, K, T, T))
         for a in range(K):
             for b in range(K):
                 E = np.zeros((K, K))
                 E[a, b] = 1.0
-                out[a, b] = self.weighted(E)
+                out[..., a, b, :, :] = self.weighted(E)
         return out
 
 
 def covariance_derivatives(theta: np.ndarray, structure: str, T: int, second: bool = True):
     """dSigma/dtheta_k (exact: analytic for us, by the complex step otherwise) and d2Sigma/dtheta_k dtheta_l.
 
+    theta may carry leading batch axes (..., K); so do the results.
+
     Returns
     -------
-    d1 : ndarray of shape (K, T, T)
+    d1 : ndarray of shape (..., K, T, T)
     d2 : DenseSecond or UnstructuredSecond (traces(M), weighted(W), dense()), or None when `second` is False
 
     Examples
@@ -256,53 +268,55 @@ def covariance_derivatives(theta: np.ndarray, structure: str, T: int, second: bo
     (2, 2, 2, 2)
     """
     theta = np.asarray(theta, dtype=float)
-    K = len(theta)
+    K = theta.shape[-1]
     if structure == "us":
         return _us_derivatives(theta, T, second)
 
     def first(th):
-        out = np.empty((K, T, T))
+        out = np.empty(th.shape[:-1] + (K, T, T))
         for k in range(K):
             z = th.astype(complex)
-            z[k] += 1j * _COMPLEX_STEP
-            out[k] = covariance(z, structure, T).imag / _COMPLEX_STEP
+            z[..., k] += 1j * _COMPLEX_STEP
+            out[..., k, :, :] = covariance(z, structure, T).imag / _COMPLEX_STEP
         return out
 
     d1 = first(theta)
     if not second:
         return d1, None
-    d2 = np.empty((K, K, T, T))
+    d2 = np.empty(theta.shape[:-1] + (K, K, T, T))
     for k in range(K):
-        h = 1e-5 * max(1.0, abs(theta[k]))
+        h = 1e-5 * np.maximum(1.0, np.abs(theta[..., k]))
         up, down = theta.copy(), theta.copy()
-        up[k] += h
-        down[k] -= h
-        d2[k] = (first(up) - first(down)) / (2 * h)
-    d2 = (d2 + d2.transpose(1, 0, 2, 3)) / 2  # symmetric in (k, l) up to the differencing error
+        up[..., k] += h
+        down[..., k] -= h
+        d2[..., k, :, :, :] = (first(up) - first(down)) / (2 * np.asarray(h)[..., None, None, None])
+    d2 = (d2 + np.swapaxes(d2, -4, -3)) / 2  # symmetric in (k, l) up to the differencing error
     return d1, DenseSecond(d2)
 
 
 def _us_derivatives(theta: np.ndarray, T: int, second: bool):
     """Exact derivatives of Sigma = L L' for the unstructured parameterisation."""
-    K = len(theta)
-    sd = np.exp(theta[:T])
-    L = np.diag(sd)
+    K = theta.shape[-1]
+    batch = theta.shape[:-1]
+    sd = np.exp(theta[..., :T])
+    L = np.zeros(batch + (T, T))
+    L[..., np.arange(T), np.arange(T)] = sd
     rows = np.empty(K, dtype=int)
-    U = np.zeros((K, T))  # dL_k = e_{rows[k]} U[k]'
+    U = np.zeros(batch + (K, T))  # dL_k = e_{rows[k]} U[k]'
     below = []  # (theta index, i, j) of each strictly-lower element
     k = T
     for i in range(T):
         for j in range(i):
-            L[i, j] = sd[i] * theta[k]
+            L[..., i, j] = sd[..., i] * theta[..., k]
             below.append((k, i, j))
             k += 1
     rows[:T] = np.arange(T)
-    U[:T] = L  # d/d log sd_i scales row i
+    U[..., :T, :] = L  # d/d log sd_i scales row i
     for k, i, j in below:
         rows[k] = i
-        U[k, j] = sd[i]
-    LU = U @ L.T  # (K, T): L u_k
-    d1 = np.zeros((K, T, T))
-    d1[np.arange(K), rows, :] = LU
-    d1 = d1 + d1.transpose(0, 2, 1)
+        U[..., k, j] = sd[..., i]
+    LU = U @ np.swapaxes(L, -1, -2)  # (..., K, T): L u_k
+    d1 = np.zeros(batch + (K, T, T))
+    d1[..., np.arange(K), rows, :] = LU
+    d1 = d1 + np.swapaxes(d1, -1, -2)
     return d1, (UnstructuredSecond(L, rows, U, below) if second else None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pnitrial.models.covariance import covariance, covariance_derivatives, n_theta, start, theta_from
+from pnitrial.models.covariance import covariance, covariance_derivatives, start, theta_from
 from pnitrial.models.optimise import GRADIENT_TOL, newton, trust_region_newton
 
 __all__ = ["MMRMFit", "RepeatedData", "fit_mmrm", "mmrm_pieces", "weighted_qr"]
@@ -52,6 +52,7 @@ class _Patterns:
 
     visits: np.ndarray  # (P, t) observed visit indices of each pattern
     m: np.ndarray  # (P,) participants per pattern
+    owner: np.ndarray  # (P,) the fit (analyte of a panel) each pattern belongs to
     XX: np.ndarray  # (P, t*t, p*p): [(t, u), (a, b)] = sum_i X_ita X_iub
     XY: np.ndarray  # (P, t*t, p): [(t, u), a] = sum_i X_ita y0_iu
     YY: np.ndarray  # (P, t, t): sum_i y0_it y0_iu
@@ -69,43 +70,53 @@ def _patterns(d: RepeatedData) -> tuple[np.ndarray, list[_Patterns]]:
     if np.any(np.diff(d.group) < 0):
         raise ValueError("rows must be sorted by participant")
     T, p = d.n_visits, d.p
-    seen = np.zeros((d.m, T), dtype=np.int64)
-    np.add.at(seen, (d.group, d.visit), 1)
+    seen = np.bincount(d.group * T + d.visit, minlength=d.m * T).reshape(d.m, T)
     if seen.max(initial=0) > 1:
         raise ValueError("a participant has two rows at one visit")
     b_ols, *_ = np.linalg.lstsq(d.X, d.y, rcond=None)
     y0 = d.y - d.X @ b_ols
-    keys, which = np.unique(seen.astype(bool), axis=0, return_inverse=True)
-    which = which.reshape(-1)
+    codes, which = np.unique((seen > 0) @ (1 << np.arange(T)), return_inverse=True)
+    keys = ((codes[:, None] >> np.arange(T)) & 1).astype(bool)
     count = keys.sum(axis=1)
     order = np.lexsort(tuple(~keys.T[::-1]) + (count,))  # by size, then as the visit tuples sort
     start = np.r_[0, np.cumsum(seen.sum(axis=1))]
+    by_pattern = np.argsort(which, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(which, minlength=len(codes)))]
     groups = []
     for t in np.unique(count[count > 0]):
         stats = []
         for k in order[count[order] == t]:
-            members = np.flatnonzero(which == k)
+            members = by_pattern[bounds[k] : bounds[k + 1]]
             rows = (start[members][:, None] + np.arange(t)).reshape(-1)
-            X = d.X[rows].reshape(-1, t, p)
+            flat = d.X[rows].reshape(-1, t * p)
             y = y0[rows].reshape(-1, t)
-            flat = X.reshape(len(X), t * p)
             XX = (flat.T @ flat).reshape(t, p, t, p).transpose(0, 2, 1, 3).reshape(t * t, p * p)
-            XY = np.einsum("mta,mu->tua", X, y).reshape(t * t, p)
-            stats.append((np.flatnonzero(keys[k]), len(X), XX, XY, y.T @ y))
+            XY = (flat.T @ y).reshape(t, p, t).transpose(0, 2, 1).reshape(t * t, p)
+            stats.append((np.flatnonzero(keys[k]), len(flat), 0, XX, XY, y.T @ y))
         groups.append(_Patterns(*(np.array(x) for x in zip(*stats, strict=True))))
     return b_ols, groups
 
 
 @dataclass
 class _Pieces:
-    """The criterion at theta and, when asked, its derivatives and the P, Q, R of Kenward-Roger."""
+    """The criterion at theta and, when asked, its derivatives and the P, Q, R of Kenward-Roger.
 
-    criterion: float
+    One fit's values, or a batch's with a leading axis (one fit per analyte of a panel).
+    """
+
+    criterion: float | np.ndarray
     beta: np.ndarray
     C: np.ndarray  # X' Sigma^-1 X
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
     P: np.ndarray | None = None  # (K, p, p) X' dSigma^-1/dtheta_k X
+
+    def item(self, a: int) -> _Pieces:
+        """Fit a of a batch."""
+        pick = lambda x: None if x is None else x[a]  # noqa: E731
+        return _Pieces(
+            float(self.criterion[a]), self.beta[a], self.C[a], *map(pick, (self.gradient, self.hessian, self.P))
+        )
 
 
 def mmrm_pieces(
@@ -128,91 +139,181 @@ def mmrm_pieces(
     (3,)
     """
     b_ols, groups = patterns if patterns is not None else _patterns(data)
-    T, p = data.n_visits, data.p
+    theta = np.asarray(theta, dtype=float)[None]
+    out = batch_pieces(theta, b_ols[None], groups, np.array([data.n]), data.n_visits, structure, reml, order)
+    return out.item(0)
+
+
+def batch_pieces(
+    theta: np.ndarray,
+    b_ols: np.ndarray,
+    groups: list[_Patterns],
+    n: np.ndarray,
+    T: int,
+    structure: str,
+    reml: bool = True,
+    order: int = 0,
+) -> _Pieces:
+    """`mmrm_pieces` of A fits at once: theta (A, K), each pattern owned by one fit (`_Patterns.owner`).
+
+    The fits share the design's columns and visits (a panel's analytes, each with its own missing
+    values and response); every array gains a leading axis of length A. A fit whose covariance or
+    X' Sigma^-1 X is not positive definite at its theta gets an infinite criterion and NaN elsewhere.
+    """
+    A, K = theta.shape
+    p = b_ols.shape[1]
     with np.errstate(over="ignore", invalid="ignore"):
         Sig = covariance(theta, structure, T)
-    K = len(theta)
-    failed = _Pieces(np.inf, np.full(p, np.nan), np.full((p, p), np.nan))
-    if not np.all(np.isfinite(Sig)):
-        return failed
+    bad = ~np.all(np.isfinite(Sig), axis=(1, 2))
+    if bad.any():
+        Sig[bad] = np.eye(T)
     inverses = []
-    logdet = 0.0
-    C = np.zeros(p * p)
-    Xy = np.zeros(p)
+    logdet = np.zeros(A)
+    C = np.zeros((A, p * p))
+    Xy = np.zeros((A, p))
     for g in groups:
-        S_full = Sig[g.visits[:, :, None], g.visits[:, None, :]]  # (P, t, t)
-        try:
-            L = np.linalg.cholesky(S_full)
-        except np.linalg.LinAlgError:
-            return failed
-        S = np.linalg.inv(S_full)
-        S = (S + S.swapaxes(1, 2)) / 2
-        logdet += 2.0 * float(g.m @ np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1))
-        C += S.reshape(-1) @ g.XX.reshape(-1, p * p)
-        Xy += S.reshape(-1) @ g.XY.reshape(-1, p)
+        Q, t = g.visits.shape
+        S_full = Sig[g.owner[:, None, None], g.visits[:, :, None], g.visits[:, None, :]]  # (Q, t, t)
+        L, S, failed = _cholesky_inverse(S_full)
+        if failed.any():
+            bad[g.owner[failed]] = True
+        logdet += _by_owner(2.0 * g.m * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1), g.owner, A)
+        C += _contract(S.reshape(Q, 1, -1), g.XX, g.owner, A)[:, 0]
+        Xy += _contract(S.reshape(Q, 1, -1), g.XY, g.owner, A)[:, 0]
         inverses.append(S)
-    C = C.reshape(p, p)
-    C = (C + C.T) / 2
-    try:
-        Lc = np.linalg.cholesky(C)
-        beta0 = np.linalg.solve(C, Xy)
-    except np.linalg.LinAlgError:
-        return failed
-    quad = 0.0
+    C = C.reshape(A, p, p)
+    C = (C + C.swapaxes(1, 2)) / 2
+    if bad.any():
+        C[bad] = np.eye(p)
+    Lc, failed = _cholesky(C)
+    if failed.any():
+        bad |= failed
+        C[failed] = np.eye(p)
+    beta0 = np.linalg.solve(C, Xy[:, :, None])[:, :, 0]
+    quad = np.zeros(A)
     resid = []  # per pattern sum_i r_i r_i', r_i = y0_i - X_i beta0
-    bb = np.outer(beta0, beta0).reshape(-1)
+    bb = (beta0[:, :, None] * beta0[:, None, :]).reshape(A, -1)
     for g, S in zip(groups, inverses, strict=True):
-        P, t = g.visits.shape
-        B = (g.XY @ beta0).reshape(P, t, t)
-        RR = g.YY - B - B.swapaxes(1, 2) + (g.XX @ bb).reshape(P, t, t)
-        quad += float(np.sum(S * RR))
+        Q, t = g.visits.shape
+        B = (g.XY @ beta0[g.owner][:, :, None]).reshape(Q, t, t)
+        RR = g.YY - B - B.swapaxes(1, 2) + (g.XX @ bb[g.owner][:, :, None]).reshape(Q, t, t)
+        quad += _by_owner(np.sum(S * RR, axis=(1, 2)), g.owner, A)
         resid.append(RR)
-    n = data.n
     dof = n - p if reml else n
-    crit = logdet + quad + dof * np.log(2 * np.pi) + (2.0 * np.log(np.diagonal(Lc)).sum() if reml else 0.0)
-    out = _Pieces(float(crit), b_ols + beta0, C)
-    if order == 0:
-        return out
-    d1, d2 = covariance_derivatives(np.asarray(theta, dtype=float), structure, T, second=order >= 2)
-    Cinv = np.linalg.inv(C)
-    grad = np.zeros(K)
-    Pm = np.zeros((K, p * p))
-    h = np.zeros((K, p))
-    # terms linear in a pattern's T x T matrices are summed over patterns first, then contracted once
-    S_sum, E_sum, g2_sum = (np.zeros((T, T)) for _ in range(3))
-    bilinear = np.zeros((K, K))  # -tr(S A_k S A_l) + 2 tr(A_k S A_l E) + 2 tr(A_k S A_l g2) [REML]
-    for g, S, RR in zip(groups, inverses, resid, strict=True):
-        P, t = g.visits.shape
-        ix = (g.visits[:, :, None], g.visits[:, None, :])
-        A = d1[:, ix[0], ix[1]].transpose(1, 0, 2, 3)  # (P, K, t, t)
-        E = S @ RR @ S  # sum_i e_i e_i', e_i = S r_i
-        SA = S[:, None] @ A
-        SAS = (SA @ S[:, None]).transpose(1, 0, 2, 3).reshape(K, P * t * t)
-        A_flat = A.reshape(P, K, t * t)
-        grad += np.einsum("pkx,px->k", A_flat, g.m[:, None] * S.reshape(P, -1) - E.reshape(P, -1))
-        Pm -= SAS @ g.XX.reshape(-1, p * p)  # X_i' S A_k S X_i summed over participants
-        XR = g.XY - (g.XX.reshape(P, t * t * p, p) @ beta0).reshape(P, t * t, p)  # sum_i X_i (x) r_i
-        h += SAS @ XR.reshape(-1, p)
-        if order >= 2:
-            g2 = S @ (g.XX @ Cinv.reshape(-1)).reshape(P, t, t) @ S  # sum_i S X_i C^-1 X_i' S
-            np.add.at(S_sum, ix, g.m[:, None, None] * S)
-            np.add.at(E_sum, ix, E)
-            if reml:
-                np.add.at(g2_sum, ix, g2)
-            X = 2 * (SA @ (E + g2 if reml else E)[:, None])
-            bilinear += np.einsum("p,pkl->kl", 1.0 * g.m, -_pair_traces(SA, SA)) + _pair_traces(A, X).sum(axis=0)
-    Pm = Pm.reshape(K, p, p)
+    crit = logdet + quad + dof * np.log(2 * np.pi)
     if reml:
-        grad += Pm.reshape(K, -1) @ Cinv.reshape(-1)  # tr(C^-1 P_k), both symmetric
+        crit += 2.0 * np.log(np.diagonal(Lc, axis1=1, axis2=2)).sum(axis=1)
+    crit[bad] = np.inf
+    out = _Pieces(crit, b_ols + beta0, C)
+    if order == 0:
+        return _mark_failed(out, bad)
+    d1, d2 = covariance_derivatives(theta, structure, T, second=order >= 2)
+    Cinv = np.linalg.inv(C)
+    grad = np.zeros((A, K))
+    Pm = np.zeros((A, K, p * p))
+    h = np.zeros((A, K, p))
+    # terms linear in a pattern's T x T matrices are summed over patterns first, then contracted once
+    S_sum, E_sum, g2_sum = (np.zeros((A, T, T)) for _ in range(3))
+    bilinear = np.zeros((A, K, K))  # -tr(S A_k S A_l) + 2 tr(A_k S A_l E) + 2 tr(A_k S A_l g2) [REML]
+    for g, S, RR in zip(groups, inverses, resid, strict=True):
+        Q, t = g.visits.shape
+        o = g.owner
+        ix = (o[:, None, None], g.visits[:, :, None], g.visits[:, None, :])
+        A_ = d1.transpose(0, 2, 3, 1)[ix].transpose(0, 3, 1, 2)  # (Q, K, t, t)
+        E = S @ RR @ S  # sum_i e_i e_i', e_i = S r_i
+        SA = S[:, None] @ A_
+        SAS = (SA @ S[:, None]).reshape(Q, K, t * t)
+        A_flat = A_.reshape(Q, K, t * t)
+        grad += _by_owner(np.einsum("qkx,qx->qk", A_flat, g.m[:, None] * S.reshape(Q, -1) - E.reshape(Q, -1)), o, A)
+        Pm -= _contract(SAS, g.XX, o, A)  # X_i' S A_k S X_i summed over participants
+        XR = g.XY - (g.XX.reshape(Q, t * t * p, p) @ beta0[o][:, :, None]).reshape(Q, t * t, p)  # sum_i X_i (x) r_i
+        h += _contract(SAS, XR, o, A)
+        if order >= 2:
+            g2 = S @ (g.XX @ Cinv[o].reshape(Q, -1, 1)).reshape(Q, t, t) @ S  # sum_i S X_i C^-1 X_i' S
+            _scatter(S_sum, ix, g.m[:, None, None] * S)
+            _scatter(E_sum, ix, E)
+            if reml:
+                _scatter(g2_sum, ix, g2)
+            X = 2 * (SA @ (E + g2 if reml else E)[:, None])
+            bilinear += _by_owner(-g.m[:, None, None] * _pair_traces(SA, SA) + _pair_traces(A_, X), o, A)
+    Pm = Pm.reshape(A, K, p, p)
+    if reml:
+        grad += np.einsum("akx,ax->ak", Pm.reshape(A, K, -1), Cinv.reshape(A, -1))  # tr(C^-1 P_k), both symmetric
     out.gradient, out.P = grad, Pm
     if order >= 2:
-        CP = Cinv @ Pm
+        CP = Cinv[:, None] @ Pm
         linear = S_sum - E_sum - (g2_sum if reml else 0.0)  # tr(S A_kl) - tr(A_kl E) - tr(C^-1 R_kl)
-        H = d2.traces(linear) + bilinear - 2 * (h @ Cinv @ h.T)
+        H = d2.traces(linear) + bilinear - 2 * (h @ Cinv @ h.swapaxes(1, 2))
         if reml:
-            H -= CP.reshape(K, -1) @ CP.transpose(0, 2, 1).reshape(K, -1).T  # tr(C^-1 P_k C^-1 P_l)
-        out.hessian = (H + H.T) / 2
+            H -= CP.reshape(A, K, -1) @ CP.swapaxes(2, 3).reshape(A, K, -1).swapaxes(1, 2)  # tr(C^-1 P_k C^-1 P_l)
+        out.hessian = (H + H.swapaxes(1, 2)) / 2
+    return _mark_failed(out, bad)
+
+
+def _mark_failed(out: _Pieces, bad: np.ndarray) -> _Pieces:
+    """A failed fit's pieces: infinite criterion, NaN elsewhere (as one fit reports an infeasible theta)."""
+    if bad.any():
+        out.criterion[bad] = np.inf
+        for x in (out.beta, out.C, out.gradient, out.hessian, out.P):
+            if x is not None:
+                x[bad] = np.nan
+        if out.gradient is not None and len(bad) == 1:
+            out.gradient = out.hessian = out.P = None
     return out
+
+
+def _contract(U: np.ndarray, M: np.ndarray, owner: np.ndarray, A: int) -> np.ndarray:
+    """sum over each fit's patterns of U_q M_q: (A, K, y) from U (Q, K, x) and M (Q, x, y).
+
+    One fit is one matrix product over all its patterns at once; a batch multiplies pattern by
+    pattern and sums per fit.
+    """
+    if A == 1:
+        Q, K, x = U.shape
+        return (U.transpose(1, 0, 2).reshape(K, Q * x) @ M.reshape(Q * x, -1))[None]
+    return _by_owner(U @ M, owner, A)
+
+
+def _by_owner(values: np.ndarray, owner: np.ndarray, A: int) -> np.ndarray:
+    """Sums of the patterns' values per fit: (A, ...) from (Q, ...), owners non-decreasing."""
+    if A == 1:
+        return values.sum(axis=0, keepdims=True)
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    out = np.zeros((A,) + values.shape[1:])
+    out[owner[starts]] = values if len(starts) == len(owner) else np.add.reduceat(values, starts, axis=0)
+    return out
+
+
+def _scatter(out: np.ndarray, ix: tuple, values: np.ndarray) -> None:
+    """out[ix] += values for a pattern stack's (fit, visit, visit) indices, repeated indices summed."""
+    A, T, _ = out.shape
+    flat = (ix[0] * T + ix[1]) * T + ix[2]
+    out += np.bincount(flat.reshape(-1), weights=values.reshape(-1), minlength=A * T * T).reshape(A, T, T)
+
+
+def _cholesky(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cholesky factors of a stack of matrices, and which are not positive definite (factor: identity)."""
+    failed = np.zeros(len(S), dtype=bool)
+    try:
+        return np.linalg.cholesky(S), failed
+    except np.linalg.LinAlgError:
+        L = np.empty_like(S)
+        for q in range(len(S)):  # rare (a trial step): find the failing ones, carry on with the others
+            try:
+                L[q] = np.linalg.cholesky(S[q])
+            except np.linalg.LinAlgError:
+                failed[q] = True
+                L[q] = np.eye(S.shape[-1])
+        return L, failed
+
+
+def _cholesky_inverse(S: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cholesky factors and symmetrised inverses of a stack of matrices, and which are not positive definite."""
+    L, failed = _cholesky(S)
+    if failed.any():
+        S = np.where(failed[:, None, None], np.eye(S.shape[-1]), S)
+    Sinv = np.linalg.inv(S)
+    return L, (Sinv + Sinv.swapaxes(1, 2)) / 2, failed
 
 
 def _pair_traces(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -234,7 +335,7 @@ def weighted_qr(fit, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     D2 = d2.weighted(W)
     p = d.p
     WQ, WR = np.zeros(p * p), np.zeros(p * p)
-    for g in _patterns(d)[1]:
+    for g in (fit.patterns or _patterns(d))[1]:
         P, t = g.visits.shape
         ix = (g.visits[:, :, None], g.visits[:, None, :])
         S = np.linalg.inv(Sig[ix])
@@ -264,6 +365,7 @@ class MMRMFit:
     gradient_max: float
     pieces: _Pieces
     warnings: list[str] = field(default_factory=list)
+    patterns: tuple | None = field(default=None, repr=False)  # the data's patterns (models.mmrm._patterns)
 
     @property
     def loglik(self) -> float:
@@ -313,20 +415,8 @@ def fit_mmrm(
     >>> fit.converged, fit.positive_definite, len(fit.theta)
     (True, True, 6)
     """
-    if data.n <= data.p:
-        raise ValueError(f"{data.n} observations cannot estimate {data.p} fixed effects")
-    if np.linalg.matrix_rank(data.X) < data.p:
-        raise ValueError("fixed-effects design is rank deficient")
+    pats = prepare(data, structure)
     T = data.n_visits
-    if T < 2:
-        raise ValueError("an MMRM needs at least two visits")
-    if structure == "us":
-        _check_unstructured(data)
-    pats = _patterns(data)
-    rss = sum(float(np.trace(g.YY, axis1=1, axis2=2).sum()) for g in pats[1])
-    if rss <= 1e-20 * max(float(data.y @ data.y), 1e-300):
-        raise ValueError("degenerate: the fixed effects fit the response exactly (no residual variation)")
-    K = n_theta(structure, T)
     theta = start(structure, T)
     pieces = lambda th, order: mmrm_pieces(th, data, structure, reml, order, pats)  # noqa: E731
     # Newton from mmrm's start; then L-BFGS-B before Newton; then from the residuals' empirical
@@ -351,6 +441,35 @@ def fit_mmrm(
             best = (th, c, ok)
             break
     theta, cur, converged = best
+    return finish(data, structure, reml, theta, cur, converged, pats)
+
+
+def prepare(data: RepeatedData, structure: str):
+    """The checks that refuse a model no optimiser can fit, then the data's missingness patterns.
+
+    Raises ValueError with the reason (too few observations, a rank-deficient design, one visit,
+    an unstructured covariance the participants cannot support, a response fitted exactly).
+    """
+    if data.n <= data.p:
+        raise ValueError(f"{data.n} observations cannot estimate {data.p} fixed effects")
+    if np.linalg.matrix_rank(data.X) < data.p:
+        raise ValueError("fixed-effects design is rank deficient")
+    if data.n_visits < 2:
+        raise ValueError("an MMRM needs at least two visits")
+    if structure == "us":
+        _check_unstructured(data)
+    pats = _patterns(data)
+    rss = sum(float(np.trace(g.YY, axis1=1, axis2=2).sum()) for g in pats[1])
+    if rss <= 1e-20 * max(float(data.y @ data.y), 1e-300):
+        raise ValueError("degenerate: the fixed effects fit the response exactly (no residual variation)")
+    return pats
+
+
+def finish(
+    data: RepeatedData, structure: str, reml: bool, theta: np.ndarray, cur: _Pieces, converged: bool, pats
+) -> MMRMFit:
+    """The fit at the optimiser's last point: lme4's convergence verdict, Var(beta-hat), Cov(theta-hat)."""
+    T, K = data.n_visits, len(theta)
     if cur.hessian is None:
         raise ValueError(f"the {'REML' if reml else 'ML'} criterion of the {structure} covariance is not finite")
     H = cur.hessian
@@ -378,6 +497,7 @@ def fit_mmrm(
         gradient_max=gmax,
         pieces=cur,
         warnings=notes,
+        patterns=pats,
     )
 
 
