@@ -264,8 +264,8 @@ def _text(values) -> list[str]:
 )
 @pytest.mark.parametrize("transform", ["none", "log"])
 def test_panel_mmrms_fitted_by_column_equal_the_trial_outcome_path(opts, transform):
-    """The MMRM panel path (shared design, rows by column) writes exactly the rows of analyse_outcome
-    per analyte, including an analyte without values at one visit and one with integer scores."""
+    """The MMRM panel path (a batch of fits, rows by column) writes the rows of analyse_outcome per
+    analyte to 1e-9, including an analyte without values at one visit and one with integer scores."""
     from pnitrial.analyses.panel import _one_at_a_time
 
     rows, Y, meta = _five_visit_panel(6)
@@ -281,8 +281,14 @@ def test_panel_mmrms_fitted_by_column_equal_the_trial_outcome_path(opts, transfo
     for got, want in ((eff, eff0), (fits, fits0[fits.columns])):
         for c in want.columns:
             a, b = got[c].to_numpy(), want[c].to_numpy()
-            if c in ("estimate", "se", "df", "statistic", "p", "ci_low", "ci_high", "loglik", "aic", "gradient_max"):
-                np.testing.assert_array_equal(a.astype(float), b.astype(float), err_msg=c)
+            if c == "gradient_max":  # optimiser noise: both paths converged by lme4's rule
+                assert np.nanmax(np.r_[a.astype(float), b.astype(float)]) < 2e-3
+            elif c in ("estimate", "se", "df", "statistic", "p", "ci_low", "ci_high", "loglik", "aic", "bic") or c in (
+                "reml_criterion",
+                "ml_deviance",
+                "var_residual",
+            ):
+                np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-12, err_msg=c)
             elif c not in ("statistic_type", "covariance") or c == "covariance" and got is eff:
                 assert _text(a) == _text(b), c
     assert set(fits.loc[fits["estimand"] != "ancova", "covariance"]) == {opts.structure(5)}

@@ -56,17 +56,20 @@ def fit_mixed(model, what: str, opts: AnalysisOptions) -> tuple[LMMFit | MMRMFit
     return fit, inf, fit.structure, notes
 
 
-def fit_mmrm_chain(data: RepeatedData, chosen: str, opts: AnalysisOptions) -> tuple[MMRMFit, Inference, list[str]]:
+def fit_mmrm_chain(
+    data: RepeatedData, chosen: str, opts: AnalysisOptions, first: MMRMFit | None = None
+) -> tuple[MMRMFit, Inference, list[str]]:
     """An MMRM with `chosen` covariance, else each of `opts.covariance_fallback` in order, and its inference.
 
     The first structure that converges to a positive-definite covariance is used; the notes say which
-    structures failed and why, and which one stands in for `chosen`.
+    structures failed and why, and which one stands in for `chosen`. `first`, a fit of `chosen` made
+    elsewhere (a panel's batch, models.mmrm_batch), is taken as that structure's fit when given.
     """
     notes: list[str] = []
     fit = None
     for structure in dict.fromkeys((chosen, *opts.covariance_fallback)):
         try:
-            fit = fit_mmrm(data, structure, reml=opts.reml)
+            fit = first if first is not None and structure == chosen else fit_mmrm(data, structure, reml=opts.reml)
         except (ValueError, np.linalg.LinAlgError) as exc:
             notes.append(f"{structure}: {exc}")
             continue

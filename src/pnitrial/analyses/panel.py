@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pnitrial.analyses.estimands import AnalysisOptions, analyse_outcome
-from pnitrial.analyses.mixed import enough_per_arm, fit_mmrm_chain, re_term
+from pnitrial.analyses.mixed import MIN_PER_ARM, fit_mmrm_chain, re_term
 from pnitrial.analyses.rows import EFFECT_COLUMNS, effect_columns, fit_header, mixed_fit_values, mmrm_fit_values
 from pnitrial.data.codebook import TRIAL_ROLES, Outcome
 from pnitrial.data.trial import Trial
@@ -22,6 +22,7 @@ from pnitrial.inference.wald import wald
 from pnitrial.models.batch import BatchFit, fit_batch
 from pnitrial.models.design import clda_columns, covariate_columns, trial_columns, trial_contrasts
 from pnitrial.models.mmrm import RepeatedData
+from pnitrial.models.mmrm_batch import fit_mmrm_batch
 from pnitrial.models.ols import fit_ols
 from pnitrial.progress import track
 
@@ -236,24 +237,32 @@ def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
         ),
     }
     done: dict[int, dict] = {}
-    for k in track(range(len(keys)), len(keys), "MMRM fits"):
-        obs = W[:, k]
-        if len(set(vidx[obs])) < len(visits):
-            continue
+    usable = []
+    for k in range(len(keys)):
         n_k = {r: int(n_role[r][k]) for r in TRIAL_ROLES}
-        try:
-            enough_per_arm(n_k, "the mixed model")
-            got = {}
-            for estimand, (X, names, contrasts, _) in models.items():
-                data = RepeatedData(X[obs], Y[obs, k], pd.factorize(pid[obs])[0], vidx[obs], len(visits), tuple(names))
-                fit, inf, notes = fit_mmrm_chain(data, chosen, opts)
-                fit_values = mmrm_fit_values(fit, n_k, "; ".join(fit.warnings + inf.warnings + notes))
-                if fit_values["status"] != "ok":
-                    raise ValueError(fit_values["status"])
-                got[estimand] = (fit_values, [inf.estimate(L) for _, _, L in contrasts])
-        except (ValueError, np.linalg.LinAlgError):
-            continue  # the trial outcomes' path reports it, with its reason
-        done[k] = got
+        if len(set(vidx[W[:, k]])) == len(visits) and min(n_k.values()) >= MIN_PER_ARM:
+            usable.append(k)
+            done[k] = {}
+    for estimand, (X, names, contrasts, _) in models.items():
+        datas = {}
+        for k in usable:
+            obs = W[:, k]
+            datas[k] = RepeatedData(X[obs], Y[obs, k], pd.factorize(pid[obs])[0], vidx[obs], len(visits), tuple(names))
+        batched = dict(zip(usable, fit_mmrm_batch(list(datas.values()), chosen, opts.reml), strict=True))
+        for k in track(usable, len(usable), f"{estimand} MMRMs"):
+            if k not in done:
+                continue
+            try:
+                fit, inf, notes = fit_mmrm_chain(datas[k], chosen, opts, batched[k])
+            except (ValueError, np.linalg.LinAlgError):
+                del done[k]  # the trial outcomes' path reports it, with its reason
+                continue
+            n_k = {r: int(n_role[r][k]) for r in TRIAL_ROLES}
+            fit_values = mmrm_fit_values(fit, n_k, "; ".join(fit.warnings + inf.warnings + notes))
+            if fit_values["status"] != "ok":
+                del done[k]
+                continue
+            done[k][estimand] = (fit_values, [inf.estimate(L) for _, _, L in contrasts])
     ok = sorted(done)
     table = _Table([keys[k] for k in ok], panel["family"], panel["transform"], opts)
     if ok:

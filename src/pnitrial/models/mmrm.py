@@ -12,6 +12,7 @@ serve Kenward-Roger and Satterthwaite inference (inference.kenward_roger, infere
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,7 +54,7 @@ class _Patterns:
     visits: np.ndarray  # (P, t) observed visit indices of each pattern
     m: np.ndarray  # (P,) participants per pattern
     owner: np.ndarray  # (P,) the fit (analyte of a panel) each pattern belongs to
-    XX: np.ndarray  # (P, t*t, p*p): [(t, u), (a, b)] = sum_i X_ita X_iub
+    XX: np.ndarray  # (P, t(t+1)/2, p(p+1)/2): sum_i X_it X_iu' + X_iu X_it' (t < u), X_it X_it', packed
     XY: np.ndarray  # (P, t*t, p): [(t, u), a] = sum_i X_ita y0_iu
     YY: np.ndarray  # (P, t, t): sum_i y0_it y0_iu
 
@@ -90,7 +91,7 @@ def _patterns(d: RepeatedData) -> tuple[np.ndarray, list[_Patterns]]:
             rows = (start[members][:, None] + np.arange(t)).reshape(-1)
             flat = d.X[rows].reshape(-1, t * p)
             y = y0[rows].reshape(-1, t)
-            XX = (flat.T @ flat).reshape(t, p, t, p).transpose(0, 2, 1, 3).reshape(t * t, p * p)
+            XX = _pack_cross((flat.T @ flat).reshape(t, p, t, p), t, p)
             XY = (flat.T @ y).reshape(t, p, t).transpose(0, 2, 1).reshape(t * t, p)
             stats.append((np.flatnonzero(keys[k]), len(flat), 0, XX, XY, y.T @ y))
         groups.append(_Patterns(*(np.array(x) for x in zip(*stats, strict=True))))
@@ -178,31 +179,33 @@ def batch_pieces(
         if failed.any():
             bad[g.owner[failed]] = True
         logdet += _by_owner(2.0 * g.m * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1), g.owner, A)
-        C += _contract(S.reshape(Q, 1, -1), g.XX, g.owner, A)[:, 0]
+        C += _unpack(_contract(_upper(S)[:, None], g.XX, g.owner, A)[:, 0], p).reshape(A, -1)
         Xy += _contract(S.reshape(Q, 1, -1), g.XY, g.owner, A)[:, 0]
         inverses.append(S)
     C = C.reshape(A, p, p)
     C = (C + C.swapaxes(1, 2)) / 2
+    bad |= ~np.all(np.isfinite(C), axis=(1, 2)) | ~np.all(np.isfinite(Xy), axis=1)
     if bad.any():
-        C[bad] = np.eye(p)
+        C[bad], Xy[bad] = np.eye(p), 0.0
     Lc, failed = _cholesky(C)
     if failed.any():
         bad |= failed
         C[failed] = np.eye(p)
-    beta0 = np.linalg.solve(C, Xy[:, :, None])[:, :, 0]
+    beta0 = _solve(C, Xy)
     quad = np.zeros(A)
     resid = []  # per pattern sum_i r_i r_i', r_i = y0_i - X_i beta0
-    bb = (beta0[:, :, None] * beta0[:, None, :]).reshape(A, -1)
+    bb = _upper_weighted(beta0[:, :, None] * beta0[:, None, :])  # beta0' M beta0 = M_packed . bb
     for g, S in zip(groups, inverses, strict=True):
         Q, t = g.visits.shape
         B = (g.XY @ beta0[g.owner][:, :, None]).reshape(Q, t, t)
-        RR = g.YY - B - B.swapaxes(1, 2) + (g.XX @ bb[g.owner][:, :, None]).reshape(Q, t, t)
+        RR = g.YY - B - B.swapaxes(1, 2) + _symmetric_from_packed((g.XX @ bb[g.owner][:, :, None])[:, :, 0], t)
         quad += _by_owner(np.sum(S * RR, axis=(1, 2)), g.owner, A)
         resid.append(RR)
     dof = n - p if reml else n
     crit = logdet + quad + dof * np.log(2 * np.pi)
     if reml:
         crit += 2.0 * np.log(np.diagonal(Lc, axis1=1, axis2=2)).sum(axis=1)
+    bad |= ~np.isfinite(crit)
     crit[bad] = np.inf
     out = _Pieces(crit, b_ols + beta0, C)
     if order == 0:
@@ -210,7 +213,7 @@ def batch_pieces(
     d1, d2 = covariance_derivatives(theta, structure, T, second=order >= 2)
     Cinv = np.linalg.inv(C)
     grad = np.zeros((A, K))
-    Pm = np.zeros((A, K, p * p))
+    Pm = np.zeros((A, K, p * (p + 1) // 2))  # packed upper triangles
     h = np.zeros((A, K, p))
     # terms linear in a pattern's T x T matrices are summed over patterns first, then contracted once
     S_sum, E_sum, g2_sum = (np.zeros((A, T, T)) for _ in range(3))
@@ -225,18 +228,19 @@ def batch_pieces(
         SAS = (SA @ S[:, None]).reshape(Q, K, t * t)
         A_flat = A_.reshape(Q, K, t * t)
         grad += _by_owner(np.einsum("qkx,qx->qk", A_flat, g.m[:, None] * S.reshape(Q, -1) - E.reshape(Q, -1)), o, A)
-        Pm -= _contract(SAS, g.XX, o, A)  # X_i' S A_k S X_i summed over participants
-        XR = g.XY - (g.XX.reshape(Q, t * t * p, p) @ beta0[o][:, :, None]).reshape(Q, t * t, p)  # sum_i X_i (x) r_i
-        h += _contract(SAS, XR, o, A)
+        Pm -= _contract(_upper(SAS.reshape(Q, K, t, t)), g.XX, o, A)  # X_i' S A_k S X_i over participants
+        h += _contract(SAS, g.XY, o, A)  # sum_i X_i' S A_k S y0_i; the X beta0 part is added below
         if order >= 2:
-            g2 = S @ (g.XX @ Cinv[o].reshape(Q, -1, 1)).reshape(Q, t, t) @ S  # sum_i S X_i C^-1 X_i' S
+            XCX = _symmetric_from_packed((g.XX @ _upper_weighted(Cinv)[o][:, :, None])[:, :, 0], t)
+            g2 = S @ XCX @ S  # sum_i S X_i C^-1 X_i' S
             _scatter(S_sum, ix, g.m[:, None, None] * S)
             _scatter(E_sum, ix, E)
             if reml:
                 _scatter(g2_sum, ix, g2)
             X = 2 * (SA @ (E + g2 if reml else E)[:, None])
             bilinear += _by_owner(-g.m[:, None, None] * _pair_traces(SA, SA) + _pair_traces(A_, X), o, A)
-    Pm = Pm.reshape(A, K, p, p)
+    Pm = _unpack(Pm, p)
+    h += (Pm @ beta0[:, None, :, None])[..., 0]  # sum_i X_i' S A_k S r_i, r_i = y0_i - X_i beta0
     if reml:
         grad += np.einsum("akx,ax->ak", Pm.reshape(A, K, -1), Cinv.reshape(A, -1))  # tr(C^-1 P_k), both symmetric
     out.gradient, out.P = grad, Pm
@@ -260,6 +264,56 @@ def _mark_failed(out: _Pieces, bad: np.ndarray) -> _Pieces:
         if out.gradient is not None and len(bad) == 1:
             out.gradient = out.hessian = out.P = None
     return out
+
+
+def _pack_cross(XX: np.ndarray, t: int, p: int) -> np.ndarray:
+    """(t(t+1)/2, p(p+1)/2) packed cross-products from XX[t, a, u, b] = sum_i X_ita X_iub.
+
+    Every matrix the criterion contracts them with over visits is symmetric (S, S dSigma S, ...),
+    so the (t, u) and (u, t) blocks enter only as their sum, which is symmetric in (a, b): both
+    halves are redundant, and dropping them makes the products three times smaller.
+    """
+    iu, ju = _triu(t)[:2]
+    blocks = XX.transpose(0, 2, 1, 3)[iu, ju]  # (tt, p, p): X_t' X_u
+    blocks = np.where((iu != ju)[:, None, None], blocks + blocks.swapaxes(1, 2), blocks)
+    return _upper(blocks)
+
+
+@functools.lru_cache(maxsize=64)
+def _triu(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle of n x n, and the off-diagonal weights 1 or 2."""
+    iu, ju = np.triu_indices(n)
+    return iu, ju, np.where(iu == ju, 1.0, 2.0)
+
+
+def _upper(M: np.ndarray) -> np.ndarray:
+    """The upper triangle (row by row) of symmetric matrices (..., n, n): (..., n(n+1)/2)."""
+    iu, ju = _triu(M.shape[-1])[:2]
+    return M[..., iu, ju]
+
+
+def _upper_weighted(M: np.ndarray) -> np.ndarray:
+    """w * upper triangle, w = 1 on the diagonal and 2 off it: M_packed . _upper_weighted(N) = tr(M N)."""
+    iu, ju, w = _triu(M.shape[-1])
+    return M[..., iu, ju] * w
+
+
+def _unpack(packed: np.ndarray, n: int) -> np.ndarray:
+    """Symmetric (..., n, n) matrices from their upper triangles (..., n(n+1)/2)."""
+    iu, ju = _triu(n)[:2]
+    out = np.empty(packed.shape[:-1] + (n, n))
+    out[..., iu, ju] = packed
+    out[..., ju, iu] = packed
+    return out
+
+
+def _symmetric_from_packed(values: np.ndarray, t: int) -> np.ndarray:
+    """(Q, t, t) symmetric matrices whose (t, u) entry is a packed cross-product's contraction.
+
+    A packed (t, u) entry with t < u holds the sum of the (t, u) and (u, t) blocks, so each of the
+    two entries it fills is half of it.
+    """
+    return _unpack(values / _triu(t)[2], t)
 
 
 def _contract(U: np.ndarray, M: np.ndarray, owner: np.ndarray, A: int) -> np.ndarray:
@@ -289,6 +343,20 @@ def _scatter(out: np.ndarray, ix: tuple, values: np.ndarray) -> None:
     A, T, _ = out.shape
     flat = (ix[0] * T + ix[1]) * T + ix[2]
     out += np.bincount(flat.reshape(-1), weights=values.reshape(-1), minlength=A * T * T).reshape(A, T, T)
+
+
+def _solve(C: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """C^-1 b for a stack of positive-definite C; a numerically singular one gives NaN (its fit fails)."""
+    try:
+        return np.linalg.solve(C, b[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        out = np.full(b.shape, np.nan)
+        for a in range(len(C)):
+            try:
+                out[a] = np.linalg.solve(C[a], b[a])
+            except np.linalg.LinAlgError:
+                continue
+        return out
 
 
 def _cholesky(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -342,8 +410,8 @@ def weighted_qr(fit, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         A = d1[:, ix[0], ix[1]].transpose(1, 0, 2, 3)  # (P, K, t, t)
         SB = S[:, None] @ (W @ A.reshape(P, K, -1)).reshape(P, K, t, t)  # S sum_l W_kl A_l
         M = A.transpose(0, 2, 1, 3).reshape(P, t, K * t) @ SB.reshape(P, K * t, t)  # sum_kl W_kl A_k S A_l
-        WQ += (S @ M @ S).reshape(-1) @ g.XX.reshape(-1, p * p)
-        WR += (S @ D2[ix] @ S).reshape(-1) @ g.XX.reshape(-1, p * p)
+        WQ += _unpack(_upper(S @ M @ S).reshape(-1) @ g.XX.reshape(-1, g.XX.shape[-1]), p).reshape(-1)
+        WR += _unpack(_upper(S @ D2[ix] @ S).reshape(-1) @ g.XX.reshape(-1, g.XX.shape[-1]), p).reshape(-1)
     return WQ.reshape(p, p), WR.reshape(p, p)
 
 

@@ -43,6 +43,7 @@ SINGULAR_TOL = 1e-4
 GRADIENT_TOL = 2e-3
 THETA_GRID = np.r_[0.0, np.geomspace(1e-3, 1e2, 11)]
 NEWTON_MAX = 60
+MAX_STEP = 4.0  # newton_batch's longest step in any parameter (log SDs, correlation scales)
 TRUST_MAX = 100  # trust-region iterations of an MMRM fit (the real trials converge in at most 72)
 # Newton stops when the step is this small relative to max(lambda, LAMBDA_FLOOR).
 STEP_RTOL = 1e-12
@@ -537,6 +538,7 @@ def newton_batch(theta: np.ndarray, pieces, max_iter: int = 60, halvings: int = 
         if not len(active):
             break
         step = _modified_newton_step(grad, hess)
+        step *= np.minimum(1.0, MAX_STEP / np.maximum(np.abs(step).max(axis=1, initial=0.0), 1e-300))[:, None]
         alpha = np.ones(len(active))
         moved = np.zeros(len(active), dtype=bool)
         pending = np.isfinite(step).all(axis=1)
