@@ -193,64 +193,65 @@ def test_an_unstructured_covariance_the_participants_cannot_support_is_refused_a
     assert fit_mmrm(d, "ar1").structure == "ar1"
 
 
-def _panel_of(case: str, n_copies: int = 4, seed: int = 0) -> list[RepeatedData]:
+def _panel_of(case: str, n_copies: int = 4, seed: int = 0):
     """A real trial's outcome and noisy copies of it with their own missing values: a panel of MMRMs."""
     from pnitrial.models.design import build_trial_model, repeated_data
+    from pnitrial.models.mmrm_batch import Panel
 
     frame, meta = build_long_frame(load_codebook(CASES / case / "dataset.yaml"))
-    o = meta.outcomes[0]
-    d = repeated_data(build_trial_model(frame, meta, o))
+    d = repeated_data(build_trial_model(frame, meta, meta.outcomes[0]))
     rng = np.random.default_rng(seed)
-    datas = [d]
-    for _ in range(n_copies):
-        keep = (rng.random(d.n) > 0.1) | (d.visit == 0)
-        y = d.y + rng.normal(scale=0.3 * d.y.std(), size=d.n)
-        group = pd.factorize(d.group[keep])[0]
-        datas.append(RepeatedData(d.X[keep], y[keep], group, d.visit[keep], d.n_visits, d.fixed_names))
-    return datas
+    Y = d.y[:, None] + rng.normal(scale=0.3 * d.y.std(), size=(d.n, n_copies + 1)) * (np.arange(n_copies + 1) > 0)
+    Y[(rng.random(Y.shape) < 0.1) & (d.visit[:, None] > 0) & (np.arange(n_copies + 1) > 0)] = np.nan
+    return Panel(d.X, d.group, d.visit, d.n_visits, d.fixed_names, Y)
 
 
 @pytest.mark.parametrize("structure", STRUCTURES)
 @pytest.mark.parametrize("case", ["btheb", "fdd"])
 def test_a_batch_of_mmrms_equals_one_fit_at_a_time(case, structure):
-    """fit_mmrm_batch (one pass of array operations for all outcomes, batched Newton) gives each
-    outcome fit_mmrm's optimum: criterion 1e-9, estimates and SEs 1e-7 of the SE, KR df 1e-6."""
+    """fit_mmrm_batch (all outcomes' patterns, criterion and Newton steps at once) gives each outcome
+    fit_mmrm's optimum on its own rows: criterion 1e-9, estimates 1e-7 of the SE, SE 1e-7, KR df 1e-6."""
     from pnitrial.inference.contrasts import Inference
     from pnitrial.models.mmrm_batch import fit_mmrm_batch
 
-    datas = _panel_of(case)
-    fits = fit_mmrm_batch(datas, structure)
-    assert sum(f is not None for f in fits) >= len(datas) - 1
-    for data, fit in zip(datas, fits, strict=True):
-        if fit is None:
-            continue
-        one = fit_mmrm(data, structure)
-        assert fit.converged and one.converged and fit.structure == structure
-        assert fit.criterion == pytest.approx(one.criterion, abs=1e-9 * max(1.0, abs(one.criterion)))
-        se = np.sqrt(np.diag(one.vcov))
-        np.testing.assert_allclose(fit.beta, one.beta, atol=1e-7 * se.min())
-        np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), se, rtol=1e-7)
-        L = np.eye(data.p)[-1]
-        a, b = Inference(fit, "kenward-roger").estimate(L), Inference(one, "kenward-roger").estimate(L)
-        assert a.df == pytest.approx(b.df, rel=1e-6) and a.p == pytest.approx(b.p, rel=1e-6, abs=1e-12)
+    panel = _panel_of(case)
+    for reml in (True, False):
+        fits = fit_mmrm_batch(panel, structure, reml)
+        assert sum(f is not None for f in fits) >= len(fits) - 1
+        for a, fit in enumerate(fits):
+            if fit is None:
+                continue
+            data = panel.data(a)
+            one = fit_mmrm(data, structure, reml)
+            assert fit.converged and one.converged and fit.structure == structure
+            assert fit.criterion == pytest.approx(one.criterion, abs=1e-9 * max(1.0, abs(one.criterion)))
+            se = np.sqrt(np.diag(one.vcov))
+            np.testing.assert_allclose(fit.beta, one.beta, atol=1e-7 * se.min())
+            np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), se, rtol=1e-7)
+            if reml:
+                L = np.eye(data.p)[-1]
+                x, y = Inference(fit, "kenward-roger").estimate(L), Inference(one, "kenward-roger").estimate(L)
+                assert x.df == pytest.approx(y.df, rel=1e-6) and x.p == pytest.approx(y.p, rel=1e-6, abs=1e-12)
 
 
 def test_a_batch_fit_does_not_depend_on_its_companions_and_refuses_as_one_fit_does(monkeypatch):
     import pnitrial.models.mmrm_batch as mb
 
-    datas = _panel_of("btheb", n_copies=6, seed=2)
-    few = RepeatedData(datas[1].X[:8], datas[1].y[:8], datas[1].group[:8], datas[1].visit[:8], 5, datas[1].fixed_names)
-    flat = RepeatedData(
-        datas[2].X, datas[2].X @ np.arange(datas[2].p), datas[2].group, datas[2].visit, 5, datas[2].fixed_names
-    )
-    fits = mb.fit_mmrm_batch([*datas, few, flat], "us")
-    assert fits[-2] is None and fits[-1] is None  # fit_mmrm raises for both: the caller reports why
-    for bad in (few, flat):
+    panel = _panel_of("btheb", n_copies=6, seed=2)
+    Y = panel.Y.copy()
+    Y[:, 1] = np.where(panel.group < 3, Y[:, 1], np.nan)  # three participants: too few for us
+    Y[:, 2] = panel.X @ np.arange(panel.X.shape[1])  # fitted exactly: degenerate
+    panel = mb.Panel(panel.X, panel.group, panel.visit, panel.n_visits, panel.fixed_names, Y)
+    fits = mb.fit_mmrm_batch(panel, "us")
+    assert fits[1] is None and fits[2] is None  # fit_mmrm raises for both: the caller reports why
+    for a in (1, 2):
         with pytest.raises(ValueError):
-            fit_mmrm(bad, "us")
-    alone = mb.fit_mmrm_batch([datas[3]], "us")[0]
-    np.testing.assert_allclose(alone.theta, fits[3].theta, rtol=1e-10, atol=1e-12)
+            fit_mmrm(panel.data(a), "us")
+    alone = mb.Panel(panel.X, panel.group, panel.visit, panel.n_visits, panel.fixed_names, Y[:, [4]])
+    np.testing.assert_allclose(mb.fit_mmrm_batch(alone, "us")[0].theta, fits[4].theta, rtol=1e-10, atol=1e-12)
     monkeypatch.setattr(mb, "BLOCK_FLOATS", 1)  # one analyte per block
-    blocked = mb.fit_mmrm_batch(datas, "us")
-    for a, b in zip(blocked, fits, strict=False):
-        np.testing.assert_allclose(a.theta, b.theta, rtol=1e-10, atol=1e-12)
+    blocked = mb.fit_mmrm_batch(panel, "us")
+    for a, b in zip(blocked, fits, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a.theta, b.theta, rtol=1e-10, atol=1e-12)

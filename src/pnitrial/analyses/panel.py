@@ -21,8 +21,7 @@ from pnitrial.inference.contrasts import BatchEstimates, batch_estimates, infere
 from pnitrial.inference.wald import wald
 from pnitrial.models.batch import BatchFit, fit_batch
 from pnitrial.models.design import clda_columns, covariate_columns, trial_columns, trial_contrasts
-from pnitrial.models.mmrm import RepeatedData
-from pnitrial.models.mmrm_batch import fit_mmrm_batch
+from pnitrial.models.mmrm_batch import Panel, fit_mmrm_batch
 from pnitrial.models.ols import fit_ols
 from pnitrial.progress import track
 
@@ -243,17 +242,15 @@ def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
         if len(set(vidx[W[:, k]])) == len(visits) and min(n_k.values()) >= MIN_PER_ARM:
             usable.append(k)
             done[k] = {}
+    group = pd.factorize(pid)[0]
     for estimand, (X, names, contrasts, _) in models.items():
-        datas = {}
-        for k in usable:
-            obs = W[:, k]
-            datas[k] = RepeatedData(X[obs], Y[obs, k], pd.factorize(pid[obs])[0], vidx[obs], len(visits), tuple(names))
-        batched = dict(zip(usable, fit_mmrm_batch(list(datas.values()), chosen, opts.reml), strict=True))
-        for k in track(usable, len(usable), f"{estimand} MMRMs"):
+        batch = Panel(X, group, vidx, len(visits), tuple(names), Y[:, usable])
+        batched = dict(zip(usable, fit_mmrm_batch(batch, chosen, opts.reml), strict=True))
+        for j, k in enumerate(track(usable, len(usable), f"{estimand} MMRMs")):
             if k not in done:
                 continue
             try:
-                fit, inf, notes = fit_mmrm_chain(datas[k], chosen, opts, batched[k])
+                fit, inf, notes = fit_mmrm_chain(batch.data(j), chosen, opts, batched[k])
             except (ValueError, np.linalg.LinAlgError):
                 del done[k]  # the trial outcomes' path reports it, with its reason
                 continue

@@ -59,7 +59,7 @@ class _Patterns:
     YY: np.ndarray  # (P, t, t): sum_i y0_it y0_iu
 
 
-def _patterns(d: RepeatedData) -> tuple[np.ndarray, list[_Patterns]]:
+def _patterns(d: RepeatedData) -> tuple[np.ndarray, list[_Patterns], _Stack]:
     """Least-squares coefficients and the participants grouped by the visits at which they were observed.
 
     Every term of the criterion and its derivatives is a bilinear form in a participant's (X_i, y_i),
@@ -95,7 +95,7 @@ def _patterns(d: RepeatedData) -> tuple[np.ndarray, list[_Patterns]]:
             XY = (flat.T @ y).reshape(t, p, t).transpose(0, 2, 1).reshape(t * t, p)
             stats.append((np.flatnonzero(keys[k]), len(flat), 0, XX, XY, y.T @ y))
         groups.append(_Patterns(*(np.array(x) for x in zip(*stats, strict=True))))
-    return b_ols, groups
+    return b_ols, groups, _stack(groups, 1)
 
 
 @dataclass
@@ -139,9 +139,10 @@ def mmrm_pieces(
     >>> pieces.gradient.shape
     (3,)
     """
-    b_ols, groups = patterns if patterns is not None else _patterns(data)
+    b_ols, groups, *stack = patterns if patterns is not None else _patterns(data)
     theta = np.asarray(theta, dtype=float)[None]
-    out = batch_pieces(theta, b_ols[None], groups, np.array([data.n]), data.n_visits, structure, reml, order)
+    n = np.array([data.n])
+    out = batch_pieces(theta, b_ols[None], groups, n, data.n_visits, structure, reml, order, *stack[:1])
     return out.item(0)
 
 
@@ -154,6 +155,7 @@ def batch_pieces(
     structure: str,
     reml: bool = True,
     order: int = 0,
+    stack: _Stack | None = None,
 ) -> _Pieces:
     """`mmrm_pieces` of A fits at once: theta (A, K), each pattern owned by one fit (`_Patterns.owner`).
 
@@ -163,6 +165,7 @@ def batch_pieces(
     """
     A, K = theta.shape
     p = b_ols.shape[1]
+    stack = stack if stack is not None else _stack(groups, A)
     with np.errstate(over="ignore", invalid="ignore"):
         Sig = covariance(theta, structure, T)
     bad = ~np.all(np.isfinite(Sig), axis=(1, 2))
@@ -170,20 +173,19 @@ def batch_pieces(
         Sig[bad] = np.eye(T)
     inverses = []
     logdet = np.zeros(A)
-    C = np.zeros((A, p * p))
-    Xy = np.zeros((A, p))
-    for g in groups:
+    S_packed, S_flat = stack.empty(A, 1)
+    for g, (rows, rows2) in zip(groups, stack.at, strict=True):
         Q, t = g.visits.shape
         S_full = Sig[g.owner[:, None, None], g.visits[:, :, None], g.visits[:, None, :]]  # (Q, t, t)
         L, S, failed = _cholesky_inverse(S_full)
         if failed.any():
             bad[g.owner[failed]] = True
         logdet += _by_owner(2.0 * g.m * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1), g.owner, A)
-        C += _unpack(_contract(_upper(S)[:, None], g.XX, g.owner, A)[:, 0], p).reshape(A, -1)
-        Xy += _contract(S.reshape(Q, 1, -1), g.XY, g.owner, A)[:, 0]
+        S_packed[g.owner[:, None], 0, rows] = _upper(S)
+        S_flat[g.owner[:, None], 0, rows2] = S.reshape(Q, -1)
         inverses.append(S)
-    C = C.reshape(A, p, p)
-    C = (C + C.swapaxes(1, 2)) / 2
+    C = _unpack((S_packed @ stack.XX)[:, 0], p)  # X' Sigma^-1 X: every pattern's products in one product
+    Xy = (S_flat @ stack.XY)[:, 0]
     bad |= ~np.all(np.isfinite(C), axis=(1, 2)) | ~np.all(np.isfinite(Xy), axis=1)
     if bad.any():
         C[bad], Xy[bad] = np.eye(p), 0.0
@@ -213,12 +215,11 @@ def batch_pieces(
     d1, d2 = covariance_derivatives(theta, structure, T, second=order >= 2)
     Cinv = np.linalg.inv(C)
     grad = np.zeros((A, K))
-    Pm = np.zeros((A, K, p * (p + 1) // 2))  # packed upper triangles
-    h = np.zeros((A, K, p))
+    SAS_packed, SAS_flat = stack.empty(A, K)
     # terms linear in a pattern's T x T matrices are summed over patterns first, then contracted once
     S_sum, E_sum, g2_sum = (np.zeros((A, T, T)) for _ in range(3))
     bilinear = np.zeros((A, K, K))  # -tr(S A_k S A_l) + 2 tr(A_k S A_l E) + 2 tr(A_k S A_l g2) [REML]
-    for g, S, RR in zip(groups, inverses, resid, strict=True):
+    for g, S, RR, (rows, rows2) in zip(groups, inverses, resid, stack.at, strict=True):
         Q, t = g.visits.shape
         o = g.owner
         ix = (o[:, None, None], g.visits[:, :, None], g.visits[:, None, :])
@@ -228,8 +229,8 @@ def batch_pieces(
         SAS = (SA @ S[:, None]).reshape(Q, K, t * t)
         A_flat = A_.reshape(Q, K, t * t)
         grad += _by_owner(np.einsum("qkx,qx->qk", A_flat, g.m[:, None] * S.reshape(Q, -1) - E.reshape(Q, -1)), o, A)
-        Pm -= _contract(_upper(SAS.reshape(Q, K, t, t)), g.XX, o, A)  # X_i' S A_k S X_i over participants
-        h += _contract(SAS, g.XY, o, A)  # sum_i X_i' S A_k S y0_i; the X beta0 part is added below
+        SAS_packed[o[:, None], :, rows] = _upper(SAS.reshape(Q, K, t, t)).swapaxes(1, 2)
+        SAS_flat[o[:, None], :, rows2] = SAS.swapaxes(1, 2)
         if order >= 2:
             XCX = _symmetric_from_packed((g.XX @ _upper_weighted(Cinv)[o][:, :, None])[:, :, 0], t)
             g2 = S @ XCX @ S  # sum_i S X_i C^-1 X_i' S
@@ -239,8 +240,8 @@ def batch_pieces(
                 _scatter(g2_sum, ix, g2)
             X = 2 * (SA @ (E + g2 if reml else E)[:, None])
             bilinear += _by_owner(-g.m[:, None, None] * _pair_traces(SA, SA) + _pair_traces(A_, X), o, A)
-    Pm = _unpack(Pm, p)
-    h += (Pm @ beta0[:, None, :, None])[..., 0]  # sum_i X_i' S A_k S r_i, r_i = y0_i - X_i beta0
+    Pm = -_unpack(SAS_packed @ stack.XX, p)  # X_i' S A_k S X_i summed over participants
+    h = SAS_flat @ stack.XY + (Pm @ beta0[:, None, :, None])[..., 0]  # sum_i X_i' S A_k S r_i, r_i = y0_i - X_i beta0
     if reml:
         grad += np.einsum("akx,ax->ak", Pm.reshape(A, K, -1), Cinv.reshape(A, -1))  # tr(C^-1 P_k), both symmetric
     out.gradient, out.P = grad, Pm
@@ -316,16 +317,49 @@ def _symmetric_from_packed(values: np.ndarray, t: int) -> np.ndarray:
     return _unpack(values / _triu(t)[2], t)
 
 
-def _contract(U: np.ndarray, M: np.ndarray, owner: np.ndarray, A: int) -> np.ndarray:
-    """sum over each fit's patterns of U_q M_q: (A, K, y) from U (Q, K, x) and M (Q, x, y).
+@dataclass(frozen=True)
+class _Stack:
+    """Each fit's patterns' cross-products one after another along one axis (zero-padded to the longest).
 
-    One fit is one matrix product over all its patterns at once; a batch multiplies pattern by
-    pattern and sums per fit.
+    Sums over a fit's patterns of U_q M_q (X' Sigma^-1 X, X' S dSigma S X, ...) are then one matrix
+    product per fit, [U_q1 .. U_qc] [M_q1; ..; M_qc], with no per-pattern products to add up.
     """
-    if A == 1:
-        Q, K, x = U.shape
-        return (U.transpose(1, 0, 2).reshape(K, Q * x) @ M.reshape(Q * x, -1))[None]
-    return _by_owner(U @ M, owner, A)
+
+    XX: np.ndarray  # (A, R, p(p+1)/2) the packed cross-products (R: a fit's rows, t(t+1)/2 a pattern)
+    XY: np.ndarray  # (A, R2, p) the design-response products (t*t rows a pattern)
+    at: list  # per group of patterns: (rows (Q, t(t+1)/2), rows2 (Q, t*t)) of each pattern in its fit's stack
+
+    def empty(self, A: int, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Zeroed left factors (A, K, R) and (A, K, R2) to fill pattern by pattern."""
+        return np.zeros((A, K, self.XX.shape[1])), np.zeros((A, K, self.XY.shape[1]))
+
+    def take(self, index: np.ndarray) -> _Stack:
+        """The stacks of fits `index` (owners renumbered as `index` orders them)."""
+        return _Stack(self.XX[index], self.XY[index], self.at)
+
+
+def _stack(groups: list[_Patterns], A: int) -> _Stack:
+    """The fits' patterns stacked fit by fit (owners non-decreasing within each group)."""
+    fill, fill2 = np.zeros(A, dtype=int), np.zeros(A, dtype=int)
+    at = []
+    for g in groups:
+        Q, t = g.visits.shape
+        tt = t * (t + 1) // 2
+        first = np.searchsorted(g.owner, g.owner)  # each pattern's rank among its fit's patterns here
+        rank = np.arange(Q) - first
+        rows = (fill[g.owner] + rank * tt)[:, None] + np.arange(tt)
+        rows2 = (fill2[g.owner] + rank * t * t)[:, None] + np.arange(t * t)
+        counts = np.bincount(g.owner, minlength=A)
+        fill += counts * tt
+        fill2 += counts * t * t
+        at.append((rows, rows2))
+    p2 = groups[0].XX.shape[-1] if groups else 0
+    p = groups[0].XY.shape[-1] if groups else 0
+    XX, XY = np.zeros((A, fill.max(initial=0), p2)), np.zeros((A, fill2.max(initial=0), p))
+    for g, (rows, rows2) in zip(groups, at, strict=True):
+        XX[g.owner[:, None], rows] = g.XX
+        XY[g.owner[:, None], rows2] = g.XY
+    return _Stack(XX, XY, at)
 
 
 def _by_owner(values: np.ndarray, owner: np.ndarray, A: int) -> np.ndarray:
@@ -590,12 +624,17 @@ def _check_unstructured(data: RepeatedData) -> None:
 
 def _empirical_covariance(data: RepeatedData, pats: list[_Patterns]) -> np.ndarray:
     """Covariance over visits of the least-squares residuals, each pair from the participants seen at both."""
-    T = data.n_visits
-    sums, counts = np.zeros((T, T)), np.zeros((T, T))
-    for g in pats:  # YY holds the least-squares residuals' cross-products
-        ix = (g.visits[:, :, None], g.visits[:, None, :])
-        np.add.at(sums, ix, g.YY)
-        np.add.at(counts, ix, np.broadcast_to(g.m[:, None, None], g.YY.shape))
+    return empirical_covariances(pats, 1, data.n_visits)[0]
+
+
+def empirical_covariances(groups: list[_Patterns], A: int, T: int) -> np.ndarray:
+    """`_empirical_covariance` of each of A fits at once (patterns owned as in batch_pieces): (A, T, T)."""
+    sums, counts = np.zeros((A, T, T)), np.zeros((A, T, T))
+    for g in groups:  # YY holds the least-squares residuals' cross-products
+        ix = (g.owner[:, None, None], g.visits[:, :, None], g.visits[:, None, :])
+        _scatter(sums, ix, g.YY)
+        _scatter(counts, ix, np.broadcast_to(g.m[:, None, None], g.YY.shape).astype(float))
     S = sums / np.maximum(counts, 1)
-    vals, vecs = np.linalg.eigh((S + S.T) / 2)  # pairwise estimates need not be positive definite
-    return (vecs * np.maximum(vals, 1e-6 * max(vals.max(), 1e-12))) @ vecs.T
+    vals, vecs = np.linalg.eigh((S + S.swapaxes(1, 2)) / 2)  # pairwise estimates need not be positive definite
+    floor = 1e-6 * np.maximum(vals.max(axis=1), 1e-12)
+    return (vecs * np.maximum(vals, floor[:, None])[:, None, :]) @ vecs.swapaxes(1, 2)

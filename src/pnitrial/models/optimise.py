@@ -483,7 +483,8 @@ def newton_batch(theta: np.ndarray, pieces, max_iter: int = 60, halvings: int = 
     The panel form of `newton` (Nocedal & Wright 2006, sec. 3.4): each problem steps along
     -H^-1 g, with H shifted to positive definite where it is not (modified Newton), halving the
     step until the criterion does not rise; it stops when its step falls below 1e-10 of its
-    parameters' scale. A problem whose step cannot lower the criterion, or which has not stopped
+    parameters' scale (or 1e-5 for a full step on a positive-definite Hessian, whose error is then
+    of the order of its square). A problem whose step cannot lower the criterion, or which has not stopped
     after `max_iter` steps, is reported as not converged so that the caller can hand it to the
     full single-problem optimiser (`trust_region_newton`). Problems never interact, so each
     result is the same whichever problems share the batch.
@@ -537,7 +538,7 @@ def newton_batch(theta: np.ndarray, pieces, max_iter: int = 60, halvings: int = 
     for _ in range(max_iter):
         if not len(active):
             break
-        step = _modified_newton_step(grad, hess)
+        step, pd = _modified_newton_step(grad, hess)
         step *= np.minimum(1.0, MAX_STEP / np.maximum(np.abs(step).max(axis=1, initial=0.0), 1e-300))[:, None]
         alpha = np.ones(len(active))
         moved = np.zeros(len(active), dtype=bool)
@@ -569,7 +570,9 @@ def newton_batch(theta: np.ndarray, pieces, max_iter: int = 60, halvings: int = 
             at[a] = (new, j)
         crit[active[keep]] = new.criterion
         scale = np.maximum(1.0, np.abs(theta[active[keep]]).max(axis=1))
-        small = np.abs(done[keep]).max(axis=1) < 1e-10 * scale
+        size = np.abs(done[keep]).max(axis=1)
+        # a full Newton step on a positive-definite Hessian below 1e-5 leaves an error of its square
+        small = (size < 1e-10 * scale) | ((size < 1e-5 * scale) & pd[keep] & (alpha[keep] == 1))
         finite = np.isfinite(new.criterion)
         converged[active[keep][small & finite]] = True
         go = ~small & finite
@@ -587,10 +590,11 @@ def _take(pieces, index: np.ndarray):
     return out
 
 
-def _modified_newton_step(g: np.ndarray, H: np.ndarray) -> np.ndarray:
-    """H^-1 g per problem, with H shifted by (|lambda_min| + 1e-8 scale) I where it is not positive definite."""
+def _modified_newton_step(g: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """H^-1 g per problem, with H shifted by (|lambda_min| + 1e-8 scale) I where it is not positive
+    definite; and which Hessians were positive definite (no shift)."""
     vals, vecs = np.linalg.eigh(H)
     scale = np.maximum(np.abs(vals).max(axis=1, initial=0.0), 1e-12)
     shift = np.where(vals[:, 0] > 1e-12 * scale, 0.0, np.abs(vals[:, 0]) + 1e-8 * scale)
     coef = np.einsum("akj,ak->aj", vecs, g) / (vals + shift[:, None])
-    return np.einsum("akj,aj->ak", vecs, coef)
+    return np.einsum("akj,aj->ak", vecs, coef), shift == 0
