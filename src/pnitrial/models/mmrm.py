@@ -181,8 +181,8 @@ def batch_pieces(
         if failed.any():
             bad[g.owner[failed]] = True
         logdet += _by_owner(2.0 * g.m * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1), g.owner, A)
-        S_packed[g.owner[:, None], 0, rows] = _upper(S)
-        S_flat[g.owner[:, None], 0, rows2] = S.reshape(Q, -1)
+        _place(S_packed, g.owner, rows, _upper(S)[:, None])
+        _place(S_flat, g.owner, rows2, S.reshape(Q, 1, -1))
         inverses.append(S)
     C = _unpack((S_packed @ stack.XX)[:, 0], p)  # X' Sigma^-1 X: every pattern's products in one product
     Xy = (S_flat @ stack.XY)[:, 0]
@@ -229,8 +229,8 @@ def batch_pieces(
         SAS = (SA @ S[:, None]).reshape(Q, K, t * t)
         A_flat = A_.reshape(Q, K, t * t)
         grad += _by_owner(np.einsum("qkx,qx->qk", A_flat, g.m[:, None] * S.reshape(Q, -1) - E.reshape(Q, -1)), o, A)
-        SAS_packed[o[:, None], :, rows] = _upper(SAS.reshape(Q, K, t, t)).swapaxes(1, 2)
-        SAS_flat[o[:, None], :, rows2] = SAS.swapaxes(1, 2)
+        _place(SAS_packed, o, rows, _upper(SAS.reshape(Q, K, t, t)))
+        _place(SAS_flat, o, rows2, SAS)
         if order >= 2:
             XCX = _symmetric_from_packed((g.XX @ _upper_weighted(Cinv)[o][:, :, None])[:, :, 0], t)
             g2 = S @ XCX @ S  # sum_i S X_i C^-1 X_i' S
@@ -238,8 +238,9 @@ def batch_pieces(
             _scatter(E_sum, ix, E)
             if reml:
                 _scatter(g2_sum, ix, g2)
-            X = 2 * (SA @ (E + g2 if reml else E)[:, None])
-            bilinear += _by_owner(-g.m[:, None, None] * _pair_traces(SA, SA) + _pair_traces(A_, X), o, A)
+            # -m tr(S A_k S A_l) + 2 tr(A_k S A_l M) = tr(A_k S A_l (2 M - m S)), M = E (+ g2)
+            N = 2 * (E + g2 if reml else E) - g.m[:, None, None] * S
+            bilinear += _by_owner(_pair_traces(A_, SA @ N[:, None]), o, A)
     Pm = -_unpack(SAS_packed @ stack.XX, p)  # X_i' S A_k S X_i summed over participants
     h = SAS_flat @ stack.XY + (Pm @ beta0[:, None, :, None])[..., 0]  # sum_i X_i' S A_k S r_i, r_i = y0_i - X_i beta0
     if reml:
@@ -336,6 +337,15 @@ class _Stack:
     def take(self, index: np.ndarray) -> _Stack:
         """The stacks of fits `index` (owners renumbered as `index` orders them)."""
         return _Stack(self.XX[index], self.XY[index], self.at)
+
+
+def _place(target: np.ndarray, owner: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """target[owner_q, :, rows_q] = values_q for a group's patterns (values (Q, K, r)); one slice for one fit."""
+    Q, K, r = values.shape
+    if target.shape[0] == 1:  # one fit: its patterns' rows are consecutive
+        target[0, :, rows[0, 0] : rows[0, 0] + Q * r] = values.transpose(1, 0, 2).reshape(K, Q * r)
+    else:
+        target[owner[:, None], :, rows] = values.swapaxes(1, 2)
 
 
 def _stack(groups: list[_Patterns], A: int) -> _Stack:
