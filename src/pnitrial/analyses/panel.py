@@ -259,7 +259,7 @@ def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
             if fit_values["status"] != "ok":
                 del done[k]
                 continue
-            done[k][estimand] = (fit_values, [inf.estimate(L) for _, _, L in contrasts])
+            done[k][estimand] = (fit_values, [inf.moments(L) for _, _, L in contrasts])
     ok = sorted(done)
     table = _Table([keys[k] for k in ok], panel["family"], panel["transform"], opts)
     if ok:
@@ -268,9 +268,9 @@ def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
             structure = np.array([f["covariance"] for f in fit_values], dtype=object)
             status = np.full(len(ok), "ok", dtype=object)
             for j, (contrast, visit, _) in enumerate(contrasts):
-                e = [done[k][estimand][1][j] for k in ok]
-                fields = {f: np.array([getattr(x, f) for x in e]) for f in BatchEstimates.__dataclass_fields__}
-                table.add_effect(estimand, contrast, visit, BatchEstimates(**fields), opts.ddf, status, structure)
+                est, se, df = (np.array(x) for x in zip(*(done[k][estimand][1][j] for k in ok), strict=True))
+                e = _tested(est, se, df, opts.alpha)
+                table.add_effect(estimand, contrast, visit, e, opts.ddf, status, structure)
             models_k = np.array([model + re_term(opts, c) for c in structure], dtype=object)
             typed = pd.DataFrame(fit_values)  # the dtypes a table of trial-outcome fits gets
             columns = {c: typed[c].to_numpy() for c in typed.columns}
@@ -282,6 +282,19 @@ def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
         eff, fits = pd.DataFrame(columns=EFFECT_COLUMNS), pd.DataFrame()
     redo = [keys[k] for k in range(len(keys)) if k not in done]
     return _splice(eff, fits, redo, rows, values, meta, panel, opts)
+
+
+def _tested(est: np.ndarray, se: np.ndarray, df: np.ndarray, alpha: float) -> BatchEstimates:
+    """Wald tests of many estimates at once: t where the df is finite, z where it is infinite (as one fit)."""
+    out = {f: np.full(len(est), np.nan) for f in ("statistic", "p", "ci_low", "ci_high")}
+    kind = np.where(np.isinf(df), "z", "t").astype(object)
+    for sel in (np.isinf(df), ~np.isinf(df)):
+        if sel.any():
+            w = wald(est[sel], se[sel], df[sel], alpha)
+            for f in out:
+                out[f][sel] = getattr(w, f)
+    kind_all = kind[0] if len(set(kind)) == 1 else kind
+    return BatchEstimates(est, se, df, out["statistic"], kind_all, out["p"], out["ci_low"], out["ci_high"])
 
 
 def _ancova(sub: pd.DataFrame, Y: np.ndarray, meta: Trial, visit: str, covs: str, table: _Table, opts) -> None:

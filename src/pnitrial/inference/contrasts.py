@@ -110,11 +110,13 @@ class Inference:
             return satterthwaite_df(L, self.fit.vcov, self._satt)
         return np.inf
 
-    def estimate(self, L: np.ndarray) -> Estimate:
+    def moments(self, L: np.ndarray) -> tuple[float, float, float]:
+        """L'beta, its SE and its denominator df: what `estimate` tests (a panel tests many at once)."""
         L = np.asarray(L, dtype=float)
-        est = float(L @ self.fit.beta)
-        se = float(np.sqrt(L @ self.vcov @ L))
-        df = self.df(L)
+        return float(L @ self.fit.beta), float(np.sqrt(L @ self.vcov @ L)), self.df(L)
+
+    def estimate(self, L: np.ndarray) -> Estimate:
+        est, se, df = self.moments(L)
         w = wald(est, se, df, self.alpha)
         return Estimate(est, se, df, w.statistic, w.statistic_type, w.p, w.ci_low, w.ci_high)
 
