@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pnitrial.models.covariance import covariance, covariance_derivatives, start, theta_from
+from pnitrial.models.linalg import chol_solve
 from pnitrial.models.optimise import GRADIENT_TOL, newton, trust_region_newton
 
 __all__ = ["MMRMFit", "RepeatedData", "fit_mmrm", "mmrm_pieces", "weighted_qr"]
@@ -193,7 +194,7 @@ def batch_pieces(
     if failed.any():
         bad |= failed
         C[failed] = np.eye(p)
-    beta0 = _solve(C, Xy)
+    beta0 = chol_solve(Lc, Xy)
     quad = np.zeros(A)
     resid = []  # per pattern sum_i r_i r_i', r_i = y0_i - X_i beta0
     bb = _upper_weighted(beta0[:, :, None] * beta0[:, None, :])  # beta0' M beta0 = M_packed . bb
@@ -387,20 +388,6 @@ def _scatter(out: np.ndarray, ix: tuple, values: np.ndarray) -> None:
     A, T, _ = out.shape
     flat = (ix[0] * T + ix[1]) * T + ix[2]
     out += np.bincount(flat.reshape(-1), weights=values.reshape(-1), minlength=A * T * T).reshape(A, T, T)
-
-
-def _solve(C: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """C^-1 b for a stack of positive-definite C; a numerically singular one gives NaN (its fit fails)."""
-    try:
-        return np.linalg.solve(C, b[:, :, None])[:, :, 0]
-    except np.linalg.LinAlgError:
-        out = np.full(b.shape, np.nan)
-        for a in range(len(C)):
-            try:
-                out[a] = np.linalg.solve(C[a], b[a])
-            except np.linalg.LinAlgError:
-                continue
-        return out
 
 
 def _cholesky(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
