@@ -8,11 +8,12 @@ missingness patterns: participants observed at the same visits share Sigma_i, an
 reduce to cross-products. The criterion's gradient and Hessian are closed form given dSigma and
 d2Sigma (Harville 1977, JASA 72:320); Newton's method minimises it. The same pieces (P, Q, R)
 serve Kenward-Roger and Satterthwaite inference (inference.kenward_roger, inference.satterthwaite).
+The pieces are computed for a batch of fits that share a design (batch_pieces: a panel's analytes,
+models.mmrm_batch); one fit is a batch of one. The patterns' cross-products are models.patterns'.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,8 +21,22 @@ import numpy as np
 from pnitrial.models.covariance import covariance, covariance_derivatives, start, theta_from
 from pnitrial.models.linalg import chol_solve
 from pnitrial.models.optimise import GRADIENT_TOL, newton, trust_region_newton
+from pnitrial.models.patterns import (
+    Patterns,
+    Stack,
+    by_owner,
+    empirical_covariance,
+    pattern_products,
+    place,
+    scatter_add,
+    stack_fits,
+    symmetric_from_packed,
+    unpack,
+    upper,
+    upper_weighted,
+)
 
-__all__ = ["MMRMFit", "RepeatedData", "fit_mmrm", "mmrm_pieces", "weighted_qr"]
+__all__ = ["MMRMFit", "RepeatedData", "batch_pieces", "finish", "fit_mmrm", "mmrm_pieces", "prepare", "weighted_qr"]
 
 
 @dataclass(frozen=True)
@@ -46,57 +61,6 @@ class RepeatedData:
     @property
     def m(self) -> int:
         return int(self.group[-1]) + 1 if self.n else 0
-
-
-@dataclass(frozen=True)
-class _Patterns:
-    """The missingness patterns with t observed visits, each reduced to its cross-products (theta-free)."""
-
-    visits: np.ndarray  # (P, t) observed visit indices of each pattern
-    m: np.ndarray  # (P,) participants per pattern
-    owner: np.ndarray  # (P,) the fit (analyte of a panel) each pattern belongs to
-    XX: np.ndarray  # (P, t(t+1)/2, p(p+1)/2): sum_i X_it X_iu' + X_iu X_it' (t < u), X_it X_it', packed
-    XY: np.ndarray  # (P, t*t, p): [(t, u), a] = sum_i X_ita y0_iu
-    YY: np.ndarray  # (P, t, t): sum_i y0_it y0_iu
-
-
-def _patterns(d: RepeatedData) -> tuple[np.ndarray, list[_Patterns], _Stack]:
-    """Least-squares coefficients and the participants grouped by the visits at which they were observed.
-
-    Every term of the criterion and its derivatives is a bilinear form in a participant's (X_i, y_i),
-    so a pattern enters only through its cross-products and a fit costs the same for 50 or 50,000
-    participants; patterns with equally many visits are stacked so that each step is one array
-    operation. The response is centred on its least-squares fit first (y0 = y - X b_ols, beta =
-    b_ols + the GLS coefficients of y0), which keeps the residual cross-products free of cancellation.
-    """
-    if np.any(np.diff(d.group) < 0):
-        raise ValueError("rows must be sorted by participant")
-    T, p = d.n_visits, d.p
-    seen = np.bincount(d.group * T + d.visit, minlength=d.m * T).reshape(d.m, T)
-    if seen.max(initial=0) > 1:
-        raise ValueError("a participant has two rows at one visit")
-    b_ols, *_ = np.linalg.lstsq(d.X, d.y, rcond=None)
-    y0 = d.y - d.X @ b_ols
-    codes, which = np.unique((seen > 0) @ (1 << np.arange(T)), return_inverse=True)
-    keys = ((codes[:, None] >> np.arange(T)) & 1).astype(bool)
-    count = keys.sum(axis=1)
-    order = np.lexsort(tuple(~keys.T[::-1]) + (count,))  # by size, then as the visit tuples sort
-    start = np.r_[0, np.cumsum(seen.sum(axis=1))]
-    by_pattern = np.argsort(which, kind="stable")
-    bounds = np.r_[0, np.cumsum(np.bincount(which, minlength=len(codes)))]
-    groups = []
-    for t in np.unique(count[count > 0]):
-        stats = []
-        for k in order[count[order] == t]:
-            members = by_pattern[bounds[k] : bounds[k + 1]]
-            rows = (start[members][:, None] + np.arange(t)).reshape(-1)
-            flat = d.X[rows].reshape(-1, t * p)
-            y = y0[rows].reshape(-1, t)
-            XX = _pack_cross((flat.T @ flat).reshape(t, p, t, p), t, p)
-            XY = (flat.T @ y).reshape(t, p, t).transpose(0, 2, 1).reshape(t * t, p)
-            stats.append((np.flatnonzero(keys[k]), len(flat), 0, XX, XY, y.T @ y))
-        groups.append(_Patterns(*(np.array(x) for x in zip(*stats, strict=True))))
-    return b_ols, groups, _stack(groups, 1)
 
 
 @dataclass
@@ -140,7 +104,7 @@ def mmrm_pieces(
     >>> pieces.gradient.shape
     (3,)
     """
-    b_ols, groups, *stack = patterns if patterns is not None else _patterns(data)
+    b_ols, groups, *stack = patterns if patterns is not None else pattern_products(data)
     theta = np.asarray(theta, dtype=float)[None]
     n = np.array([data.n])
     out = batch_pieces(theta, b_ols[None], groups, n, data.n_visits, structure, reml, order, *stack[:1])
@@ -150,15 +114,15 @@ def mmrm_pieces(
 def batch_pieces(
     theta: np.ndarray,
     b_ols: np.ndarray,
-    groups: list[_Patterns],
+    groups: list[Patterns],
     n: np.ndarray,
     T: int,
     structure: str,
     reml: bool = True,
     order: int = 0,
-    stack: _Stack | None = None,
+    stack: Stack | None = None,
 ) -> _Pieces:
-    """`mmrm_pieces` of A fits at once: theta (A, K), each pattern owned by one fit (`_Patterns.owner`).
+    """`mmrm_pieces` of A fits at once: theta (A, K), each pattern owned by one fit (`Patterns.owner`).
 
     The fits share the design's columns and visits (a panel's analytes, each with its own missing
     values and response); every array gains a leading axis of length A. A fit whose covariance or
@@ -166,7 +130,7 @@ def batch_pieces(
     """
     A, K = theta.shape
     p = b_ols.shape[1]
-    stack = stack if stack is not None else _stack(groups, A)
+    stack = stack if stack is not None else stack_fits(groups, A)
     with np.errstate(over="ignore", invalid="ignore"):
         Sig = covariance(theta, structure, T)
     bad = ~np.all(np.isfinite(Sig), axis=(1, 2))
@@ -181,11 +145,11 @@ def batch_pieces(
         L, S, failed = _cholesky_inverse(S_full)
         if failed.any():
             bad[g.owner[failed]] = True
-        logdet += _by_owner(2.0 * g.m * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1), g.owner, A)
-        _place(S_packed, g.owner, rows, _upper(S)[:, None])
-        _place(S_flat, g.owner, rows2, S.reshape(Q, 1, -1))
+        logdet += by_owner(2.0 * g.m * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1), g.owner, A)
+        place(S_packed, g.owner, rows, upper(S)[:, None])
+        place(S_flat, g.owner, rows2, S.reshape(Q, 1, -1))
         inverses.append(S)
-    C = _unpack((S_packed @ stack.XX)[:, 0], p)  # X' Sigma^-1 X: every pattern's products in one product
+    C = unpack((S_packed @ stack.XX)[:, 0], p)  # X' Sigma^-1 X: every pattern's products in one product
     Xy = (S_flat @ stack.XY)[:, 0]
     bad |= ~np.all(np.isfinite(C), axis=(1, 2)) | ~np.all(np.isfinite(Xy), axis=1)
     if bad.any():
@@ -197,12 +161,12 @@ def batch_pieces(
     beta0 = chol_solve(Lc, Xy)
     quad = np.zeros(A)
     resid = []  # per pattern sum_i r_i r_i', r_i = y0_i - X_i beta0
-    bb = _upper_weighted(beta0[:, :, None] * beta0[:, None, :])  # beta0' M beta0 = M_packed . bb
+    bb = upper_weighted(beta0[:, :, None] * beta0[:, None, :])  # beta0' M beta0 = M_packed . bb
     for g, S in zip(groups, inverses, strict=True):
         Q, t = g.visits.shape
         B = (g.XY @ beta0[g.owner][:, :, None]).reshape(Q, t, t)
-        RR = g.YY - B - B.swapaxes(1, 2) + _symmetric_from_packed((g.XX @ bb[g.owner][:, :, None])[:, :, 0], t)
-        quad += _by_owner(np.sum(S * RR, axis=(1, 2)), g.owner, A)
+        RR = g.YY - B - B.swapaxes(1, 2) + symmetric_from_packed((g.XX @ bb[g.owner][:, :, None])[:, :, 0], t)
+        quad += by_owner(np.sum(S * RR, axis=(1, 2)), g.owner, A)
         resid.append(RR)
     dof = n - p if reml else n
     crit = logdet + quad + dof * np.log(2 * np.pi)
@@ -229,20 +193,20 @@ def batch_pieces(
         SA = S[:, None] @ A_
         SAS = (SA @ S[:, None]).reshape(Q, K, t * t)
         A_flat = A_.reshape(Q, K, t * t)
-        grad += _by_owner(np.einsum("qkx,qx->qk", A_flat, g.m[:, None] * S.reshape(Q, -1) - E.reshape(Q, -1)), o, A)
-        _place(SAS_packed, o, rows, _upper(SAS.reshape(Q, K, t, t)))
-        _place(SAS_flat, o, rows2, SAS)
+        grad += by_owner(np.einsum("qkx,qx->qk", A_flat, g.m[:, None] * S.reshape(Q, -1) - E.reshape(Q, -1)), o, A)
+        place(SAS_packed, o, rows, upper(SAS.reshape(Q, K, t, t)))
+        place(SAS_flat, o, rows2, SAS)
         if order >= 2:
-            XCX = _symmetric_from_packed((g.XX @ _upper_weighted(Cinv)[o][:, :, None])[:, :, 0], t)
+            XCX = symmetric_from_packed((g.XX @ upper_weighted(Cinv)[o][:, :, None])[:, :, 0], t)
             g2 = S @ XCX @ S  # sum_i S X_i C^-1 X_i' S
-            _scatter(S_sum, ix, g.m[:, None, None] * S)
-            _scatter(E_sum, ix, E)
+            scatter_add(S_sum, ix, g.m[:, None, None] * S)
+            scatter_add(E_sum, ix, E)
             if reml:
-                _scatter(g2_sum, ix, g2)
+                scatter_add(g2_sum, ix, g2)
             # -m tr(S A_k S A_l) + 2 tr(A_k S A_l M) = tr(A_k S A_l (2 M - m S)), M = E (+ g2)
             N = 2 * (E + g2 if reml else E) - g.m[:, None, None] * S
-            bilinear += _by_owner(_pair_traces(A_, SA @ N[:, None]), o, A)
-    Pm = -_unpack(SAS_packed @ stack.XX, p)  # X_i' S A_k S X_i summed over participants
+            bilinear += by_owner(_pair_traces(A_, SA @ N[:, None]), o, A)
+    Pm = -unpack(SAS_packed @ stack.XX, p)  # X_i' S A_k S X_i summed over participants
     h = SAS_flat @ stack.XY + (Pm @ beta0[:, None, :, None])[..., 0]  # sum_i X_i' S A_k S r_i, r_i = y0_i - X_i beta0
     if reml:
         grad += np.einsum("akx,ax->ak", Pm.reshape(A, K, -1), Cinv.reshape(A, -1))  # tr(C^-1 P_k), both symmetric
@@ -267,127 +231,6 @@ def _mark_failed(out: _Pieces, bad: np.ndarray) -> _Pieces:
         if out.gradient is not None and len(bad) == 1:
             out.gradient = out.hessian = out.P = None
     return out
-
-
-def _pack_cross(XX: np.ndarray, t: int, p: int) -> np.ndarray:
-    """(t(t+1)/2, p(p+1)/2) packed cross-products from XX[t, a, u, b] = sum_i X_ita X_iub.
-
-    Every matrix the criterion contracts them with over visits is symmetric (S, S dSigma S, ...),
-    so the (t, u) and (u, t) blocks enter only as their sum, which is symmetric in (a, b): both
-    halves are redundant, and dropping them makes the products three times smaller.
-    """
-    iu, ju = _triu(t)[:2]
-    blocks = XX.transpose(0, 2, 1, 3)[iu, ju]  # (tt, p, p): X_t' X_u
-    blocks = np.where((iu != ju)[:, None, None], blocks + blocks.swapaxes(1, 2), blocks)
-    return _upper(blocks)
-
-
-@functools.lru_cache(maxsize=64)
-def _triu(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Row and column indices of the upper triangle of n x n, and the off-diagonal weights 1 or 2."""
-    iu, ju = np.triu_indices(n)
-    return iu, ju, np.where(iu == ju, 1.0, 2.0)
-
-
-def _upper(M: np.ndarray) -> np.ndarray:
-    """The upper triangle (row by row) of symmetric matrices (..., n, n): (..., n(n+1)/2)."""
-    iu, ju = _triu(M.shape[-1])[:2]
-    return M[..., iu, ju]
-
-
-def _upper_weighted(M: np.ndarray) -> np.ndarray:
-    """w * upper triangle, w = 1 on the diagonal and 2 off it: M_packed . _upper_weighted(N) = tr(M N)."""
-    iu, ju, w = _triu(M.shape[-1])
-    return M[..., iu, ju] * w
-
-
-def _unpack(packed: np.ndarray, n: int) -> np.ndarray:
-    """Symmetric (..., n, n) matrices from their upper triangles (..., n(n+1)/2)."""
-    iu, ju = _triu(n)[:2]
-    out = np.empty(packed.shape[:-1] + (n, n))
-    out[..., iu, ju] = packed
-    out[..., ju, iu] = packed
-    return out
-
-
-def _symmetric_from_packed(values: np.ndarray, t: int) -> np.ndarray:
-    """(Q, t, t) symmetric matrices whose (t, u) entry is a packed cross-product's contraction.
-
-    A packed (t, u) entry with t < u holds the sum of the (t, u) and (u, t) blocks, so each of the
-    two entries it fills is half of it.
-    """
-    return _unpack(values / _triu(t)[2], t)
-
-
-@dataclass(frozen=True)
-class _Stack:
-    """Each fit's patterns' cross-products one after another along one axis (zero-padded to the longest).
-
-    Sums over a fit's patterns of U_q M_q (X' Sigma^-1 X, X' S dSigma S X, ...) are then one matrix
-    product per fit, [U_q1 .. U_qc] [M_q1; ..; M_qc], with no per-pattern products to add up.
-    """
-
-    XX: np.ndarray  # (A, R, p(p+1)/2) the packed cross-products (R: a fit's rows, t(t+1)/2 a pattern)
-    XY: np.ndarray  # (A, R2, p) the design-response products (t*t rows a pattern)
-    at: list  # per group of patterns: (rows (Q, t(t+1)/2), rows2 (Q, t*t)) of each pattern in its fit's stack
-
-    def empty(self, A: int, K: int) -> tuple[np.ndarray, np.ndarray]:
-        """Zeroed left factors (A, K, R) and (A, K, R2) to fill pattern by pattern."""
-        return np.zeros((A, K, self.XX.shape[1])), np.zeros((A, K, self.XY.shape[1]))
-
-    def take(self, index: np.ndarray) -> _Stack:
-        """The stacks of fits `index` (owners renumbered as `index` orders them)."""
-        return _Stack(self.XX[index], self.XY[index], self.at)
-
-
-def _place(target: np.ndarray, owner: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
-    """target[owner_q, :, rows_q] = values_q for a group's patterns (values (Q, K, r)); one slice for one fit."""
-    Q, K, r = values.shape
-    if target.shape[0] == 1:  # one fit: its patterns' rows are consecutive
-        target[0, :, rows[0, 0] : rows[0, 0] + Q * r] = values.transpose(1, 0, 2).reshape(K, Q * r)
-    else:
-        target[owner[:, None], :, rows] = values.swapaxes(1, 2)
-
-
-def _stack(groups: list[_Patterns], A: int) -> _Stack:
-    """The fits' patterns stacked fit by fit (owners non-decreasing within each group)."""
-    fill, fill2 = np.zeros(A, dtype=int), np.zeros(A, dtype=int)
-    at = []
-    for g in groups:
-        Q, t = g.visits.shape
-        tt = t * (t + 1) // 2
-        first = np.searchsorted(g.owner, g.owner)  # each pattern's rank among its fit's patterns here
-        rank = np.arange(Q) - first
-        rows = (fill[g.owner] + rank * tt)[:, None] + np.arange(tt)
-        rows2 = (fill2[g.owner] + rank * t * t)[:, None] + np.arange(t * t)
-        counts = np.bincount(g.owner, minlength=A)
-        fill += counts * tt
-        fill2 += counts * t * t
-        at.append((rows, rows2))
-    p2 = groups[0].XX.shape[-1] if groups else 0
-    p = groups[0].XY.shape[-1] if groups else 0
-    XX, XY = np.zeros((A, fill.max(initial=0), p2)), np.zeros((A, fill2.max(initial=0), p))
-    for g, (rows, rows2) in zip(groups, at, strict=True):
-        XX[g.owner[:, None], rows] = g.XX
-        XY[g.owner[:, None], rows2] = g.XY
-    return _Stack(XX, XY, at)
-
-
-def _by_owner(values: np.ndarray, owner: np.ndarray, A: int) -> np.ndarray:
-    """Sums of the patterns' values per fit: (A, ...) from (Q, ...), owners non-decreasing."""
-    if A == 1:
-        return values.sum(axis=0, keepdims=True)
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    out = np.zeros((A,) + values.shape[1:])
-    out[owner[starts]] = values if len(starts) == len(owner) else np.add.reduceat(values, starts, axis=0)
-    return out
-
-
-def _scatter(out: np.ndarray, ix: tuple, values: np.ndarray) -> None:
-    """out[ix] += values for a pattern stack's (fit, visit, visit) indices, repeated indices summed."""
-    A, T, _ = out.shape
-    flat = (ix[0] * T + ix[1]) * T + ix[2]
-    out += np.bincount(flat.reshape(-1), weights=values.reshape(-1), minlength=A * T * T).reshape(A, T, T)
 
 
 def _cholesky(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -434,15 +277,15 @@ def weighted_qr(fit, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     D2 = d2.weighted(W)
     p = d.p
     WQ, WR = np.zeros(p * p), np.zeros(p * p)
-    for g in (fit.patterns or _patterns(d))[1]:
+    for g in (fit.patterns or pattern_products(d))[1]:
         P, t = g.visits.shape
         ix = (g.visits[:, :, None], g.visits[:, None, :])
         S = np.linalg.inv(Sig[ix])
         A = d1[:, ix[0], ix[1]].transpose(1, 0, 2, 3)  # (P, K, t, t)
         SB = S[:, None] @ (W @ A.reshape(P, K, -1)).reshape(P, K, t, t)  # S sum_l W_kl A_l
         M = A.transpose(0, 2, 1, 3).reshape(P, t, K * t) @ SB.reshape(P, K * t, t)  # sum_kl W_kl A_k S A_l
-        WQ += _unpack(_upper(S @ M @ S).reshape(-1) @ g.XX.reshape(-1, g.XX.shape[-1]), p).reshape(-1)
-        WR += _unpack(_upper(S @ D2[ix] @ S).reshape(-1) @ g.XX.reshape(-1, g.XX.shape[-1]), p).reshape(-1)
+        WQ += unpack(upper(S @ M @ S).reshape(-1) @ g.XX.reshape(-1, g.XX.shape[-1]), p).reshape(-1)
+        WR += unpack(upper(S @ D2[ix] @ S).reshape(-1) @ g.XX.reshape(-1, g.XX.shape[-1]), p).reshape(-1)
     return WQ.reshape(p, p), WR.reshape(p, p)
 
 
@@ -531,7 +374,7 @@ def fit_mmrm(
             attempts = ((np.asarray(start_theta, dtype=float), False), *attempts)
     for first, quasi in attempts:
         if first is None:
-            first = theta_from(_empirical_covariance(data, pats[1]), structure)
+            first = theta_from(empirical_covariance(data, pats[1]), structure)
         th, c, ok = trust_region_newton(first, pieces, quasi)
         minimum = ok and c.hessian is not None and np.linalg.eigvalsh(c.hessian).min() > 0
         if best is None or best[1].hessian is None or (np.isfinite(c.criterion) and c.criterion < best[1].criterion):
@@ -557,7 +400,7 @@ def prepare(data: RepeatedData, structure: str):
         raise ValueError("an MMRM needs at least two visits")
     if structure == "us":
         _check_unstructured(data)
-    pats = _patterns(data)
+    pats = pattern_products(data)
     rss = sum(float(np.trace(g.YY, axis1=1, axis2=2).sum()) for g in pats[1])
     if rss <= 1e-20 * max(float(data.y @ data.y), 1e-300):
         raise ValueError("degenerate: the fixed effects fit the response exactly (no residual variation)")
@@ -617,21 +460,3 @@ def _check_unstructured(data: RepeatedData) -> None:
             f"an unstructured covariance over {T} visits needs {T + r} participants or more "
             f"({m} here, {r} participant-level fixed effects)"
         )
-
-
-def _empirical_covariance(data: RepeatedData, pats: list[_Patterns]) -> np.ndarray:
-    """Covariance over visits of the least-squares residuals, each pair from the participants seen at both."""
-    return empirical_covariances(pats, 1, data.n_visits)[0]
-
-
-def empirical_covariances(groups: list[_Patterns], A: int, T: int) -> np.ndarray:
-    """`_empirical_covariance` of each of A fits at once (patterns owned as in batch_pieces): (A, T, T)."""
-    sums, counts = np.zeros((A, T, T)), np.zeros((A, T, T))
-    for g in groups:  # YY holds the least-squares residuals' cross-products
-        ix = (g.owner[:, None, None], g.visits[:, :, None], g.visits[:, None, :])
-        _scatter(sums, ix, g.YY)
-        _scatter(counts, ix, np.broadcast_to(g.m[:, None, None], g.YY.shape).astype(float))
-    S = sums / np.maximum(counts, 1)
-    vals, vecs = np.linalg.eigh((S + S.swapaxes(1, 2)) / 2)  # pairwise estimates need not be positive definite
-    floor = 1e-6 * np.maximum(vals.max(axis=1), 1e-12)
-    return (vecs * np.maximum(vals, floor[:, None])[:, None, :]) @ vecs.swapaxes(1, 2)

@@ -19,18 +19,9 @@ import numpy as np
 from scipy import sparse
 
 from pnitrial.models.covariance import theta_from
-from pnitrial.models.mmrm import (
-    MMRMFit,
-    RepeatedData,
-    _Patterns,
-    _Stack,
-    _stack,
-    _triu,
-    batch_pieces,
-    empirical_covariances,
-    finish,
-)
+from pnitrial.models.mmrm import MMRMFit, RepeatedData, batch_pieces, finish
 from pnitrial.models.optimise import newton_batch
+from pnitrial.models.patterns import Patterns, Stack, empirical_covariances, stack_fits, triu, unpack
 
 __all__ = ["Panel", "fit_mmrm_batch"]
 
@@ -128,8 +119,8 @@ class _Shared:
         Xf = np.zeros((m * T, p))
         Xf[slot] = panel.X
         Xf = Xf.reshape(m, T, p)
-        it, jt, _ = _triu(T)
-        ia, ja, _ = _triu(p)
+        it, jt, _ = triu(T)
+        ia, ja, _ = triu(p)
         prod = Xf[:, it][:, :, ia] * Xf[:, jt][:, :, ja]  # X_t,a X_u,b
         swap = Xf[:, jt][:, :, ia] * Xf[:, it][:, :, ja]  # X_u,a X_t,b
         Kf = np.where((it != jt)[None, :, None], prod + swap, prod).reshape(m, -1)
@@ -143,7 +134,7 @@ def _fit_block(panel: Panel, shared: _Shared, cols: np.ndarray, structure: str, 
     if not len(keep):
         return
     starts = np.array([theta_from(S, structure) for S in empirical_covariances(groups, len(n), T)])
-    stack = _stack(groups, len(n))
+    stack = stack_fits(groups, len(n))
     subsets: dict[bytes, tuple] = {}
 
     def pieces(theta, index, order):
@@ -160,7 +151,7 @@ def _fit_block(panel: Panel, shared: _Shared, cols: np.ndarray, structure: str, 
         cur, j = at[a]
         if not converged[a] or not np.isfinite(cur.criterion[j]):
             continue
-        own = [_Patterns(g.visits, g.m, np.zeros_like(g.owner), g.XX, g.XY, g.YY) for g in _owned(groups, a)]
+        own = [Patterns(g.visits, g.m, np.zeros_like(g.owner), g.XX, g.XY, g.YY) for g in _owned(groups, a)]
         fit = finish(panel.data(col), structure, reml, theta[a], cur.item(j), True, (b_ols[a], own))
         if fit.converged:
             out[col] = fit
@@ -180,7 +171,7 @@ def _block_patterns(panel: Panel, shared: _Shared, cols: np.ndarray):
     obs = np.isfinite(Y)
     Y0 = np.where(obs, Y, 0.0)
     # least squares per analyte (normal equations: the centring need not be exact, only close)
-    XtX = _unpack_sym(obs.T.astype(float) @ shared.Kr, p)
+    XtX = unpack(obs.T.astype(float) @ shared.Kr, p)
     vals = np.linalg.eigvalsh(XtX)
     counts = obs.sum(axis=0)
     participants = np.zeros((m, len(cols)), dtype=bool)
@@ -224,41 +215,32 @@ def _block_patterns(panel: Panel, shared: _Shared, cols: np.ndarray):
     bits = ((pattern[:, None] >> np.arange(T)) & 1).astype(bool)
     t_of = bits.sum(axis=1)
     full_pair = np.full((T, T), -1)
-    it, jt, _ = _triu(T)
+    it, jt, _ = triu(T)
     full_pair[it, jt] = np.arange(len(it))
     groups = []
     for t in np.unique(t_of):
         q = np.flatnonzero(t_of == t)  # cells sorted by (analyte, pattern): owners non-decreasing
         visits = np.nonzero(bits[q])[1].reshape(len(q), t)
-        iu, ju, _ = _triu(t)
+        iu, ju, _ = triu(t)
         pairs = full_pair[visits[:, iu], visits[:, ju]]  # (Q, tt) the cell's pairs among all visits'
         xx = XX[q[:, None], pairs]
         xy = XY[q[:, None, None], visits[:, None, :], visits[:, :, None]]  # [q, t, u, a]
         yy = YY[q[:, None, None], visits[:, :, None], visits[:, None, :]]
-        groups.append(_Patterns(visits, sizes[q], owner[q], xx, xy.reshape(len(q), t * t, p), yy))
+        groups.append(Patterns(visits, sizes[q], owner[q], xx, xy.reshape(len(q), t * t, p), yy))
     return cols[keep], b, groups, obs.sum(axis=0)
 
 
-def _unpack_sym(packed: np.ndarray, p: int) -> np.ndarray:
-    """Symmetric matrices from their upper triangles (..., p(p+1)/2)."""
-    iu, ju, _ = _triu(p)
-    out = np.empty(packed.shape[:-1] + (p, p))
-    out[..., iu, ju] = packed
-    out[..., ju, iu] = packed
-    return out
-
-
-def _owned(groups: list[_Patterns], a: int) -> list[_Patterns]:
+def _owned(groups: list[Patterns], a: int) -> list[Patterns]:
     """The patterns of analyte a."""
     out = []
     for g in groups:
         lo, hi = np.searchsorted(g.owner, [a, a + 1])
         if hi > lo:
-            out.append(_Patterns(g.visits[lo:hi], g.m[lo:hi], g.owner[lo:hi], g.XX[lo:hi], g.XY[lo:hi], g.YY[lo:hi]))
+            out.append(Patterns(g.visits[lo:hi], g.m[lo:hi], g.owner[lo:hi], g.XX[lo:hi], g.XY[lo:hi], g.YY[lo:hi]))
     return out
 
 
-def _subset(groups: list[_Patterns], stack: _Stack, index: np.ndarray, A: int) -> tuple[list[_Patterns], _Stack]:
+def _subset(groups: list[Patterns], stack: Stack, index: np.ndarray, A: int) -> tuple[list[Patterns], Stack]:
     """The patterns and stacks of the analytes `index` (ascending), owners renumbered 0 .. len(index) - 1."""
     if len(index) == A:
         return groups, stack
@@ -268,6 +250,6 @@ def _subset(groups: list[_Patterns], stack: _Stack, index: np.ndarray, A: int) -
     for g, (rows, rows2) in zip(groups, stack.at, strict=True):
         keep = pos[g.owner] >= 0
         if keep.any():
-            out.append(_Patterns(g.visits[keep], g.m[keep], pos[g.owner[keep]], g.XX[keep], g.XY[keep], g.YY[keep]))
+            out.append(Patterns(g.visits[keep], g.m[keep], pos[g.owner[keep]], g.XX[keep], g.XY[keep], g.YY[keep]))
             at.append((rows[keep], rows2[keep]))
-    return out, _Stack(stack.XX[index], stack.XY[index], at)
+    return out, Stack(stack.XX[index], stack.XY[index], at)
