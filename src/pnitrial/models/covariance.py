@@ -103,21 +103,24 @@ def _cor(x):
 
 def _correlation(kind: str, c, T: int):
     """(..., T, T) correlation matrices of a homogeneous structure from correlation parameters c (..., n)."""
-    R = np.zeros(c.shape[:-1] + (T, T), dtype=np.result_type(c, float))
-    for i in range(T):
-        R[..., i, i] = 1.0
-        for j in range(i):
-            if kind == "cs":
-                a = 1.0 / (T - 1)
-                v = (1.0 / (1.0 + np.exp(-c[..., 0]))) * (1.0 + a) - a
-            elif kind == "ar1":
-                v = _cor(c[..., 0]) ** (i - j)
-            elif kind == "toep":
-                v = _cor(c[..., i - j - 1])
-            else:  # ad: product of the lag-one correlations between the two visits
-                v = np.prod(_cor(c[..., j:i]), axis=-1)
-            R[..., i, j] = R[..., j, i] = v
-    return R
+    dtype = np.result_type(c, float)
+    lag = np.abs(np.subtract.outer(np.arange(T), np.arange(T)))
+    if kind == "cs":
+        a = 1.0 / (T - 1)
+        v = (1.0 / (1.0 + np.exp(-c[..., 0]))) * (1.0 + a) - a
+        return np.where(lag == 0, np.ones((), dtype), v[..., None, None])
+    if kind == "ar1":
+        return _cor(c[..., 0])[..., None, None] ** lag
+    if kind == "toep":
+        return np.concatenate([np.ones(c.shape[:-1] + (1,), dtype), _cor(c)], axis=-1)[..., lag]
+    # ad: the product of the lag-one correlations between the two visits, built lag by lag
+    cor = _cor(c)
+    R = np.zeros(c.shape[:-1] + (T, T), dtype=dtype)
+    R[..., np.arange(T), np.arange(T)] = 1.0
+    for gap in range(1, T):
+        i = np.arange(gap, T)
+        R[..., i, i - gap] = R[..., i, i - gap + 1] * cor[..., i - gap]
+    return R + np.swapaxes(R, -1, -2) - np.eye(T)
 
 
 def covariance(theta: np.ndarray, structure: str, T: int) -> np.ndarray:
