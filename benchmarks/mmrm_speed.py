@@ -104,14 +104,9 @@ def panel_analysis(m: int, T: int, A: int) -> None:
     """The panel path of the workflow per analyte: lmm and cLDA MMRMs, every contrast with KR, the ANCOVAs."""
     from pnitrial.analyses.estimands import AnalysisOptions
     from pnitrial.analyses.panel import analyse_panel
-    from pnitrial.data.trial import Trial
+    from pnitrial.data.examples import visit_grid
 
-    visits = tuple(f"v{k}" for k in range(T))
-    meta = Trial("sim", {"intervention": "MBPM", "control": "WL", "healthy": None}, visits)
-    pid = np.repeat(np.arange(1, m + 1), T)
-    vi = np.tile(np.arange(T), m)
-    role = np.where(pid % 2 == 0, "intervention", "control")
-    rows = pd.DataFrame({"pid": pid, "role": role, "visit": np.array(visits)[vi], "visit_index": vi})
+    rows, meta = visit_grid(m, T)
     Y = np.column_stack([make_trial(m, T, seed=k + 1, missing=0.0)["y"] for k in range(A)])
     Y[(np.random.default_rng(3).random(Y.shape) < 0.03)] = np.nan
     panel = {"analytes": [f"a{k}" for k in range(A)], "family": "protein", "transform": "none", "unit": "NPX"}

@@ -236,13 +236,11 @@ def test_a_panel_of_five_visits_is_analysed_by_mmrm_as_trial_outcomes_are():
 
 
 def _five_visit_panel(A: int, m: int = 60, T: int = 5, seed: int = 4):
+    from pnitrial.data.examples import visit_grid
+
     rng = np.random.default_rng(seed)
-    visits = tuple(f"w{k}" for k in range(T))
-    meta = Trial("sim", {"intervention": "MBPM", "control": "WL", "healthy": None}, visits)
-    pid = np.repeat(np.arange(1, m + 1), T)
-    vi = np.tile(np.arange(T), m)
-    role = np.where(pid % 2 == 0, "intervention", "control")
-    rows = pd.DataFrame({"pid": pid, "role": role, "visit": np.array(visits)[vi], "visit_index": vi})
+    rows, meta = visit_grid(m, T)
+    pid, vi = rows["pid"].to_numpy(), rows["visit_index"].to_numpy()
     chol = np.linalg.cholesky(0.5 + np.diag(np.linspace(0.5, 1.5, T)))
     Y = np.stack([(rng.normal(size=(m, T)) @ chol.T).ravel() + 0.3 * (pid % 2 == 0) * vi for _ in range(A)], axis=1)
     Y[rng.random(Y.shape) < 0.06] = np.nan

@@ -202,13 +202,13 @@ def _splice(eff, fits, redo, rows, values, meta, panel, opts) -> tuple[pd.DataFr
 
 
 def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every analyte an MMRM (`opts.covariance`): one design, each analyte fitted on its own rows.
+    """Every analyte an MMRM (`opts.covariance`): one design, each estimand's MMRMs fitted in one batch.
 
-    The estimator, its fallback chain and its inference are a trial outcome's (analyses.mixed); what
-    the panel shares is the design, the batched ANCOVAs and the rows, built by column instead of
-    outcome by outcome (which cost three times the fits). An analyte without a value at some visit,
-    or whose model ends in any status but ok, goes through the trial outcomes' path instead, so that
-    its rows are exactly a trial outcome's.
+    models.mmrm_batch fits all analytes at once; an analyte it does not converge takes the trial
+    outcomes' fallback chain (analyses.mixed), and the inference is a trial outcome's. The rows are
+    built by column with the batched ANCOVAs. An analyte without a value at some visit, or whose
+    model ends in any status but ok, goes through the trial outcomes' path instead, so that its rows
+    are exactly a trial outcome's.
     """
     keys = list(panel["analytes"])
     idx = _trial_rows(rows, meta)
@@ -235,13 +235,11 @@ def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
             f"visit + arm:visit[after baseline]{covs}",
         ),
     }
-    done: dict[int, dict] = {}
-    usable = []
-    for k in range(len(keys)):
-        n_k = {r: int(n_role[r][k]) for r in TRIAL_ROLES}
-        if len(set(vidx[W[:, k]])) == len(visits) and min(n_k.values()) >= MIN_PER_ARM:
-            usable.append(k)
-            done[k] = {}
+    n_by = [{r: int(n_role[r][k]) for r in TRIAL_ROLES} for k in range(len(keys))]
+    usable = [
+        k for k in range(len(keys)) if len(set(vidx[W[:, k]])) == len(visits) and min(n_by[k].values()) >= MIN_PER_ARM
+    ]
+    done: dict[int, dict] = {k: {} for k in usable}
     group = pd.factorize(pid)[0]
     for estimand, (X, names, contrasts, _) in models.items():
         batch = Panel(X, group, vidx, len(visits), tuple(names), Y[:, usable])
@@ -254,8 +252,7 @@ def _mmrm(rows, values, meta, panel, opts) -> tuple[pd.DataFrame, pd.DataFrame]:
             except (ValueError, np.linalg.LinAlgError):
                 del done[k]  # the trial outcomes' path reports it, with its reason
                 continue
-            n_k = {r: int(n_role[r][k]) for r in TRIAL_ROLES}
-            fit_values = mmrm_fit_values(fit, n_k, "; ".join(fit.warnings + inf.warnings + notes))
+            fit_values = mmrm_fit_values(fit, n_by[k], "; ".join(fit.warnings + inf.warnings + notes))
             if fit_values["status"] != "ok":
                 del done[k]
                 continue

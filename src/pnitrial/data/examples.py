@@ -13,7 +13,7 @@ import pandas as pd
 from pnitrial.data.codebook import Outcome
 from pnitrial.data.trial import Trial
 
-__all__ = ["toy_trial"]
+__all__ = ["toy_trial", "visit_grid"]
 
 
 def toy_trial(
@@ -79,3 +79,34 @@ def toy_trial(
         "toy", {"intervention": "MBPM", "control": "Wait-list", "healthy": None}, tuple(visits), outcomes=(pain,)
     )
     return frame, trial
+
+
+def visit_grid(m: int, T: int) -> tuple[pd.DataFrame, Trial]:
+    """The participant x visit rows of a panel (analyses.panel), participants alternating between arms.
+
+    Parameters
+    ----------
+    m : int
+        Participants, numbered 1 .. m; even numbers are in the intervention arm.
+    T : int
+        Visits, labelled v0 (baseline) .. v{T-1}.
+
+    Returns
+    -------
+    rows : DataFrame
+        pid, role, visit and visit_index, by participant then visit.
+    trial : Trial
+        Arms MBPM (intervention) and WL (control), no healthy group, no outcomes.
+
+    Examples
+    --------
+    >>> rows, trial = visit_grid(4, 3)
+    >>> rows.shape, trial.visits, rows["role"].iloc[:4].tolist()
+    ((12, 4), ('v0', 'v1', 'v2'), ['control', 'control', 'control', 'intervention'])
+    """
+    visits = tuple(f"v{k}" for k in range(T))
+    trial = Trial("sim", {"intervention": "MBPM", "control": "WL", "healthy": None}, visits)
+    pid = np.repeat(np.arange(1, m + 1), T)
+    vi = np.tile(np.arange(T), m)
+    role = np.where(pid % 2 == 0, "intervention", "control")
+    return pd.DataFrame({"pid": pid, "role": role, "visit": np.array(visits)[vi], "visit_index": vi}), trial

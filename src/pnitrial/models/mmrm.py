@@ -107,8 +107,10 @@ def mmrm_pieces(
     b_ols, groups, *stack = patterns if patterns is not None else pattern_products(data)
     theta = np.asarray(theta, dtype=float)[None]
     n = np.array([data.n])
-    out = batch_pieces(theta, b_ols[None], groups, n, data.n_visits, structure, reml, order, *stack[:1])
-    return out.item(0)
+    out = batch_pieces(theta, b_ols[None], groups, n, data.n_visits, structure, reml, order, *stack[:1]).item(0)
+    if not np.isfinite(out.criterion):  # one fit reports an infeasible theta without derivatives
+        out.gradient = out.hessian = out.P = None
+    return out
 
 
 def batch_pieces(
@@ -228,8 +230,6 @@ def _mark_failed(out: _Pieces, bad: np.ndarray) -> _Pieces:
         for x in (out.beta, out.C, out.gradient, out.hessian, out.P):
             if x is not None:
                 x[bad] = np.nan
-        if out.gradient is not None and len(bad) == 1:
-            out.gradient = out.hessian = out.P = None
     return out
 
 
